@@ -1,0 +1,5 @@
+"""`python -m detector` runs the command line."""
+
+from detector.cli import main
+
+raise SystemExit(main())

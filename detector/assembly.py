@@ -1,0 +1,66 @@
+"""Build the model and the pipeline from a validated configuration."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from detector.config import CameraConfig, Config, ModelConfig
+from detector.model import ModelRuntime
+from detector.model_fetch import resolve_model
+from detector.pipeline import CameraSettings, CameraState, Pipeline
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def load_model(
+    model: ModelConfig, *, override: str | None = None, progress: bool = True
+) -> ModelRuntime:
+    """Resolve (download once if needed) and load the configured model, or `override`."""
+    spec = override or model.path
+    path = resolve_model(spec, Path(model.cache_dir).expanduser(), progress=progress)
+    runtime = ModelRuntime(
+        path,
+        smoke_classes=list(model.smoke_classes),
+        intra_op_threads=model.intra_op_threads,
+        inter_op_threads=model.inter_op_threads,
+    )
+    _LOGGER.info(
+        "Model %s: input %dx%d, classes %s, smoke classes %s",
+        runtime.name,
+        runtime.input_w,
+        runtime.input_h,
+        runtime.class_names,
+        [runtime.class_names[i] for i in runtime.smoke_class_ids],
+    )
+    return runtime
+
+
+def camera_settings(camera: CameraConfig) -> CameraSettings:
+    """The pipeline's view of a configured camera."""
+    return CameraSettings(
+        name=camera.id,
+        threshold=camera.threshold,
+        nb_frames=camera.nb_frames,
+        enabled=camera.enabled,
+    )
+
+
+def add_camera(pipeline: Pipeline, camera: CameraConfig) -> CameraState:
+    """Register a configured camera with its configured masks."""
+    state = pipeline.add_camera(camera_settings(camera))
+    state.set_masks("config", camera.masks)
+    return state
+
+
+def build_pipeline(config: Config, model: ModelRuntime) -> Pipeline:
+    """A pipeline with every configured camera registered."""
+    pipeline = Pipeline(
+        model,
+        conf_thresh=config.model.conf_thresh,
+        max_bbox_width=config.model.max_bbox_width,
+        max_frame_bytes=config.detection.max_frame_bytes,
+    )
+    for camera in config.cameras.values():
+        add_camera(pipeline, camera)
+    return pipeline

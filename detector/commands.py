@@ -1,0 +1,130 @@
+"""Offline subcommands: `replay` and `check-config`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from detector.assembly import add_camera, load_model
+from detector.config import Config, check_config_main, load_config, validate
+from detector.errors import ConfigError
+from detector.pipeline import Pipeline
+from detector.replay import format_summary, replay
+
+DEFAULT_REPLAY_CAMERA = "replay"
+
+
+def register(subparsers: Any) -> None:
+    """Add `replay` and `check-config` to the command line."""
+    check = subparsers.add_parser(
+        "check-config",
+        help="validate a configuration file",
+        description="Validate a configuration file: every error is printed with its key path, "
+        "the bad value and what is allowed.",
+    )
+    check.add_argument("file", type=Path, help="the YAML configuration file")
+    check.set_defaults(func=lambda args: check_config_main(args.file))
+
+    rep = subparsers.add_parser(
+        "replay",
+        help="run an image, a folder of images or a video through the pipeline",
+        description="Offline mode: run an image, a folder of images (sorted by name) or a video "
+        "through the same pipeline as the live service; write one JSON line per frame and print "
+        "a summary of the alerts.",
+    )
+    rep.add_argument("path", type=Path, help="image, folder of images, or video file")
+    rep.add_argument("-c", "--config", type=Path, help="use this configuration (model, camera)")
+    rep.add_argument("--camera", help="camera of the configuration whose settings and masks apply")
+    rep.add_argument("--model", help="model file or Hugging Face repo id (overrides the config)")
+    rep.add_argument(
+        "--interval",
+        type=float,
+        help="seconds between frames: images are this far apart, a video is sampled every S "
+        "seconds of its time (default: the camera's interval for images, every frame for videos)",
+    )
+    rep.add_argument("--threshold", type=float, help="vote threshold (0..1)")
+    rep.add_argument("--nb-frames", type=int, help="temporal vote window")
+    rep.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("replay.jsonl"),
+        help="per-frame results as JSON Lines (default: replay.jsonl; '-' for stdout)",
+    )
+    rep.add_argument("--summary", type=Path, help="also write the summary as JSON to this file")
+    rep.add_argument("--save-alerts", type=Path, metavar="DIR", help="write annotated alert images")
+    rep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    rep.set_defaults(func=replay_main)
+
+
+def _replay_config(args: argparse.Namespace) -> tuple[Config, str]:
+    """The configuration a replay runs with, and the camera whose settings apply."""
+    if args.config is not None:
+        config = load_config(args.config)
+        camera = args.camera or next(iter(config.cameras))
+        if camera not in config.cameras:
+            raise ConfigError(
+                [f"--camera {camera}: no such camera; the config has {', '.join(config.cameras)}"]
+            )
+    else:
+        camera = args.camera or DEFAULT_REPLAY_CAMERA
+        config = validate({"cameras": {camera: {}}})
+    overrides: dict[str, Any] = {}
+    if args.threshold is not None:
+        overrides["threshold"] = args.threshold
+    if args.nb_frames is not None:
+        overrides["nb_frames"] = args.nb_frames
+    if overrides:
+        cameras = dict(config.cameras)
+        cameras[camera] = dataclasses.replace(cameras[camera], **overrides)
+        config = dataclasses.replace(config, cameras=cameras)
+    return config, camera
+
+
+def replay_main(args: argparse.Namespace) -> int:
+    """`smokewatch replay`: returns 0, or 1 when the source cannot be read at all."""
+    config, camera = _replay_config(args)
+    model = load_model(config.model, override=args.model, progress=not args.no_progress)
+    pipeline = Pipeline(
+        model,
+        conf_thresh=config.model.conf_thresh,
+        max_bbox_width=config.model.max_bbox_width,
+        max_frame_bytes=config.detection.max_frame_bytes,
+    )
+    add_camera(pipeline, config.cameras[camera])
+    is_video = args.path.is_file() and args.path.suffix.lower() not in {".jpg", ".jpeg", ".png"}
+    interval = args.interval
+    if interval is None:
+        interval = 0.0 if is_video else config.cameras[camera].interval
+    if str(args.output) == "-":
+        summary = replay(
+            pipeline,
+            camera,
+            args.path,
+            interval=interval,
+            output=sys.stdout,
+            save_alerts=args.save_alerts,
+            progress=not args.no_progress,
+        )
+    else:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        with args.output.open("w", encoding="utf-8") as output:
+            summary = replay(
+                pipeline,
+                camera,
+                args.path,
+                interval=interval,
+                output=output,
+                save_alerts=args.save_alerts,
+                progress=not args.no_progress,
+            )
+        print(f"Per-frame results: {args.output}", file=sys.stderr)
+    if args.summary is not None:
+        args.summary.write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
+    stream = sys.stderr if str(args.output) == "-" else sys.stdout
+    print(format_summary(summary), file=stream)
+    return 0

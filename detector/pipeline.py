@@ -1,0 +1,296 @@
+"""One frame's trip through SmokeWatch: bytes in, scored result out.
+
+The same pipeline serves the live MQTT service, replay, the benchmark and the tests. It holds no
+I/O: callers hand it bytes and get a FrameResult, whose `detections` are the frames to forward to
+the bridge now (the lead-up window at alert onset, then one per scored frame while the alert lasts).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detector.frames import DEFAULT_MAX_FRAME_BYTES, decode_image, letterbox_into
+from detector.masks import Mask, apply_masks
+from detector.model import ModelRuntime
+from detector.postprocess import postprocess
+from detector.vote import AlertWindow, TemporalVote, VoteResult
+
+Boxes = NDArray[np.float32]
+
+EMPTY_BOXES: Boxes = np.zeros((0, 5), dtype=np.float32)
+
+
+def iso_utc(timestamp: float) -> str:
+    """An epoch time as ISO 8601 UTC with millisecond precision and a trailing Z."""
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> float:
+    """Epoch seconds of an ISO 8601 time; a naive time is taken as UTC, as the Pyronear API does."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+@dataclass(frozen=True)
+class CameraSettings:
+    """What the pipeline needs to know about one camera."""
+
+    name: str
+    threshold: float = 0.25
+    nb_frames: int = 6
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A scored frame to forward to the Pyronear API through the bridge."""
+
+    id: str
+    camera: str
+    recorded_at: float
+    bboxes: Boxes
+    jpeg: bytes
+    alert: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object published on `<prefix>/<camera>/detection`."""
+        return {
+            "id": self.id,
+            "camera": self.camera,
+            "recorded_at": iso_utc(self.recorded_at),
+            "bboxes": [[round(float(v), 3) for v in box] for box in self.bboxes],
+            "jpeg": base64.b64encode(self.jpeg).decode("ascii"),
+            "alert": self.alert,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Detection:
+        """Parse and validate a detection message; ValueError says what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("a detection must be a JSON object")
+        missing = [
+            key for key in ("id", "camera", "recorded_at", "bboxes", "jpeg") if key not in data
+        ]
+        if missing:
+            raise ValueError(f"detection lacks {', '.join(missing)}")
+        if not isinstance(data["id"], str) or not data["id"]:
+            raise ValueError("detection id must be a non-empty string")
+        if not isinstance(data["camera"], str) or not data["camera"]:
+            raise ValueError("detection camera must be a non-empty string")
+        try:
+            recorded_at = parse_iso(str(data["recorded_at"]))
+        except ValueError as err:
+            raise ValueError(f"recorded_at is not ISO 8601: {data['recorded_at']!r}") from err
+        boxes = data["bboxes"]
+        if not isinstance(boxes, list) or not all(
+            isinstance(box, list)
+            and len(box) == 5
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
+            for box in boxes
+        ):
+            raise ValueError("bboxes must be a list of [x1, y1, x2, y2, conf] numbers")
+        try:
+            jpeg = base64.b64decode(str(data["jpeg"]), validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise ValueError("jpeg is not valid base64") from err
+        array = np.array(boxes, dtype=np.float32).reshape(-1, 5)
+        return cls(
+            id=data["id"],
+            camera=data["camera"],
+            recorded_at=recorded_at,
+            bboxes=array,
+            jpeg=jpeg,
+            alert=bool(data.get("alert", True)),
+        )
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What the pipeline learnt from one frame."""
+
+    camera: str
+    frame_time: float
+    image_size: tuple[int, int]
+    raw_boxes: Boxes
+    boxes: Boxes
+    vote: VoteResult
+    detections: list[Detection]
+    timings: dict[str, float]
+
+    @property
+    def score(self) -> float:
+        """The vote's confidence for this frame (0 when nothing passes)."""
+        return self.vote.score
+
+
+@dataclass
+class _Pending:
+    """A scored frame kept in the alert window until it is sent or falls out."""
+
+    recorded_at: float
+    jpeg: bytes
+
+
+@dataclass
+class CameraState:
+    """Per-camera state: settings, masks by source, the vote and the alert window."""
+
+    settings: CameraSettings
+    vote: TemporalVote = field(init=False)
+    window: AlertWindow[_Pending] = field(init=False)
+    _masks: dict[str, tuple[Mask, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.vote = TemporalVote(self.settings.nb_frames, self.settings.threshold)
+        self.window = AlertWindow(self.settings.nb_frames)
+
+    @property
+    def ongoing(self) -> bool:
+        """True while an alert is open on this camera."""
+        return self.vote.ongoing
+
+    def set_masks(self, source: str, masks: tuple[Mask, ...] | list[Mask]) -> None:
+        """Replace the masks of one source (config, local, remote)."""
+        self._masks[source] = tuple(masks)
+
+    def masks(self, source: str | None = None) -> tuple[Mask, ...]:
+        """The masks of one source, or of every source when none is given."""
+        if source is not None:
+            return self._masks.get(source, ())
+        return tuple(mask for group in self._masks.values() for mask in group)
+
+    def update_settings(self, settings: CameraSettings) -> None:
+        """Apply new settings; the vote restarts only when its window length changes."""
+        if settings.nb_frames != self.settings.nb_frames:
+            self.settings = settings
+            self.reset()
+            return
+        self.settings = settings
+        self.vote.conf_thresh = settings.threshold
+
+    def reset(self) -> None:
+        """Forget the vote history and close any alert (used by the reset command)."""
+        self.vote = TemporalVote(self.settings.nb_frames, self.settings.threshold)
+        self.window = AlertWindow(self.settings.nb_frames)
+
+
+class Pipeline:
+    """Decode → letterbox → model → post-process → masks → vote, for many cameras.
+
+    Not thread-safe: call `process` from one worker thread (the model is the bottleneck and
+    onnxruntime already uses every core).
+    """
+
+    def __init__(
+        self,
+        model: ModelRuntime,
+        *,
+        conf_thresh: float = 0.05,
+        max_bbox_width: float = 0.4,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+    ) -> None:
+        self.model = model
+        self.conf_thresh = conf_thresh
+        self.max_bbox_width = max_bbox_width
+        self.max_frame_bytes = max_frame_bytes
+        self._tensor = model.new_input()
+        self._cameras: dict[str, CameraState] = {}
+
+    @property
+    def cameras(self) -> dict[str, CameraState]:
+        """Camera states by name."""
+        return self._cameras
+
+    def add_camera(self, settings: CameraSettings) -> CameraState:
+        """Register a camera (or update the settings of a known one) and return its state."""
+        state = self._cameras.get(settings.name)
+        if state is None:
+            state = CameraState(settings)
+            self._cameras[settings.name] = state
+        else:
+            state.update_settings(settings)
+        return state
+
+    def camera(self, name: str) -> CameraState:
+        """The state of a registered camera; KeyError for an unknown one."""
+        return self._cameras[name]
+
+    def detect(self, data: bytes) -> tuple[Boxes, tuple[int, int], dict[str, float]]:
+        """Score one encoded frame: boxes normalised to the frame, its size and stage timings."""
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        image = decode_image(
+            data,
+            target_size=max(self.model.input_w, self.model.input_h),
+            max_bytes=self.max_frame_bytes,
+        )
+        decoded = time.perf_counter()
+        letterbox = letterbox_into(image, self._tensor)
+        prepared = time.perf_counter()
+        output = self.model.run(self._tensor)
+        inferred = time.perf_counter()
+        boxes = postprocess(
+            output,
+            letterbox,
+            self.model.smoke_class_ids,
+            conf_thresh=self.conf_thresh,
+            max_bbox_width=self.max_bbox_width,
+        )
+        done = time.perf_counter()
+        timings["decode"] = (decoded - start) * 1000
+        timings["preprocess"] = (prepared - decoded) * 1000
+        timings["model"] = (inferred - prepared) * 1000
+        timings["postprocess"] = (done - inferred) * 1000
+        return boxes, (image.shape[1], image.shape[0]), timings
+
+    def process(self, camera: str, data: bytes, frame_time: float | None = None) -> FrameResult:
+        """Run one frame of a camera through the whole pipeline.
+
+        Raises FrameError for a payload that is not a usable image and KeyError for an
+        unknown camera. The vote state only changes once the frame has been scored.
+        """
+        state = self._cameras[camera]
+        recorded_at = time.time() if frame_time is None else frame_time
+        raw_boxes, size, timings = self.detect(data)
+
+        start = time.perf_counter()
+        boxes = apply_masks(raw_boxes, state.masks())
+        masked = time.perf_counter()
+        vote = state.vote.update(boxes)
+        to_send = state.window.push(_Pending(recorded_at, data), vote)
+        voted = time.perf_counter()
+        timings["masks"] = (masked - start) * 1000
+        timings["vote"] = (voted - masked) * 1000
+
+        detections = [
+            Detection(
+                id=uuid.uuid4().hex,
+                camera=camera,
+                recorded_at=pending.recorded_at,
+                bboxes=bboxes,
+                jpeg=pending.jpeg,
+            )
+            for pending, bboxes in to_send
+        ]
+        return FrameResult(
+            camera=camera,
+            frame_time=recorded_at,
+            image_size=size,
+            raw_boxes=raw_boxes,
+            boxes=boxes,
+            vote=vote,
+            detections=detections,
+            timings=timings,
+        )

@@ -1,0 +1,229 @@
+"""Offline mode: run an image, a folder of images or a video through the live pipeline.
+
+Frames get the times they would have had live: images are `interval` seconds apart; a video is
+sampled every `interval` seconds of its own time (every frame when the interval is 0).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import cv2
+from tqdm import tqdm
+
+from detector.annotate import annotate_jpeg
+from detector.errors import FrameError, SmokeWatchError
+from detector.pipeline import Pipeline, iso_utc
+
+_LOGGER = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"}
+REPLAY_START = 1_700_000_000.0  # a fixed epoch for frame times, so two replays give equal output
+
+
+@dataclass
+class ReplayFrame:
+    """One frame to replay: its label, its offset from the start in seconds, its bytes."""
+
+    label: str
+    offset: float
+    data: bytes
+
+
+@dataclass
+class Alert:
+    """An alert seen during a replay."""
+
+    start_frame: int
+    start_time: float
+    end_frame: int | None = None
+    end_time: float | None = None
+    max_score: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The alert as a JSON object (times in ISO 8601 UTC)."""
+        return {
+            "start_frame": self.start_frame,
+            "start_time": iso_utc(self.start_time),
+            "end_frame": self.end_frame,
+            "end_time": None if self.end_time is None else iso_utc(self.end_time),
+            "max_score": round(self.max_score, 3),
+        }
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay found."""
+
+    frames: int = 0
+    scored: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    max_score: float = 0.0
+    frames_with_boxes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as a JSON object."""
+        return {
+            "frames": self.frames,
+            "scored": self.scored,
+            "frames_with_boxes": self.frames_with_boxes,
+            "max_score": round(self.max_score, 3),
+            "alerts": [alert.to_json() for alert in self.alerts],
+            "errors": self.errors,
+        }
+
+
+class ReplaySourceError(SmokeWatchError):
+    """The replay path is missing, empty or not something replay can read."""
+
+
+def iter_frames(path: Path, interval: float) -> tuple[int | None, Iterator[ReplayFrame]]:
+    """The frames of a path (count when known beforehand, iterator)."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ReplaySourceError(f"{path} holds no .jpg, .jpeg or .png file")
+        return len(files), _iter_files(files, interval)
+    if not path.exists():
+        raise ReplaySourceError(f"{path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return 1, _iter_files([path], interval)
+    if suffix in VIDEO_SUFFIXES:
+        return _video_frames(path, interval)
+    raise ReplaySourceError(
+        f"{path} is neither an image ({', '.join(sorted(IMAGE_SUFFIXES))}), a video "
+        f"({', '.join(sorted(VIDEO_SUFFIXES))}) nor a folder"
+    )
+
+
+def _iter_files(files: list[Path], interval: float) -> Iterator[ReplayFrame]:
+    for index, file in enumerate(files):
+        yield ReplayFrame(file.name, index * interval, file.read_bytes())
+
+
+def _video_frames(path: Path, interval: float) -> tuple[int | None, Iterator[ReplayFrame]]:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ReplaySourceError(f"OpenCV cannot open the video {path}")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    step = max(1, round(interval * fps)) if interval > 0 else 1
+    expected = None if total is None else (total + step - 1) // step
+
+    def frames() -> Iterator[ReplayFrame]:
+        index = 0
+        try:
+            while True:
+                grabbed = capture.grab()
+                if not grabbed:
+                    return
+                if index % step == 0:
+                    ok, image = capture.retrieve()
+                    if ok:
+                        # A video frame has no JPEG of its own: encode it once so the
+                        # pipeline sees what a camera would publish.
+                        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                    if ok:
+                        yield ReplayFrame(
+                            f"{path.name}@{index / fps:.2f}s", index / fps, encoded.tobytes()
+                        )
+                index += 1
+        finally:
+            capture.release()
+
+    return expected, frames()
+
+
+def replay(
+    pipeline: Pipeline,
+    camera: str,
+    path: Path,
+    *,
+    interval: float,
+    output: TextIO,
+    save_alerts: Path | None = None,
+    progress: bool = True,
+) -> ReplaySummary:
+    """Replay `path` on `camera` of `pipeline`, writing one JSON line per frame to `output`."""
+    count, frames = iter_frames(path, interval)
+    summary = ReplaySummary()
+    current: Alert | None = None
+    if save_alerts is not None:
+        save_alerts.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(frames, total=count, unit="frame", disable=not progress, desc=f"replay {path.name}")
+    for index, frame in enumerate(bar):
+        summary.frames += 1
+        frame_time = REPLAY_START + frame.offset
+        record: dict[str, Any] = {
+            "frame": index,
+            "source": frame.label,
+            "time": iso_utc(frame_time),
+        }
+        try:
+            result = pipeline.process(camera, frame.data, frame_time)
+        except FrameError as err:
+            _LOGGER.warning("Frame %s skipped: %s", frame.label, err)
+            record["error"] = {"reason": err.reason, "message": str(err)}
+            summary.errors.append({"frame": index, "source": frame.label, "reason": err.reason})
+            output.write(json.dumps(record) + "\n")
+            continue
+        summary.scored += 1
+        summary.max_score = max(summary.max_score, result.score)
+        if len(result.boxes):
+            summary.frames_with_boxes += 1
+        if result.vote.event == "start":
+            current = Alert(start_frame=index, start_time=frame_time)
+            summary.alerts.append(current)
+        if current is not None:
+            current.max_score = max(current.max_score, result.score)
+            if result.vote.event == "end":
+                current.end_frame, current.end_time = index, frame_time
+                current = None
+        record.update(
+            {
+                "score": round(result.score, 4),
+                "ongoing": result.vote.ongoing,
+                "event": result.vote.event,
+                "boxes": [[round(float(v), 4) for v in box] for box in result.vote.boxes],
+                "raw_boxes": [[round(float(v), 4) for v in box] for box in result.raw_boxes],
+                "detections": len(result.detections),
+                "timings_ms": {k: round(v, 2) for k, v in result.timings.items()},
+            }
+        )
+        output.write(json.dumps(record) + "\n")
+        if save_alerts is not None and result.vote.ongoing:
+            image = annotate_jpeg(frame.data, result.vote.boxes)
+            name = f"{camera}_{index:06d}_{round(result.score * 100):03d}.jpg"
+            (save_alerts / name).write_bytes(image)
+    return summary
+
+
+def format_summary(summary: ReplaySummary) -> str:
+    """A short human summary of a replay."""
+    lines = [
+        f"{summary.frames} frames, {summary.scored} scored, {len(summary.errors)} unreadable, "
+        f"{summary.frames_with_boxes} with smoke boxes, max vote score {summary.max_score:.3f}",
+    ]
+    if not summary.alerts:
+        lines.append("No alert.")
+    for number, alert in enumerate(summary.alerts, start=1):
+        end = (
+            "still open at the end"
+            if alert.end_frame is None
+            else f"ended at frame {alert.end_frame}"
+        )
+        lines.append(
+            f"Alert {number}: started at frame {alert.start_frame}, {end}, "
+            f"max score {alert.max_score:.3f}"
+        )
+    for error in summary.errors:
+        lines.append(f"Unreadable frame {error['frame']} ({error['source']}): {error['reason']}")
+    return "\n".join(lines)
