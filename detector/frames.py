@@ -104,6 +104,17 @@ def decode_image(
     With `target_size`, a JPEG is decoded at the largest DCT reduction that keeps its longer
     side at least `target_size` pixels. Raises FrameError with a reason for anything unusable.
     """
+    return decode_frame(data, target_size=target_size, max_bytes=max_bytes, rgb=rgb)[0]
+
+
+def decode_frame(
+    data: bytes,
+    *,
+    target_size: int | None = None,
+    max_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+    rgb: bool = True,
+) -> tuple[NDArray[np.uint8], tuple[int, int]]:
+    """decode_image, also returning the frame's own (width, height) before any reduction."""
     if not data:
         raise FrameError("empty", "payload is empty")
     if len(data) > max_bytes:
@@ -128,7 +139,7 @@ def decode_image(
         raise FrameError("corrupt", "image data cannot be decoded")
     if rgb:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return image.astype(np.uint8, copy=False)
+    return image.astype(np.uint8, copy=False), (width, height)
 
 
 def letterbox_into(

@@ -61,7 +61,9 @@ class Mask:
 
 
 def polygon_area(points: Sequence[Point]) -> float:
-    """Area of a simple polygon (shoelace formula)."""
+    """Area of a simple polygon (shoelace formula); 0 for fewer than three points."""
+    if len(points) < 3:
+        return 0.0
     total = 0.0
     for (x1, y1), (x2, y2) in zip(points, [*points[1:], points[0]], strict=True):
         total += x1 * y2 - x2 * y1

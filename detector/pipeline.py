@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from detector.frames import DEFAULT_MAX_FRAME_BYTES, decode_image, letterbox_into
+from detector.frames import DEFAULT_MAX_FRAME_BYTES, decode_frame, letterbox_into
 from detector.masks import Mask, apply_masks
 from detector.model import ModelRuntime
 from detector.postprocess import postprocess
@@ -228,16 +228,17 @@ class Pipeline:
         return self._cameras[name]
 
     def detect(self, data: bytes) -> tuple[Boxes, tuple[int, int], dict[str, float]]:
-        """Score one encoded frame: boxes normalised to the frame, its size and stage timings."""
+        """Score one encoded frame: boxes normalised to the frame, its own size, stage timings."""
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        image = decode_image(
+        image, size = decode_frame(
             data,
             target_size=max(self.model.input_w, self.model.input_h),
             max_bytes=self.max_frame_bytes,
+            rgb=False,
         )
         decoded = time.perf_counter()
-        letterbox = letterbox_into(image, self._tensor)
+        letterbox = letterbox_into(image, self._tensor, bgr=True)
         prepared = time.perf_counter()
         output = self.model.run(self._tensor)
         inferred = time.perf_counter()
@@ -253,7 +254,7 @@ class Pipeline:
         timings["preprocess"] = (prepared - decoded) * 1000
         timings["model"] = (inferred - prepared) * 1000
         timings["postprocess"] = (done - inferred) * 1000
-        return boxes, (image.shape[1], image.shape[0]), timings
+        return boxes, size, timings
 
     def process(self, camera: str, data: bytes, frame_time: float | None = None) -> FrameResult:
         """Run one frame of a camera through the whole pipeline.

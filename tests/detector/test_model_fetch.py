@@ -1,0 +1,135 @@
+"""Fetching the default model once into the cache, tested against a local HTTP server."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from detector.errors import ModelError
+from detector.model import ModelRuntime
+from detector.model_fetch import resolve_model
+from tests.detector.broker import free_port
+from tests.detector.tiny_model import make_tiny_model
+
+REPO_ID = "pyronear/yolo11s_rapid-raccoon_v8.1.0"
+
+
+def tarball(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+class Server:
+    """Serves one archive at the Hugging Face path and counts requests."""
+
+    def __init__(self, body: bytes, status: int = 200) -> None:
+        self.body, self.status, self.requests = body, status, 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests += 1
+                expected = f"/{REPO_ID}/resolve/main/onnx_cpu.tar.gz"
+                status = server.status if self.path == expected else 404
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(server.body)))
+                self.end_headers()
+                self.wfile.write(server.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def model_bytes(tmp_path: Path) -> bytes:
+    return make_tiny_model(tmp_path / "best.onnx").read_bytes()
+
+
+@pytest.fixture
+def serve() -> Iterator[list[Server]]:
+    servers: list[Server] = []
+    yield servers
+    for server in servers:
+        server.close()
+
+
+def test_local_file_is_used_as_is(tmp_path: Path, model_bytes: bytes) -> None:
+    path = tmp_path / "mine.onnx"
+    path.write_bytes(model_bytes)
+    assert resolve_model(str(path), tmp_path / "cache") == path
+
+
+def test_download_once_then_offline(
+    tmp_path: Path, model_bytes: bytes, serve: list[Server]
+) -> None:
+    server = Server(tarball({"onnx_cpu/best.onnx": model_bytes, "README.md": b"hi"}))
+    serve.append(server)
+    cache = tmp_path / "cache"
+    path = resolve_model(REPO_ID, cache, base_url=server.url, progress=False)
+    assert path.read_bytes() == model_bytes
+    assert ModelRuntime(path).class_names == ["smoke"]
+    server.close()  # no network any more: the cache answers
+    serve.clear()
+    assert resolve_model(REPO_ID, cache, base_url=server.url, progress=False) == path
+    assert server.requests == 1
+
+
+def test_not_found_says_how_to_use_a_local_file(tmp_path: Path, serve: list[Server]) -> None:
+    server = Server(b"nope", status=404)
+    serve.append(server)
+    with pytest.raises(ModelError) as caught:
+        resolve_model(REPO_ID, tmp_path, base_url=server.url, progress=False)
+    assert "model: path:" in str(caught.value) and "--model" in str(caught.value)
+    assert not list(tmp_path.rglob("*.onnx"))
+
+
+def test_connection_refused(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ModelError, match="cannot download"):
+        resolve_model(REPO_ID, tmp_path, base_url=url, progress=False)
+
+
+def test_archive_without_model(tmp_path: Path, serve: list[Server]) -> None:
+    serve.append(Server(tarball({"other.txt": b"x"})))
+    with pytest.raises(ModelError, match=r"holds no best\.onnx"):
+        resolve_model(REPO_ID, tmp_path, base_url=serve[0].url, progress=False)
+
+
+def test_traversal_member_cannot_escape(
+    tmp_path: Path, model_bytes: bytes, serve: list[Server]
+) -> None:
+    serve.append(Server(tarball({"../../escape/best.onnx": model_bytes})))
+    cache = tmp_path / "cache"
+    path = resolve_model(REPO_ID, cache, base_url=serve[0].url, progress=False)
+    assert path.is_relative_to(cache)
+    assert not (tmp_path / "escape").exists()
+
+
+def test_corrupt_archive(tmp_path: Path, serve: list[Server]) -> None:
+    serve.append(Server(b"\x1f\x8b not really gzip"))
+    with pytest.raises(ModelError, match=r"not a valid tar\.gz"):
+        resolve_model(REPO_ID, tmp_path, base_url=serve[0].url, progress=False)
+
+
+def test_missing_local_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_model(str(tmp_path / "absent.onnx"), tmp_path)

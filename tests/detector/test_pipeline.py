@@ -1,0 +1,133 @@
+"""The whole pipeline on the tiny model: vote events, detections for the bridge, bad input."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detector.errors import FrameError
+from detector.masks import Mask
+from detector.model import ModelRuntime
+from detector.pipeline import CameraSettings, Detection, Pipeline
+from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+
+SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)  # scores 200/255 ≈ 0.784 and 0
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> ModelRuntime:
+    return ModelRuntime(make_tiny_model(tmp_path_factory.mktemp("m") / "tiny.onnx"))
+
+
+def pipeline_for(model: ModelRuntime, nb_frames: int = 3) -> Pipeline:
+    pipeline = Pipeline(model)
+    pipeline.add_camera(CameraSettings("cam", threshold=0.25, nb_frames=nb_frames))
+    return pipeline
+
+
+def test_alert_starts_and_ends_when_the_vote_says(model: ModelRuntime) -> None:
+    pipeline = pipeline_for(model)
+    frames = [CLEAR, CLEAR, SMOKE, SMOKE, SMOKE, SMOKE, CLEAR, CLEAR]
+    results = [pipeline.process("cam", data, 1000.0 + i) for i, data in enumerate(frames)]
+    # nb 3 needs ceil(3/2) = 2 boxes: frame 3 is the first with two (0.784 * 2 / 3 = 0.523).
+    # Frame 6 still holds two in its window (frames 4, 5); frame 7 one → the alert ends.
+    assert [r.vote.event for r in results] == [None, None, None, "start", None, None, None, "end"]
+    assert results[3].score == pytest.approx(0.784 * 2 / 3, abs=0.01)
+    # At onset the window (frames 1..3) goes to the bridge, the lead-up included, then one each.
+    assert [len(r.detections) for r in results] == [0, 0, 0, 3, 1, 1, 1, 0]
+    lead_up = results[3].detections
+    assert [d.recorded_at for d in lead_up] == [1001.0, 1002.0, 1003.0]
+    np.testing.assert_allclose(lead_up[0].bboxes[:, :4], [[0.375, 0.375, 0.625, 0.625]])
+    assert lead_up[0].bboxes[0, 4] == 0.0  # carried location, no confidence of its own
+    assert lead_up[2].bboxes[0, 4] == pytest.approx(0.523, abs=0.01)
+    assert lead_up[2].jpeg is SMOKE  # the scored bytes are forwarded, not a re-encode
+    # Frame 6 has no box of its own: it carries frame 5's boxes at confidence 0.
+    assert results[6].detections[0].bboxes[0, 4] == 0.0
+
+
+def test_masks_by_source(model: ModelRuntime) -> None:
+    pipeline = pipeline_for(model, nb_frames=1)
+    camera = pipeline.camera("cam")
+    camera.set_masks("local", [Mask.rect("centre", 0.3, 0.3, 0.7, 0.7)])
+    result = pipeline.process("cam", SMOKE)
+    assert len(result.raw_boxes) == 1 and len(result.boxes) == 0
+    assert not result.vote.ongoing
+    # The API's rule keeps the box: IoU of the box (area 0.0625) with a 0.9 x 0.9 mask is
+    # 0.0625 / 0.81 ≈ 0.077 <= 0.1.
+    camera.set_masks("local", [])
+    camera.set_masks("remote", [Mask.rect("api", 0.05, 0.05, 0.95, 0.95, rule="iou")])
+    assert pipeline.process("cam", SMOKE).vote.ongoing
+    assert [m.name for m in camera.masks()] == ["api"]
+
+
+def test_bad_frame_changes_nothing(model: ModelRuntime) -> None:
+    pipeline = pipeline_for(model)
+    pipeline.process("cam", SMOKE)
+    with pytest.raises(FrameError):
+        pipeline.process("cam", SMOKE[:100])
+    # Had the bad frame counted, this would be the third frame; it is the second.
+    assert pipeline.process("cam", SMOKE).vote.event == "start"
+
+
+def test_unknown_camera(model: ModelRuntime) -> None:
+    with pytest.raises(KeyError):
+        pipeline_for(model).process("nope", SMOKE)
+
+
+def test_reset_and_settings(model: ModelRuntime) -> None:
+    pipeline = pipeline_for(model, nb_frames=1)
+    assert pipeline.process("cam", SMOKE).vote.event == "start"
+    pipeline.camera("cam").reset()
+    assert pipeline.process("cam", SMOKE).vote.event == "start"
+    # Raising the threshold so that even 0.8 of it (0.792) exceeds the score (0.784) ends
+    # the alert on the next frame.
+    pipeline.add_camera(CameraSettings("cam", threshold=0.99, nb_frames=1))
+    assert pipeline.process("cam", SMOKE).vote.event == "end"
+
+
+def test_detection_json_round_trip() -> None:
+    detection = Detection(
+        id="abc",
+        camera="cam",
+        recorded_at=1700000000.25,
+        bboxes=np.array([[0.1, 0.2, 0.3, 0.4, 0.5]], dtype=np.float32),
+        jpeg=b"\xff\xd8\xff\xd9",
+    )
+    data = detection.to_json()
+    assert data["recorded_at"] == "2023-11-14T22:13:20.250Z"
+    assert data["bboxes"] == [[0.1, 0.2, 0.3, 0.4, 0.5]]
+    assert base64.b64decode(data["jpeg"]) == detection.jpeg
+    back = Detection.from_json(data)
+    assert back.recorded_at == detection.recorded_at and back.jpeg == detection.jpeg
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"id": ""}, "id"),
+        ({"bboxes": [[0.1, 0.2]]}, "bboxes"),
+        ({"recorded_at": "yesterday"}, "ISO 8601"),
+        ({"jpeg": "***"}, "base64"),
+    ],
+)
+def test_detection_json_errors(change: dict[str, object], reason: str) -> None:
+    data = {
+        "id": "a",
+        "camera": "c",
+        "recorded_at": "2024-01-01T00:00:00Z",
+        "bboxes": [],
+        "jpeg": "",
+    }
+    with pytest.raises(ValueError, match=reason):
+        Detection.from_json({**data, **change})
+    with pytest.raises(ValueError, match="lacks"):
+        Detection.from_json({"id": "a"})
+
+
+def test_stage_timings(model: ModelRuntime, tmp_path: Path) -> None:
+    result = pipeline_for(model).process("cam", SMOKE)
+    assert set(result.timings) == {"decode", "preprocess", "model", "postprocess", "masks", "vote"}
+    assert result.image_size == (256, 256)
