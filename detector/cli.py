@@ -12,7 +12,10 @@ from detector import __version__
 from detector.errors import SmokeWatchError
 
 # Modules that add subcommands, in the order `smokewatch --help` lists them.
-COMMAND_MODULES = ("detector.commands",)
+COMMAND_MODULES = (
+    "detector.service.cli",
+    "detector.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,163 @@
+"""The MQTT side of the service. Topics travel without the prefix; only this module adds it.
+
+paho-mqtt's callbacks run on its network thread: they never block and never wait for a
+publish; they hand messages to handlers that only store or enqueue.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from detector.config import MqttConfig
+
+_LOGGER = logging.getLogger(__name__)
+
+Handler = Callable[[str, bytes], None]
+AVAILABLE = "available"
+
+
+class Comms(Protocol):
+    """What the service needs from a message bus."""
+
+    def publish(
+        self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
+    ) -> None:
+        """Publish on a topic below the prefix."""
+
+    def publish_absolute(
+        self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
+    ) -> None:
+        """Publish on a full topic (discovery lives outside the prefix)."""
+
+
+class MqttComms:
+    """paho-mqtt 2.x client with last will, automatic reconnect and re-subscription."""
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        *,
+        client_id: str | None = None,
+        on_connected: Callable[[], None] | None = None,
+        will_topic: str = AVAILABLE,
+    ) -> None:
+        self.config = config
+        self.prefix = config.topic_prefix
+        self._handlers: list[tuple[str, Handler, int]] = []
+        self._on_connected = on_connected
+        self.connected = threading.Event()
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id or config.client_id,
+            protocol=mqtt.MQTTv311,
+        )
+        self.will_topic = self.topic(will_topic)
+        self.client.will_set(self.will_topic, "offline", qos=1, retain=True)
+        if config.username is not None:
+            self.client.username_pw_set(str(config.username), _plain(config.password))
+        if config.tls.enabled:
+            self.client.tls_set(
+                ca_certs=config.tls.ca_certs,
+                certfile=config.tls.certfile,
+                keyfile=config.tls.keyfile,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            self.client.tls_insecure_set(config.tls.insecure)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.max_queued_messages_set(2000)
+        self.client.on_connect = self._connect_cb
+        self.client.on_disconnect = self._disconnect_cb
+        self.client.on_message = self._message_cb
+
+    def topic(self, relative: str) -> str:
+        """The full topic of a relative one."""
+        return f"{self.prefix}/{relative}"
+
+    def subscribe(
+        self, topic: str, handler: Handler, *, qos: int = 0, absolute: bool = False
+    ) -> None:
+        """Route messages of `topic` (wildcards allowed) to `handler(full_topic, payload)`."""
+        full = topic if absolute else self.topic(topic)
+        self._handlers.append((full, handler, qos))
+        if self.connected.is_set():
+            self.client.subscribe(full, qos)
+
+    def start(self) -> None:
+        """Connect in the background; paho reconnects by itself after any loss."""
+        self.client.connect_async(self.config.host, self.config.port, self.config.keepalive)
+        self.client.loop_start()
+
+    def stop(self, *, timeout: float = 5.0) -> None:
+        """Publish `offline` on the will topic, wait for it to leave, disconnect."""
+        if self.connected.is_set():
+            info = self.client.publish(self.will_topic, "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                _LOGGER.warning("Could not publish offline before disconnecting")
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(
+        self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
+    ) -> None:
+        """Publish below the prefix (queued while disconnected, up to a bound)."""
+        self.publish_absolute(self.topic(topic), payload, retain=retain, qos=qos)
+
+    def publish_absolute(
+        self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
+    ) -> None:
+        """Publish a full topic."""
+        result = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if result.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            _LOGGER.warning("Publish on %s failed: %s", topic, mqtt.error_string(result.rc))
+
+    def _connect_cb(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            _LOGGER.error(
+                "Broker %s:%s refused the connection: %s",
+                self.config.host,
+                self.config.port,
+                reason,
+            )
+            return
+        _LOGGER.info("Connected to %s:%s", self.config.host, self.config.port)
+        for topic, _handler, qos in self._handlers:
+            client.subscribe(topic, qos)
+        client.publish(self.will_topic, "online", qos=1, retain=True)
+        self.connected.set()
+        if self._on_connected is not None:
+            self._on_connected()
+
+    def _disconnect_cb(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if self.connected.is_set():
+            _LOGGER.warning("Disconnected from the broker (%s); reconnecting", reason)
+        self.connected.clear()
+
+    def _message_cb(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        payload = message.payload
+        if not isinstance(payload, bytes):
+            payload = bytes(payload)
+        for topic, handler, _qos in self._handlers:
+            if mqtt.topic_matches_sub(topic, message.topic):
+                try:
+                    handler(message.topic, payload)
+                except Exception:  # a bad handler must not kill paho's network thread
+                    _LOGGER.exception("Handler for %s failed", message.topic)
+                return
+
+
+def _plain(value: str | None) -> str | None:
+    """A secret as the plain str paho expects."""
+    return None if value is None else str(value)

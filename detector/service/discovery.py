@@ -1,0 +1,202 @@
+"""Home Assistant MQTT discovery payloads (single-component form).
+
+Every entity carries unique_id, device, origin and availability; names are short because HA
+prefixes them with the device name (has_entity_name): device "Backyard" + "Smoke" gives
+binary_sensor.backyard_smoke. No object_id key: HA deprecated it in 2025.10.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detector import __version__
+from detector.config import CameraConfig, MqttConfig
+
+ORIGIN = {"name": "SmokeWatch", "sw_version": __version__}
+
+# (component, key) of every camera entity, the order they are published in.
+CAMERA_ENTITIES = (
+    ("binary_sensor", "smoke"),
+    ("sensor", "score"),
+    ("image", "alert_image"),
+    ("camera", "alert_camera"),
+    ("switch", "enabled"),
+    ("number", "threshold"),
+    ("button", "reset"),
+    ("button", "test"),
+    ("sensor", "status"),
+)
+DETECTOR_ENTITIES = (
+    ("sensor", "inference_ms"),
+    ("sensor", "frames_dropped"),
+    ("sensor", "model"),
+)
+
+
+def detector_device_id(mqtt: MqttConfig) -> str:
+    """The detector device's identifier."""
+    return f"{mqtt.node_id}_detector"
+
+
+def camera_device_id(mqtt: MqttConfig, camera: str) -> str:
+    """A camera device's identifier."""
+    return f"{mqtt.node_id}_{camera}"
+
+
+def config_topic(mqtt: MqttConfig, component: str, unique_id: str) -> str:
+    """Where an entity's discovery config is published."""
+    return f"{mqtt.discovery_prefix}/{component}/{unique_id}/config"
+
+
+def _availability(mqtt: MqttConfig, camera: str | None) -> dict[str, Any]:
+    entries: list[dict[str, str]] = [{"topic": f"{mqtt.topic_prefix}/available"}]
+    if camera is not None:
+        entries.append(
+            {
+                "topic": f"{mqtt.topic_prefix}/{camera}/status",
+                "payload_available": "online",
+                "payload_not_available": "offline",
+            }
+        )
+    return {"availability": entries, "availability_mode": "all"}
+
+
+def detector_device(mqtt: MqttConfig) -> dict[str, Any]:
+    """The device that groups the detector's health entities."""
+    return {
+        "identifiers": [detector_device_id(mqtt)],
+        "name": "SmokeWatch",
+        "manufacturer": "SmokeWatch",
+        "model": "Smoke detector",
+        "sw_version": __version__,
+    }
+
+
+def camera_entities(
+    mqtt: MqttConfig, camera: CameraConfig
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Discovery payloads of one camera's entities, by (component, unique id)."""
+    base = f"{mqtt.topic_prefix}/{camera.id}"
+    device = {
+        "identifiers": [camera_device_id(mqtt, camera.id)],
+        "name": camera.name,
+        "manufacturer": "SmokeWatch",
+        "model": "Smoke detection camera",
+        "via_device": detector_device_id(mqtt),
+    }
+    specific: dict[str, dict[str, Any]] = {
+        "smoke": {
+            "name": "Smoke",
+            "device_class": "smoke",
+            "state_topic": f"{base}/smoke",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "json_attributes_topic": f"{base}/smoke/attributes",
+        },
+        "score": {
+            "name": "Smoke score",
+            "state_topic": f"{base}/score",
+            "unit_of_measurement": "%",
+            "state_class": "measurement",
+            "suggested_display_precision": 1,
+            "icon": "mdi:smoke",
+        },
+        "alert_image": {
+            "name": "Alert image",
+            "image_topic": f"{base}/alert/image",
+            "content_type": "image/jpeg",
+        },
+        "alert_camera": {"name": "Alert image", "topic": f"{base}/alert/image"},
+        "enabled": {
+            "name": "Detection",
+            "command_topic": f"{base}/enabled/set",
+            "state_topic": f"{base}/enabled/state",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "entity_category": "config",
+            "icon": "mdi:cctv",
+        },
+        "threshold": {
+            "name": "Smoke threshold",
+            "command_topic": f"{base}/threshold/set",
+            "state_topic": f"{base}/threshold/state",
+            "min": 0.05,
+            "max": 0.95,
+            "step": 0.01,
+            "mode": "box",
+            "entity_category": "config",
+        },
+        "reset": {
+            "name": "Reset",
+            "command_topic": f"{base}/reset/set",
+            "payload_press": "PRESS",
+            "icon": "mdi:restore-alert",
+        },
+        "test": {
+            "name": "Test alert",
+            "command_topic": f"{base}/test/set",
+            "payload_press": "PRESS",
+            "entity_category": "diagnostic",
+            "icon": "mdi:bell-ring",
+        },
+        "status": {
+            "name": "Status",
+            "state_topic": f"{base}/status",
+            "device_class": "enum",
+            "options": ["online", "stale", "offline"],
+            "entity_category": "diagnostic",
+        },
+    }
+    payloads: dict[tuple[str, str], dict[str, Any]] = {}
+    for component, key in CAMERA_ENTITIES:
+        unique_id = f"{camera_device_id(mqtt, camera.id)}_{key}"
+        # The status sensor must stay available to say "offline".
+        availability = _availability(mqtt, None if key == "status" else camera.id)
+        payloads[(component, unique_id)] = {
+            **specific[key],
+            "unique_id": unique_id,
+            "device": device,
+            "origin": ORIGIN,
+            **availability,
+        }
+    return payloads
+
+
+def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]:
+    """Discovery payloads of the detector's health entities."""
+    stats = f"{mqtt.topic_prefix}/stats"
+    specific: dict[str, dict[str, Any]] = {
+        "inference_ms": {
+            "name": "Inference time",
+            "state_topic": stats,
+            "value_template": "{{ value_json.inference_ms }}",
+            "unit_of_measurement": "ms",
+            "device_class": "duration",
+            "state_class": "measurement",
+        },
+        "frames_dropped": {
+            "name": "Frames dropped",
+            "state_topic": stats,
+            "value_template": "{{ value_json.frames_dropped }}",
+            "state_class": "total_increasing",
+            "icon": "mdi:image-remove",
+        },
+        "model": {
+            "name": "Model",
+            "state_topic": f"{mqtt.topic_prefix}/info",
+            "value_template": "{{ value_json.model }}",
+            "icon": "mdi:brain",
+        },
+    }
+    payloads: dict[tuple[str, str], dict[str, Any]] = {}
+    for component, key in DETECTOR_ENTITIES:
+        unique_id = f"{detector_device_id(mqtt)}_{key}"
+        payloads[(component, unique_id)] = {
+            **specific[key],
+            "unique_id": unique_id,
+            "entity_category": "diagnostic",
+            "device": detector_device(mqtt),
+            "origin": ORIGIN,
+            **_availability(mqtt, None),
+        }
+    return payloads

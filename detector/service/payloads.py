@@ -1,0 +1,66 @@
+"""Snapshot payloads as they arrive on MQTT: raw JPEG/PNG, base64 text, or a JSON envelope."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+from typing import Any
+
+from detector.errors import FrameError
+from detector.frames import JPEG_MAGIC, PNG_MAGIC
+
+_BASE64_TEXT = re.compile(rb"^(data:[\w/+.-]+;base64,)?[A-Za-z0-9+/=_\-\s]+$")
+
+
+def parse_frame_payload(payload: bytes, received_at: float | None = None) -> tuple[bytes, float]:
+    """The image bytes of a snapshot payload and its capture time.
+
+    Raw JPEG/PNG bytes are used as they are (no copy); `{"image": "<base64>", "ts": <epoch>}`
+    gives its own time; base64 text (Blue Iris and friends) is decoded. The capture time is the
+    envelope's `ts` when given, else the time the payload arrived.
+    """
+    arrived = time.time() if received_at is None else received_at
+    if not payload:
+        raise FrameError("empty", "payload is empty")
+    if payload.startswith((JPEG_MAGIC, PNG_MAGIC)):
+        return payload, arrived
+    stripped = payload.lstrip()
+    if stripped.startswith(b"{"):
+        return _envelope(stripped, arrived)
+    if not _BASE64_TEXT.match(stripped[:4096]):
+        raise FrameError(
+            "not_an_image", "payload is neither a JPEG/PNG image, base64 text nor a JSON envelope"
+        )
+    return _base64(stripped), arrived
+
+
+def _envelope(payload: bytes, arrived: float) -> tuple[bytes, float]:
+    try:
+        data: Any = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FrameError("bad_envelope", f"JSON envelope is not valid JSON: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("image"), str):
+        raise FrameError("bad_envelope", 'JSON envelope must be {"image": "<base64>", "ts": ...}')
+    ts = data.get("ts", arrived)
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        raise FrameError("bad_envelope", "JSON envelope 'ts' must be epoch seconds")
+    if ts > 1e12:  # milliseconds, as JavaScript clients send
+        ts = ts / 1000
+    return _base64(data["image"].encode("ascii", "replace")), float(ts)
+
+
+def _base64(text: bytes) -> bytes:
+    if text.startswith(b"data:"):  # a data URL: data:image/jpeg;base64,....
+        text = text.partition(b",")[2]
+    try:
+        image = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise FrameError(
+            "bad_base64", "payload is neither a JPEG/PNG image nor valid base64 text"
+        ) from None
+    if not image.startswith((JPEG_MAGIC, PNG_MAGIC)):
+        raise FrameError("not_an_image", "base64 payload does not decode to a JPEG or PNG image")
+    return image

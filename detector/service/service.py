@@ -1,0 +1,593 @@
+"""`smokewatch run`: the detector as a long-running MQTT service.
+
+Threads: paho's network thread only stores frames and enqueues commands; one inference worker
+scores frames; the control thread (the caller of `run`) applies commands, tracks camera health
+and publishes stats; a one-thread executor draws alert images off the scoring path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import signal
+import statistics
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from detector import __version__
+from detector.annotate import annotate_jpeg
+from detector.assembly import camera_settings
+from detector.config import CameraConfig, Config
+from detector.errors import FrameError
+from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
+from detector.pipeline import FrameResult, Pipeline, iso_utc
+from detector.service import discovery
+from detector.service.comms import Comms, MqttComms
+from detector.service.payloads import parse_frame_payload
+from detector.service.scheduler import Scheduler
+
+_LOGGER = logging.getLogger(__name__)
+
+TEST_ALERT_SECONDS = 30.0
+RESTORE_WAIT = 1.0  # seconds to collect our own retained states after the first connect
+STATE_KEYS = ("enabled", "threshold", "masks")
+CAMERA_STATE_TOPICS = (
+    "smoke",
+    "smoke/attributes",
+    "score",
+    "alert/image",
+    "status",
+    "enabled/state",
+    "threshold/state",
+    "masks/state",
+)
+
+
+@dataclass
+class CameraRuntime:
+    """What the service tracks per camera beside the pipeline's state."""
+
+    config: CameraConfig
+    smoke: bool = False
+    status: str = "offline"
+    alert_started: float | None = None
+    last_jpeg: bytes | None = None
+    last_attributes: dict[str, Any] | None = None
+    last_score: float | None = None
+    last_scored_at: float | None = None
+    errors: Counter[str] = field(default_factory=Counter)
+    testing: bool = False
+    test_timer: threading.Timer | None = None
+
+
+class DetectorService:
+    """Wires the pipeline to MQTT."""
+
+    def __init__(
+        self,
+        config: Config,
+        pipeline: Pipeline,
+        *,
+        comms: MqttComms | None = None,
+        stats_interval: float = 10.0,
+        health_interval: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.mqtt = config.mqtt
+        self.pipeline = pipeline
+        self.stats_interval = stats_interval
+        self.health_interval = health_interval
+        self.comms = comms or MqttComms(config.mqtt, on_connected=self._on_connected)
+        self.scheduler = Scheduler()
+        self.cameras: dict[str, CameraRuntime] = {}
+        self._topic_camera: dict[str, str] = {}
+        for camera in config.cameras.values():
+            self.cameras[camera.id] = CameraRuntime(camera)
+            self.scheduler.add(camera.id, camera.interval)
+            self._topic_camera[camera.image_topic] = camera.id
+        self.control: queue.Queue[Callable[[], None]] = queue.Queue()
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()  # pipeline state: worker vs commands
+        self._images = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-image")
+        self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
+        self._inference_ms: deque[float] = deque(maxlen=20)
+        self.rejected: Counter[str] = Counter()
+        self._logged: set[tuple[str, str]] = set()
+        self._restored: dict[str, bytes] = {}
+        self._restoring = True
+        self._previous_info: dict[str, Any] | None = None
+        self._started = time.monotonic()
+        self._model_name = pipeline.model.name
+        self._subscribe()
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        prefix = self.mqtt.topic_prefix
+        for topic, camera in self._topic_camera.items():
+            self.comms.subscribe(topic, self._image_handler(camera), absolute=True)
+        self.comms.subscribe("+/image", self._unknown_image)
+        self.comms.subscribe("+/+/set", self._command_message)
+        self.comms.subscribe("+/masks/remote", self._remote_masks_message, qos=1)
+        self.comms.subscribe("+/+/state", self._state_message)
+        self.comms.subscribe("info", self._info_message)
+        self.comms.subscribe(f"{self.mqtt.discovery_prefix}/status", self._ha_status, absolute=True)
+        _LOGGER.debug("Subscriptions set below %s", prefix)
+
+    def _image_handler(self, camera: str) -> Callable[[str, bytes], None]:
+        runtime = self.cameras[camera]
+        limit = self.config.detection.max_frame_bytes
+
+        def handle(topic: str, payload: bytes) -> None:
+            if len(payload) > limit:
+                self._reject(
+                    camera, "too_large", f"payload of {len(payload)} bytes, over {limit} bytes"
+                )
+                return
+            if not runtime.config.enabled:
+                return
+            self.scheduler.put(camera, payload)
+
+        return handle
+
+    def _unknown_image(self, topic: str, payload: bytes) -> None:
+        camera = topic.split("/")[-2]
+        self._reject(camera, "unknown_camera", f"frame on {topic} for a camera not in the config")
+
+    def _command_message(self, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")
+        camera, setting = parts[-3], parts[-2]
+        self.control.put(lambda: self._command(camera, setting, payload))
+
+    def _remote_masks_message(self, topic: str, payload: bytes) -> None:
+        camera = topic.split("/")[-3]
+        self.control.put(lambda: self._remote_masks(camera, payload))
+
+    def _state_message(self, topic: str, payload: bytes) -> None:
+        if self._restoring:
+            self._restored[topic] = payload
+
+    def _info_message(self, topic: str, payload: bytes) -> None:
+        if self._previous_info is None and self._restoring:
+            try:
+                info = json.loads(payload)
+            except (ValueError, UnicodeDecodeError):
+                return
+            if isinstance(info, dict):
+                self._previous_info = info
+
+    def _ha_status(self, topic: str, payload: bytes) -> None:
+        if payload.strip().lower() == b"online":
+            self.control.put(self._publish_all)
+
+    def _on_connected(self) -> None:
+        self.control.put(self._after_connect)
+
+    # -- the control thread ----------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT (or stop()); returns the exit code."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+        self.start()
+        self.serve()
+        return 0
+
+    def start(self) -> None:
+        """Connect and start the worker."""
+        self.comms.start()
+        self._worker.start()
+
+    def serve(self) -> None:
+        """Run the control loop until stop(), then shut down cleanly."""
+        next_stats = time.monotonic() + self.stats_interval
+        next_health = time.monotonic()
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            if now >= next_health:
+                self._update_health()
+                next_health = now + self.health_interval
+            if now >= next_stats:
+                self._publish_stats()
+                next_stats = now + self.stats_interval
+            # Wake at least twice a second so a stop request is seen promptly.
+            timeout = max(0.0, min(next_health, next_stats, now + 0.5) - time.monotonic())
+            try:
+                task = self.control.get(timeout=timeout)
+            except queue.Empty:
+                continue
+            try:
+                task()
+            except Exception:  # one failed task must not stop the service
+                _LOGGER.exception("Control task failed")
+        self._shutdown()
+
+    def stop(self) -> None:
+        """Ask the service to stop (safe from signal handlers and other threads)."""
+        self.stop_event.set()
+
+    def _shutdown(self) -> None:
+        _LOGGER.info("Stopping: finishing the frame in flight")
+        self.scheduler.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=60)
+        self._images.shutdown(wait=True)
+        for runtime in self.cameras.values():
+            if runtime.test_timer is not None:
+                runtime.test_timer.cancel()
+        self.comms.stop()
+        _LOGGER.info("Stopped")
+
+    def _after_connect(self) -> None:
+        if self._restoring:
+            time.sleep(RESTORE_WAIT)  # retained states and info arrive right after subscribing
+            self._restoring = False
+            self._restore_states()
+            self._remove_old_cameras()
+        self._publish_all()
+
+    def _restore_states(self) -> None:
+        """Apply the settings our retained state topics held before this start."""
+        prefix = self.mqtt.topic_prefix
+        for camera in self.cameras:
+            for key in STATE_KEYS:
+                payload = self._restored.get(f"{prefix}/{camera}/{key}/state")
+                if payload is not None:
+                    self._apply(camera, key, payload, source="restored state")
+        self._restored.clear()
+
+    def _remove_old_cameras(self) -> None:
+        """Empty the retained discovery and states of cameras no longer configured."""
+        previous = self._previous_info or {}
+        old = previous.get("cameras") if isinstance(previous.get("cameras"), dict) else {}
+        for camera in sorted(set(old or {}) - set(self.cameras)):
+            _LOGGER.info("Camera %s left the config: removing its entities", camera)
+            for component, key in discovery.CAMERA_ENTITIES:
+                unique_id = f"{discovery.camera_device_id(self.mqtt, camera)}_{key}"
+                topic = discovery.config_topic(self.mqtt, component, unique_id)
+                self.comms.publish_absolute(topic, b"", retain=True, qos=1)
+            for leaf in CAMERA_STATE_TOPICS:
+                self.comms.publish(f"{camera}/{leaf}", b"", retain=True, qos=1)
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """The retained description of this detector (read by the HA integration)."""
+        return {
+            "version": __version__,
+            "prefix": self.mqtt.topic_prefix,
+            "node_id": self.mqtt.node_id,
+            "discovery_prefix": self.mqtt.discovery_prefix,
+            "model": self._model_name,
+            "status": "ok",
+            "error": None,
+            "cameras": {
+                camera: {
+                    "name": runtime.config.name,
+                    "device_id": discovery.camera_device_id(self.mqtt, camera),
+                    "image_topic": runtime.config.image_topic,
+                }
+                for camera, runtime in self.cameras.items()
+            },
+        }
+
+    def _publish_all(self) -> None:
+        """Discovery and every current state (after a (re)connect or HA's restart)."""
+        self.comms.publish("info", json.dumps(self.info()), retain=True, qos=1)
+        if self.mqtt.discovery:
+            payloads = dict(discovery.detector_entities(self.mqtt))
+            for runtime in self.cameras.values():
+                payloads.update(discovery.camera_entities(self.mqtt, runtime.config))
+            for (component, unique_id), payload in payloads.items():
+                topic = discovery.config_topic(self.mqtt, component, unique_id)
+                self.comms.publish_absolute(topic, json.dumps(payload), retain=True, qos=1)
+        for camera, runtime in self.cameras.items():
+            self._publish_settings(camera)
+            self.comms.publish(f"{camera}/status", runtime.status, retain=True, qos=1)
+            self.comms.publish(
+                f"{camera}/smoke", "ON" if runtime.smoke else "OFF", retain=True, qos=1
+            )
+            if runtime.last_attributes is not None:
+                self.comms.publish(
+                    f"{camera}/smoke/attributes", json.dumps(runtime.last_attributes), retain=True
+                )
+            if runtime.last_score is not None:
+                self.comms.publish(f"{camera}/score", f"{runtime.last_score:.1f}", retain=True)
+        self._publish_stats()
+
+    def _publish_settings(self, camera: str) -> None:
+        runtime = self.cameras[camera]
+        state = self.pipeline.camera(camera)
+        self.comms.publish(
+            f"{camera}/enabled/state", "ON" if runtime.config.enabled else "OFF", retain=True, qos=1
+        )
+        self.comms.publish(
+            f"{camera}/threshold/state", f"{state.settings.threshold:g}", retain=True, qos=1
+        )
+        self.comms.publish(
+            f"{camera}/masks/state",
+            json.dumps(masks_to_json(state.masks("local"))),
+            retain=True,
+            qos=1,
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """The stats JSON published on <prefix>/stats."""
+        cameras = {}
+        for camera, runtime in self.cameras.items():
+            slot = self.scheduler.slots[camera]
+            cameras[camera] = {
+                "frames_in": slot.frames_in,
+                "scored": slot.scored,
+                "dropped": slot.dropped,
+                "errors": dict(runtime.errors),
+                "last_score": runtime.last_score,
+                "last_scored_at": None
+                if runtime.last_scored_at is None
+                else iso_utc(runtime.last_scored_at),
+                "status": runtime.status,
+            }
+        timings = list(self._inference_ms)
+        return {
+            "uptime": round(time.monotonic() - self._started, 1),
+            "inference_ms": round(statistics.median(timings), 1) if timings else None,
+            "frames_dropped": sum(slot.dropped for slot in self.scheduler.slots.values()),
+            "cameras": cameras,
+            "rejected": dict(self.rejected),
+        }
+
+    def _publish_stats(self) -> None:
+        self.comms.publish("stats", json.dumps(self.stats()))
+
+    def _update_health(self) -> None:
+        now = time.monotonic()
+        for camera, runtime in self.cameras.items():
+            slot = self.scheduler.slots[camera]
+            status = "offline"
+            if slot.last_frame_at is not None:
+                silence = now - slot.last_frame_at
+                interval = runtime.config.interval
+                if silence <= runtime.config.stale_after * interval:
+                    status = "online"
+                elif silence <= runtime.config.offline_after * interval:
+                    status = "stale"
+            if status != runtime.status:
+                runtime.status = status
+                self.comms.publish(f"{camera}/status", status, retain=True, qos=1)
+
+    # -- bad input -------------------------------------------------------------------------
+
+    def _reject(self, camera: str, reason: str, message: str) -> None:
+        """Count a refused input; log it once per camera and reason."""
+        self.rejected[reason] += 1
+        runtime = self.cameras.get(camera)
+        if runtime is not None:
+            runtime.errors[reason] += 1
+        key = (camera, reason)
+        if key not in self._logged:
+            self._logged.add(key)
+            _LOGGER.warning("Refused input for %s (%s): %s", camera, reason, message)
+        else:
+            _LOGGER.debug("Refused input for %s (%s): %s", camera, reason, message)
+
+    # -- commands --------------------------------------------------------------------------
+
+    def _command(self, camera: str, setting: str, payload: bytes) -> None:
+        if camera not in self.cameras:
+            self._reject(camera, "unknown_camera", f"command {setting} for an unknown camera")
+            return
+        if setting == "reset":
+            self._reset(camera)
+        elif setting == "test":
+            self._test_alert(camera)
+        elif setting in STATE_KEYS:
+            if self._apply(camera, setting, payload, source="command"):
+                self._publish_settings(camera)
+        else:
+            self._reject(camera, "bad_command", f"unknown command topic {setting}/set")
+
+    def _apply(self, camera: str, key: str, payload: bytes, *, source: str) -> bool:
+        """Apply a setting from a command or a restored state; False (logged) when invalid."""
+        runtime = self.cameras[camera]
+        text = payload.decode("utf-8", "replace").strip()
+        try:
+            if key == "enabled":
+                if text.upper() not in ("ON", "OFF"):
+                    raise ValueError(f"expected ON or OFF, got {text[:40]!r}")
+                enabled = text.upper() == "ON"
+                runtime.config = replace(runtime.config, enabled=enabled)
+                if not enabled:
+                    self.scheduler.discard(camera)
+            elif key == "threshold":
+                try:
+                    value = float(text)
+                except ValueError:
+                    raise ValueError(f"expected a number, got {text[:40]!r}") from None
+                if not 0.05 <= value <= 0.95:
+                    raise ValueError(f"threshold {value} is outside 0.05..0.95")
+                runtime.config = replace(runtime.config, threshold=value)
+                with self._lock:
+                    self.pipeline.add_camera(camera_settings(runtime.config))
+            elif key == "masks":
+                try:
+                    data = json.loads(text) if text else []
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"masks are not valid JSON: {err}") from None
+                masks = masks_from_json(data)
+                with self._lock:
+                    self.pipeline.camera(camera).set_masks("local", masks)
+        except ValueError as err:
+            self._reject(camera, "bad_command", f"{key} ({source}): {err}")
+            return False
+        _LOGGER.info("Camera %s: %s set to %s (%s)", camera, key, text[:200], source)
+        return True
+
+    def _remote_masks(self, camera: str, payload: bytes) -> None:
+        if camera not in self.cameras:
+            return
+        try:
+            masks = parse_remote_masks(json.loads(payload) if payload else [])
+        except (ValueError, UnicodeDecodeError) as err:
+            self._reject(camera, "bad_remote_masks", str(err))
+            return
+        with self._lock:
+            self.pipeline.camera(camera).set_masks("remote", masks)
+        _LOGGER.info("Camera %s: %d occlusion mask(s) from the Pyronear API", camera, len(masks))
+
+    def _reset(self, camera: str) -> None:
+        runtime = self.cameras[camera]
+        with self._lock:
+            self.pipeline.camera(camera).reset()
+        runtime.smoke, runtime.alert_started, runtime.testing = False, None, False
+        _LOGGER.info("Camera %s: alert reset", camera)
+        self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+
+    def _test_alert(self, camera: str) -> None:
+        """A synthetic alert through the real outputs; never forwarded to the Pyronear API."""
+        runtime = self.cameras[camera]
+        if runtime.smoke:
+            _LOGGER.info("Camera %s: a test alert is refused while an alert is on", camera)
+            return
+        source = runtime.last_jpeg or _blank_jpeg()
+        boxes = np.array([[0.4, 0.4, 0.6, 0.6, 1.0]], dtype=np.float32)
+        image = annotate_jpeg(source, boxes, label="test", banner="SMOKEWATCH TEST ALERT")
+        attributes = {
+            "score": 100.0,
+            "boxes": boxes.tolist(),
+            "model": self._model_name,
+            "frame_time": iso_utc(time.time()),
+            "alert_started": iso_utc(time.time()),
+            "test": True,
+        }
+        self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
+        self.comms.publish(f"{camera}/smoke/attributes", json.dumps(attributes), retain=True)
+        self.comms.publish(f"{camera}/smoke", "ON", retain=True, qos=1)
+        runtime.smoke = runtime.testing = True
+        _LOGGER.info("Camera %s: test alert for %.0f s", camera, TEST_ALERT_SECONDS)
+
+        def end() -> None:
+            if runtime.testing:  # neither reset nor a real alert took over meanwhile
+                runtime.smoke = runtime.testing = False
+                self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+
+        runtime.test_timer = threading.Timer(TEST_ALERT_SECONDS, lambda: self.control.put(end))
+        runtime.test_timer.daemon = True
+        runtime.test_timer.start()
+
+    # -- the inference worker --------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self.stop_event.is_set():
+            job = self.scheduler.next_job(timeout=0.5)
+            if job is None:
+                continue
+            runtime = self.cameras[job.camera]
+            try:
+                data, frame_time = parse_frame_payload(job.payload, job.received_wall)
+                with self._lock:
+                    result = self.pipeline.process(job.camera, data, frame_time)
+            except FrameError as err:
+                self._reject(job.camera, err.reason, str(err))
+                continue
+            except Exception:  # the worker must survive anything one frame does
+                _LOGGER.exception("Scoring a frame of %s failed", job.camera)
+                self._reject(job.camera, "internal", "scoring failed")
+                continue
+            self._inference_ms.append(result.timings["model"])
+            runtime.last_jpeg = data
+            self._publish_result(runtime, result, data)
+
+    def _publish_result(self, runtime: CameraRuntime, result: FrameResult, data: bytes) -> None:
+        camera = result.camera
+        vote = result.vote
+        runtime.last_score = round(vote.score * 100, 1)
+        runtime.last_scored_at = result.frame_time
+        if vote.event == "start":
+            runtime.alert_started = result.frame_time
+            runtime.testing = False
+        elif not vote.ongoing:
+            runtime.alert_started = None
+        attributes = {
+            "score": runtime.last_score,
+            "boxes": [[round(float(v), 4) for v in box] for box in vote.boxes],
+            "model": self._model_name,
+            "frame_time": iso_utc(result.frame_time),
+            "alert_started": None
+            if runtime.alert_started is None
+            else iso_utc(runtime.alert_started),
+            "test": False,
+        }
+        runtime.last_attributes = attributes
+        self.comms.publish(f"{camera}/score", f"{runtime.last_score:.1f}", retain=True)
+        self.comms.publish(f"{camera}/smoke/attributes", json.dumps(attributes), retain=True)
+        if vote.ongoing:
+            boxes = vote.boxes
+            self._images.submit(self._publish_alert_image, camera, data, boxes)
+        if vote.ongoing and not runtime.smoke:
+            runtime.smoke = True
+            self.comms.publish(f"{camera}/smoke", "ON", retain=True, qos=1)
+            _LOGGER.info("Camera %s: SMOKE (score %.1f)", camera, runtime.last_score)
+        elif not vote.ongoing and runtime.smoke and not runtime.testing:
+            runtime.smoke = False
+            self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+            _LOGGER.info("Camera %s: smoke alert ended", camera)
+        for detection in result.detections:
+            self.comms.publish(f"{camera}/detection", json.dumps(detection.to_json()), qos=1)
+
+    def _publish_alert_image(self, camera: str, data: bytes, boxes: Any) -> None:
+        try:
+            image = annotate_jpeg(data, boxes)
+        except FrameError as err:
+            _LOGGER.warning("Alert image of %s not drawn: %s", camera, err)
+            return
+        self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
+
+
+def _blank_jpeg() -> bytes:
+    """A grey frame for a test alert on a camera that has not sent one yet."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".jpg", np.full((360, 640, 3), 96, np.uint8))
+    assert ok
+    return bytes(encoded.tobytes())
+
+
+def publish_model_error(config: Config, error: str) -> None:
+    """Tell Home Assistant (retained P/info) that the model is missing, then disconnect."""
+    comms = MqttComms(config.mqtt)
+    comms.start()
+    if not comms.connected.wait(10):
+        _LOGGER.error("Broker unreachable: the model error is only in this log")
+        comms.client.loop_stop()
+        return
+    info = {
+        "version": __version__,
+        "prefix": config.mqtt.topic_prefix,
+        "node_id": config.mqtt.node_id,
+        "discovery_prefix": config.mqtt.discovery_prefix,
+        "model": None,
+        "status": "model_missing",
+        "error": error,
+        "cameras": {
+            camera.id: {
+                "name": camera.name,
+                "device_id": discovery.camera_device_id(config.mqtt, camera.id),
+                "image_topic": camera.image_topic,
+            }
+            for camera in config.cameras.values()
+        },
+    }
+    result = comms.client.publish(comms.topic("info"), json.dumps(info), qos=1, retain=True)
+    result.wait_for_publish(5)
+    comms.stop()
+
+
+__all__ = ["Comms", "DetectorService", "publish_model_error"]

@@ -1,0 +1,312 @@
+"""The real `smokewatch run` process against a real broker, driven over MQTT like HA would."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.detector.broker import Broker
+from tests.detector.mqtt_helpers import Probe, ServiceProcess, write_config
+from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+
+SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
+P = "smokewatch"
+
+# Keys Home Assistant's MQTT discovery schema requires or this project promises, per component.
+REQUIRED = {
+    "binary_sensor": {"state_topic", "device_class", "payload_on", "payload_off"},
+    "sensor": {"state_topic"},
+    "image": {"image_topic", "content_type"},
+    "camera": {"topic"},
+    "switch": {"command_topic", "state_topic"},
+    "number": {"command_topic", "state_topic", "min", "max", "step"},
+    "button": {"command_topic"},
+}
+COMMON = {"name", "unique_id", "device", "origin", "availability", "availability_mode"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
+
+
+@pytest.fixture
+def env(broker: Broker, tiny: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A running service with cameras a and b, and a probe subscribed to everything."""
+    probe = Probe(broker.host, broker.port)
+    config = write_config(tmp_path / "c.yaml", broker.port, tiny, {"a": "{}", "b": "{}"})
+    service = ServiceProcess(config, tmp_path / "service.log")
+    try:
+        probe.wait_for(lambda: probe.last(f"{P}/available") == b"online", 30, "online")
+        probe.wait_for(lambda: probe.last(f"{P}/a/threshold/state"), 10, "states")
+        yield {"probe": probe, "service": service, "broker": broker, "config": config}
+    finally:
+        service.close()
+        probe.close()
+
+
+def score_frame(probe: Probe, camera: str, payload: bytes) -> dict[str, Any]:
+    """Publish one frame and wait for the attributes of its scoring."""
+    topic = f"{P}/{camera}/smoke/attributes"
+    before = len(probe.payloads(topic))
+    probe.publish(f"{P}/{camera}/image", payload)
+    return json.loads(probe.wait_count(topic, before + 1)[-1])  # type: ignore[no-any-return]
+
+
+def stats(probe: Probe, check: Any = bool) -> dict[str, Any]:
+    """The newest stats that satisfy check."""
+
+    def newest() -> dict[str, Any] | None:
+        last = probe.last(f"{P}/stats")
+        data = json.loads(last) if last else None
+        return data if data and check(data) else None
+
+    return probe.wait_for(newest, 10, "stats")  # type: ignore[no-any-return]
+
+
+def test_smoke_on_then_off_as_the_vote_dictates(env: dict[str, Any]) -> None:
+    probe: Probe = env["probe"]
+    scores = [score_frame(probe, "a", data)["score"] for data in (CLEAR, SMOKE, SMOKE)]
+    # nb 3 needs two boxes: ON on the third frame, score 2 * 0.784 / 3 = 52.3 %.
+    assert scores[:2] == [0.0, 0.0] and scores[2] == pytest.approx(52.3, abs=1)
+    probe.wait_for(lambda: probe.last(f"{P}/a/smoke") == b"ON", 5, "smoke ON")
+    score_frame(probe, "a", CLEAR)  # the window still holds two smoke frames
+    assert probe.last(f"{P}/a/smoke") == b"ON"
+    score_frame(probe, "a", CLEAR)
+    probe.wait_for(lambda: probe.last(f"{P}/a/smoke") == b"OFF", 5, "smoke OFF")
+    assert probe.payloads(f"{P}/a/smoke").count(b"ON") == 1
+    # Detections for the bridge: the 3-frame lead-up at onset, then the 4th frame.
+    detections = [json.loads(p) for p in probe.wait_count(f"{P}/a/detection", 4)]
+    assert len(detections) == 4
+    assert [d["bboxes"][0][4] for d in detections[:3]] == [0.0, 0.0, pytest.approx(0.523, abs=0.01)]
+    assert base64.b64decode(detections[2]["jpeg"]) == SMOKE
+    # The alert image is retained and is a JPEG with the boxes drawn.
+    image = probe.wait_for(lambda: probe.last(f"{P}/a/alert/image"), 5, "alert image")
+    assert image.startswith(b"\xff\xd8") and image != SMOKE
+    assert probe.last(f"{P}/b/smoke") == b"OFF"
+
+
+def test_discovery_complete_and_states_retained(env: dict[str, Any]) -> None:
+    probe: Probe = env["probe"]
+    broker: Broker = env["broker"]
+    score_frame(probe, "a", CLEAR)
+    late = Probe(broker.host, broker.port, ("homeassistant/#", f"{P}/#"))
+    try:
+        late.wait_for(lambda: late.last(f"{P}/a/score") is not None, 5, "retained score")
+        time.sleep(0.5)
+        configs = {
+            topic: json.loads(payload)
+            for topic, payload, retained in late.messages
+            if topic.startswith("homeassistant/") and retained and payload
+        }
+        retained = {topic for topic, _, kept in late.messages if kept}
+    finally:
+        late.close()
+    components = {topic.split("/")[1] for topic in configs}
+    assert components == set(REQUIRED)
+    assert len(configs) == 2 * 9 + 3  # nine entities per camera, three for the detector
+    for topic, config in configs.items():
+        component = topic.split("/")[1]
+        missing = (REQUIRED[component] | COMMON) - set(config)
+        assert not missing, f"{topic} lacks {missing}"
+        assert "object_id" not in config
+        assert topic == f"homeassistant/{component}/{config['unique_id']}/config"
+        assert config["device"]["identifiers"]
+        assert config["availability"][0]["topic"] == f"{P}/available"
+    smoke = configs["homeassistant/binary_sensor/smokewatch_a_smoke/config"]
+    assert (
+        smoke["device_class"] == "smoke" and smoke["device"]["via_device"] == "smokewatch_detector"
+    )
+    assert smoke["availability"][1] == {
+        "topic": f"{P}/a/status",
+        "payload_available": "online",
+        "payload_not_available": "offline",
+    }
+    for leaf in ("available", "info", "a/smoke", "a/score", "a/status", "a/threshold/state"):
+        assert f"{P}/{leaf}" in retained
+    info = json.loads(probe.last(f"{P}/info") or b"{}")
+    assert info["cameras"]["a"]["device_id"] == "smokewatch_a" and info["status"] == "ok"
+
+
+def test_commands_and_invalid_commands(env: dict[str, Any]) -> None:
+    probe: Probe = env["probe"]
+    probe.publish(f"{P}/a/threshold/set", "0.6")
+    probe.wait_for(lambda: probe.last(f"{P}/a/threshold/state") == b"0.6", 5, "threshold")
+    for _ in range(3):
+        score_frame(probe, "a", SMOKE)
+    # 3 * 0.784 / 3 = 0.784 > 0.6: ON even at the higher threshold.
+    probe.wait_for(lambda: probe.last(f"{P}/a/smoke") == b"ON", 5, "ON")
+    probe.publish(f"{P}/a/reset/set", "PRESS")
+    probe.wait_for(lambda: probe.last(f"{P}/a/smoke") == b"OFF", 5, "reset")
+    masks = [{"name": "centre", "rect": [0.3, 0.3, 0.7, 0.7]}]
+    probe.publish(f"{P}/a/masks/set", json.dumps(masks))
+    probe.wait_for(lambda: probe.last(f"{P}/a/masks/state") not in (None, b"[]"), 5, "masks")
+    assert json.loads(probe.last(f"{P}/a/masks/state") or b"")[0]["name"] == "centre"
+    attributes = score_frame(probe, "a", SMOKE)
+    assert attributes["boxes"] == []  # masked
+    probe.publish(f"{P}/a/enabled/set", "OFF")
+    probe.wait_for(lambda: probe.last(f"{P}/a/enabled/state") == b"OFF", 5, "disabled")
+    # Invalid commands: each refused and counted, nothing changes.
+    for topic, payload in [
+        ("a/threshold/set", "abc"),
+        ("a/threshold/set", "2"),
+        ("a/enabled/set", "MAYBE"),
+        ("a/masks/set", "{not json"),
+        ("a/masks/set", json.dumps([{"name": "x", "rect": [0.5, 0, 0.1, 1]}])),
+        ("a/colour/set", "red"),
+        ("nosuch/reset/set", "PRESS"),
+    ]:
+        probe.publish(f"{P}/{topic}", payload)
+    data = stats(probe, lambda s: s["rejected"].get("bad_command", 0) >= 6)
+    assert data["rejected"]["bad_command"] == 6 and data["rejected"]["unknown_camera"] == 1
+    assert probe.last(f"{P}/a/threshold/state") == b"0.6"
+    assert probe.last(f"{P}/a/enabled/state") == b"OFF"
+    assert json.loads(probe.last(f"{P}/a/masks/state") or b"[]")[0]["name"] == "centre"
+    log = env["service"].log()
+    assert "threshold (command): expected a number, got 'abc'" in log
+    # The test alert goes through the real outputs, flagged as a test.
+    probe.publish(f"{P}/b/test/set", "PRESS")
+    probe.wait_for(lambda: probe.last(f"{P}/b/smoke") == b"ON", 5, "test alert")
+    assert json.loads(probe.last(f"{P}/b/smoke/attributes") or b"{}")["test"] is True
+    assert not probe.payloads(f"{P}/b/detection")  # never forwarded to the API
+
+
+def test_bad_input_on_the_wire(env: dict[str, Any]) -> None:
+    probe: Probe = env["probe"]
+    service: ServiceProcess = env["service"]
+    bad = {
+        "truncated": SMOKE[: len(SMOKE) // 2],
+        "not_an_image": os.urandom(4096),
+        "empty": b"",
+        "bad_base64": b"this is not base64",
+        "bad_envelope": b'{"image": 12}',
+    }
+    for payload in bad.values():
+        probe.publish(f"{P}/a/image", payload)
+        time.sleep(0.25)  # one interval: each is scored on its own
+    probe.publish(f"{P}/a/image", SMOKE[: len(SMOKE) // 2])  # a second truncated frame
+    probe.publish(f"{P}/a/image", b"\xff\xd8\xff" + b"\0" * (50 * 1024 * 1024))
+    probe.publish(f"{P}/ghost/image", SMOKE)
+    data = stats(probe, lambda s: sum(s["rejected"].values()) >= len(bad) + 3)
+    assert data["rejected"]["truncated"] == 2
+    for reason in (
+        "not_an_image",
+        "empty",
+        "bad_base64",
+        "bad_envelope",
+        "too_large",
+        "unknown_camera",
+    ):
+        assert data["rejected"][reason] >= 1, reason
+    # Base64 and the JSON envelope are accepted forms of a good frame.
+    assert score_frame(probe, "b", base64.b64encode(SMOKE))["frame_time"]
+    envelope = json.dumps({"image": base64.b64encode(SMOKE).decode(), "ts": 1700000000})
+    assert score_frame(probe, "b", envelope.encode())["frame_time"] == "2023-11-14T22:13:20.000Z"
+    # The process is up, the other camera is scored, each reason was logged once.
+    assert service.process.poll() is None
+    assert score_frame(probe, "b", SMOKE)["score"] > 50
+    assert service.log().count("Refused input for a (truncated)") == 1
+
+
+def test_overload_drops_frames_and_nobody_starves(env: dict[str, Any]) -> None:
+    probe: Probe = env["probe"]
+    service: ServiceProcess = env["service"]
+    rss_before = service.rss_kib()
+    b_before = stats(probe)["cameras"]["b"]["scored"]
+    deadline = time.monotonic() + 4
+    sent = 0
+    while time.monotonic() < deadline:
+        probe.client.publish(f"{P}/a/image", SMOKE, qos=0)  # far faster than the 0.2 s interval
+        sent += 1
+        if sent % 20 == 0:
+            probe.client.publish(f"{P}/b/image", CLEAR, qos=0)
+            time.sleep(0.05)
+    data = stats(probe, lambda s: s["cameras"]["a"]["frames_in"] >= sent * 0.9)
+    a, b = data["cameras"]["a"], data["cameras"]["b"]
+    assert a["dropped"] > sent / 2  # most frames were dropped, and counted
+    assert a["scored"] <= 4 / 0.2 + 5  # at most one per interval (+ slack for the stats lag)
+    assert b["scored"] > b_before  # the quiet camera still got its turn
+    assert service.rss_kib() - rss_before < 60 * 1024  # memory stays flat: no backlog
+
+
+def test_sigterm_publishes_offline_and_exits_zero(env: dict[str, Any]) -> None:
+    probe: Probe = env["probe"]
+    assert env["service"].terminate() == 0
+    probe.wait_for(lambda: probe.last(f"{P}/available") == b"offline", 5, "offline")
+
+
+def test_kill_9_gives_offline_through_last_will(env: dict[str, Any]) -> None:
+    probe: Probe = env["probe"]
+    env["service"].kill()
+    probe.wait_for(lambda: probe.last(f"{P}/available") == b"offline", 10, "last will")
+
+
+def test_ha_restart_republishes_discovery(env: dict[str, Any]) -> None:
+    probe: Probe = env["probe"]
+    topic = "homeassistant/binary_sensor/smokewatch_a_smoke/config"
+    before = len(probe.payloads(topic))
+    probe.publish("homeassistant/status", "online")
+    probe.wait_count(topic, before + 1, 5)
+
+
+def test_broker_restart_reconnects_and_republishes(env: dict[str, Any], tmp_path: Path) -> None:
+    broker: Broker = env["broker"]
+    env["probe"].close()
+    broker.stop()
+    # A fresh broker on the same port that remembers nothing: whatever retained state it holds
+    # afterwards was published again by the detector.
+    fresh = Broker(kind=broker.kind, port=broker.port)
+    fresh._dir = tmp_path  # keep its persistence out of the old broker's folder
+    fresh.start()
+    try:
+        probe = Probe(fresh.host, fresh.port)
+        probe.wait_for(lambda: probe.last(f"{P}/available") == b"online", 15, "reconnect")
+        probe.wait_for(
+            lambda: probe.last("homeassistant/binary_sensor/smokewatch_a_smoke/config"),
+            5,
+            "discovery",
+        )
+        assert score_frame(probe, "a", SMOKE)["score"] == 0.0  # scoring resumed
+        probe.close()
+    finally:
+        fresh.stop()
+
+
+def test_removed_camera_loses_its_entities(env: dict[str, Any], tiny: Path, tmp_path: Path) -> None:
+    probe: Probe = env["probe"]
+    assert env["service"].terminate() == 0
+    config = write_config(tmp_path / "only_a.yaml", env["broker"].port, tiny, {"a": "{}"})
+    again = ServiceProcess(config, tmp_path / "again.log")
+    try:
+        topic = "homeassistant/binary_sensor/smokewatch_b_smoke/config"
+        probe.wait_for(lambda: probe.last(topic) == b"", 15, "empty config for b")
+        probe.wait_for(lambda: probe.last(f"{P}/b/smoke") == b"", 5, "b's state cleared")
+        probe.wait_for(
+            lambda: list(json.loads(probe.last(f"{P}/info") or b"{}").get("cameras", [])) == ["a"],
+            5,
+            "info without b",
+        )
+    finally:
+        again.close()
+
+
+def test_settings_survive_a_restart(env: dict[str, Any], tmp_path: Path) -> None:
+    probe: Probe = env["probe"]
+    probe.publish(f"{P}/a/threshold/set", "0.7")
+    probe.wait_for(lambda: probe.last(f"{P}/a/threshold/state") == b"0.7", 5)
+    assert env["service"].terminate() == 0
+    again = ServiceProcess(env["config"], tmp_path / "again.log")
+    try:
+        probe.wait_for(
+            lambda: "threshold set to 0.7 (restored state)" in again.log(), 15, "restore"
+        )
+        assert probe.last(f"{P}/a/threshold/state") == b"0.7"
+    finally:
+        again.close()
