@@ -1,0 +1,235 @@
+"""`smokewatch bench`: per-stage costs on the user's model and frame, and cameras per box.
+
+Every figure is a median over interleaved runs in one process, so the ratio of the whole
+per-frame path to a bare `session.run` on the same ready tensor is measured under the same
+machine load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from detector.assembly import add_camera, load_model
+from detector.config import load_config, validate
+from detector.frames import decode_frame, letterbox_into
+from detector.masks import apply_masks
+from detector.pipeline import Detection, Pipeline, iso_utc
+from detector.postprocess import postprocess
+
+STAGES = ("decode", "preprocess", "model", "postprocess", "masks", "vote", "publish")
+
+
+def register(subparsers: Any) -> None:
+    """Add `bench` to the command line."""
+    bench = subparsers.add_parser(
+        "bench",
+        help="measure the per-frame cost and how many cameras this machine can score",
+        description="Time every stage of the per-frame path on your model and a frame, compare "
+        "the whole path with a bare onnxruntime session.run on the same tensor, and tell how "
+        "many cameras this machine can score at a given interval.",
+    )
+    bench.add_argument("-c", "--config", type=Path, help="use this configuration's model")
+    bench.add_argument("--model", help="model file or repo id (default: the configured one)")
+    bench.add_argument("--frame", type=Path, help="a JPEG/PNG of your camera (default: generated)")
+    bench.add_argument(
+        "--resolution", default="1920x1080", help="size of the generated frame (default 1920x1080)"
+    )
+    bench.add_argument("--runs", type=int, default=20, help="timed runs (default 20)")
+    bench.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    bench.add_argument(
+        "--interval",
+        type=float,
+        default=30.0,
+        help="seconds between frames per camera (default 30)",
+    )
+    bench.add_argument(
+        "--headroom",
+        type=float,
+        default=0.2,
+        help="share of the CPU time kept free when counting cameras (default 0.2)",
+    )
+    bench.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    bench.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    bench.set_defaults(func=bench_main)
+
+
+def generated_frame(width: int, height: int) -> bytes:
+    """A camera-like JPEG: sky gradient, textured hills, noise (so JPEG size is realistic)."""
+    rng = np.random.default_rng(7)
+    ys = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    image = np.broadcast_to(
+        np.array([200, 170, 120], np.float32) * (1 - 0.4 * ys), (height, width, 3)
+    )
+    image = image + rng.normal(0, 12, (height, width, 3)).astype(np.float32)
+    horizon = (0.55 + 0.05 * np.sin(np.linspace(0, 9, width))) * height
+    mask = np.arange(height)[:, None] > horizon[None, :]
+    image = np.where(mask[..., None], image * 0.35, image)
+    ok, encoded = cv2.imencode(
+        ".jpg", image.clip(0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90]
+    )
+    assert ok
+    return bytes(encoded.tobytes())
+
+
+def _parse_resolution(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--resolution {text!r}: expected WIDTHxHEIGHT, e.g. 1920x1080") from None
+    return width, height
+
+
+def measure(
+    pipeline: Pipeline, camera: str, data: bytes, runs: int, warmup: int, progress: bool
+) -> dict[str, Any]:
+    """Time each stage, the whole path and a bare session.run, interleaved."""
+    model = pipeline.model
+    state = pipeline.camera(camera)
+    target = max(model.input_w, model.input_h)
+    ready = model.new_input()
+    letterbox_into(decode_frame(data, target_size=target, rgb=False)[0], ready, bgr=True)
+    bare_feed = {model.input_name: ready}
+    stages: dict[str, list[float]] = {name: [] for name in STAGES}
+    whole: list[float] = []
+    bare: list[float] = []
+    for index in tqdm(range(warmup + runs), desc="bench", unit="run", disable=not progress):
+        timed = index >= warmup
+        start = time.perf_counter()
+        model.session.run([model.output_name], bare_feed)
+        bare_ms = (time.perf_counter() - start) * 1000
+
+        start = time.perf_counter()
+        result = pipeline.process(camera, data, time.time())
+        whole_ms = (time.perf_counter() - start) * 1000
+
+        # The stages once more, one at a time, for the breakdown.
+        t0 = time.perf_counter()
+        image, _size = decode_frame(
+            data, target_size=target, max_bytes=pipeline.max_frame_bytes, rgb=False
+        )
+        t1 = time.perf_counter()
+        tensor = model.new_input()
+        letterbox = letterbox_into(image, tensor, bgr=True)
+        t2 = time.perf_counter()
+        output = model.run(tensor)
+        t3 = time.perf_counter()
+        boxes = postprocess(
+            output,
+            letterbox,
+            model.smoke_class_ids,
+            conf_thresh=pipeline.conf_thresh,
+            max_bbox_width=pipeline.max_bbox_width,
+        )
+        t4 = time.perf_counter()
+        kept = apply_masks(boxes, state.masks())
+        t5 = time.perf_counter()
+        state.vote.update(kept)
+        t6 = time.perf_counter()
+        attributes = {
+            "score": result.score,
+            "boxes": result.vote.boxes.tolist(),
+            "frame_time": iso_utc(time.time()),
+        }
+        detection = Detection("bench", camera, time.time(), result.vote.boxes, data)
+        json.dumps(attributes)
+        json.dumps(detection.to_json())
+        t7 = time.perf_counter()
+        if timed:
+            bare.append(bare_ms)
+            whole.append(whole_ms)
+            for name, (a, b) in zip(
+                STAGES,
+                [(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6), (t6, t7)],
+                strict=True,
+            ):
+                stages[name].append((b - a) * 1000)
+    return {
+        "stages_ms": {name: statistics.median(values) for name, values in stages.items()},
+        "stage_ranges_ms": {name: (min(v), max(v)) for name, v in stages.items()},
+        "whole_ms": statistics.median(whole),
+        "whole_range_ms": (min(whole), max(whole)),
+        "bare_ms": statistics.median(bare),
+        "bare_range_ms": (min(bare), max(bare)),
+        "ratio": statistics.median(w / b for w, b in zip(whole, bare, strict=True)),
+    }
+
+
+def capacity(per_frame_ms: float, interval: float, headroom: float) -> int:
+    """Cameras one worker can score every `interval` seconds, keeping `headroom` free."""
+    return max(0, math.floor(interval * 1000 * (1 - headroom) / per_frame_ms))
+
+
+def bench_main(args: argparse.Namespace) -> int:
+    """`smokewatch bench`."""
+    if args.config is not None:
+        config = load_config(args.config)
+    else:
+        config = validate({"cameras": {"bench": {}}})
+    camera_config = next(iter(config.cameras.values()))
+    model = load_model(config.model, override=args.model, progress=not args.no_progress)
+    pipeline = Pipeline(
+        model,
+        conf_thresh=config.model.conf_thresh,
+        max_bbox_width=config.model.max_bbox_width,
+        max_frame_bytes=config.detection.max_frame_bytes,
+    )
+    add_camera(pipeline, camera_config)
+    if args.frame is not None:
+        data = args.frame.read_bytes()
+        source = str(args.frame)
+    else:
+        width, height = _parse_resolution(args.resolution)
+        data = generated_frame(width, height)
+        source = f"generated {width}x{height} JPEG"
+    _, size = decode_frame(data)
+    results = measure(
+        pipeline, camera_config.id, data, args.runs, args.warmup, not args.no_progress
+    )
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cameras = capacity(results["whole_ms"], args.interval, args.headroom)
+    print(
+        f"Model {model.name} ({model.input_w}x{model.input_h}), frame: {source} "
+        f"({size[0]}x{size[1]}, {len(data) / 1024:.0f} KiB)"
+    )
+    print(f"Medians of {args.runs} runs (min–max):")
+    for name in STAGES:
+        low, high = results["stage_ranges_ms"][name]
+        print(f"  {name:<12} {results['stages_ms'][name]:8.2f} ms  ({low:.2f}–{high:.2f})")
+    low, high = results["whole_range_ms"]
+    print(f"  whole path   {results['whole_ms']:8.2f} ms  ({low:.2f}–{high:.2f})")
+    low, high = results["bare_range_ms"]
+    print(
+        f"  bare run     {results['bare_ms']:8.2f} ms  ({low:.2f}–{high:.2f})"
+        "  (session.run on a ready tensor)"
+    )
+    print(f"Whole path / bare session.run: {results['ratio']:.3f}")
+    print(f"Peak RSS: {peak_mib:.0f} MiB")
+    print(
+        f"Capacity: {cameras} camera(s) at one frame every {args.interval:g} s, keeping "
+        f"{args.headroom:.0%} of the time free ({results['whole_ms']:.0f} ms per frame)"
+    )
+    if args.json is not None:
+        report = {
+            **results,
+            "model": model.name,
+            "frame": source,
+            "size": size,
+            "peak_rss_mib": peak_mib,
+            "capacity": cameras,
+            "interval": args.interval,
+            "headroom": args.headroom,
+            "runs": args.runs,
+        }
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
