@@ -15,6 +15,7 @@ from detector.errors import SmokeWatchError
 COMMAND_MODULES = (
     "detector.service.cli",
     "detector.commands",
+    "detector.bench",
 )
 
 
