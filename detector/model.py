@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,29 +16,52 @@ from detector.errors import ModelError
 
 _LOGGER = logging.getLogger(__name__)
 
+SMOKE = "smoke"
+_CACHE_SEPARATOR = "__"  # model_fetch keeps "owner/repo" in "<cache>/owner__repo/best.onnx"
+_MAX_NAMES_LENGTH = 100_000  # literal_eval of a huge metadata string could exhaust the stack
+
 
 def parse_class_names(text: str | None, count: int) -> list[str]:
-    """Class names from the ONNX `names` metadata ("{0: 'smoke', 1: 'fire'}"), else class_<i>."""
+    """Class names from the ONNX `names` metadata ("{0: 'smoke', 1: 'fire'}"), else class_<i>.
+
+    The metadata is parsed as a Python literal (never evaluated as code); a dict keyed by
+    index (int or digit string) or a list is accepted, anything else falls back to class_<i>.
+    """
     names = [f"class_{index}" for index in range(count)]
     if not text:
         return names
     try:
+        if len(text) > _MAX_NAMES_LENGTH:
+            raise ValueError("too long")
         parsed = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         _LOGGER.warning("Model metadata 'names' is unreadable: %s", text[:200])
         return names
     if isinstance(parsed, dict):
         for key, value in parsed.items():
-            if isinstance(key, int) and 0 <= key < count:
-                names[key] = str(value)
+            index = int(key) if isinstance(key, str) and key.isdigit() else key
+            if isinstance(index, int) and 0 <= index < count:
+                names[index] = str(value)
     elif isinstance(parsed, list | tuple):
         for index, value in enumerate(parsed[:count]):
             names[index] = str(value)
+    else:
+        _LOGGER.warning("Model metadata 'names' is neither a dict nor a list: %s", text[:200])
     return names
 
 
+def model_name(path: Path) -> str:
+    """A readable name: the file's stem, or the repo id of a downloaded `best.onnx`."""
+    if path.stem != "best":
+        return path.stem
+    return path.parent.name.replace(_CACHE_SEPARATOR, "/", 1)
+
+
 class ModelRuntime:
-    """An onnxruntime session with the input size and class names read from the model."""
+    """An onnxruntime session with the input size and class names read from the model.
+
+    Not thread-safe by design: the pipeline calls `run` from one worker thread.
+    """
 
     def __init__(
         self,
@@ -63,64 +87,102 @@ class ModelRuntime:
         except Exception as err:  # onnxruntime raises several unrelated types
             raise ModelError(f"onnxruntime cannot load {self.path}: {err}") from err
 
+        self.name = model_name(self.path)
+        self.input_name, self.input_h, self.input_w = self._check_input()
+        self.output_name, classes = self._check_output()
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.class_names = parse_class_names(metadata.get("names"), classes)
+        self.smoke_class_ids = self._choose_classes(smoke_classes)
+        self.last_run_ms = 0.0
+
+    def _check_input(self) -> tuple[str, int, int]:
+        """The input's name, H and W; it must be one float [1, 3, H, W] with a fixed H and W."""
         inputs = self.session.get_inputs()
-        outputs = self.session.get_outputs()
-        if len(inputs) != 1 or len(outputs) < 1:
+        if len(inputs) != 1:
             raise ModelError(
-                f"{self.path.name} is not a detector: expected one input and an output"
+                f"{self.path.name} is not a detector: it has {len(inputs)} inputs, expected one"
             )
         shape = inputs[0].shape
+        # A symbolic batch axis ("batch") is fine: frames are always fed one at a time.
         if (
             len(shape) != 4
+            or (isinstance(shape[0], int) and shape[0] != 1)
             or shape[1] != 3
             or not all(isinstance(v, int) and v > 0 for v in shape[2:])
         ):
             raise ModelError(
                 f"{self.path.name}: input {inputs[0].name} has shape {shape}; "
-                "expected [1, 3, H, W] with a fixed H and W"
+                "expected [1, 3, H, W] with a fixed H and W (export with dynamic=False)"
             )
-        out_shape = outputs[0].shape
-        if len(out_shape) != 3 or not isinstance(out_shape[1], int) or out_shape[1] < 5:
+        if inputs[0].type != "tensor(float)":
             raise ModelError(
-                f"{self.path.name}: output {outputs[0].name} has shape {out_shape}; "
-                "expected [1, 4+classes, N] as YOLOv8/YOLO11 detectors give"
+                f"{self.path.name}: input {inputs[0].name} is {inputs[0].type}; expected "
+                "tensor(float) (export without half=True)"
             )
-        self.input_name = inputs[0].name
-        self.output_name = outputs[0].name
-        self.input_h = int(shape[2])
-        self.input_w = int(shape[3])
-        metadata = self.session.get_modelmeta().custom_metadata_map
-        self.class_names = parse_class_names(metadata.get("names"), int(out_shape[1]) - 4)
-        self.name = self.path.stem if self.path.stem != "best" else self.path.parent.name
-        self.smoke_class_ids = self._choose_classes(smoke_classes)
+        return str(inputs[0].name), int(shape[2]), int(shape[3])
+
+    def _check_output(self) -> tuple[str, int]:
+        """The first output's name and class count; it must be [1, 4+nc, N] with N > 4+nc."""
+        outputs = self.session.get_outputs()
+        if not outputs:
+            raise ModelError(f"{self.path.name} is not a detector: it has no output")
+        shape = outputs[0].shape
+        rows = shape[1] if len(shape) == 3 else None
+        boxes = shape[2] if len(shape) == 3 else None
+        if (
+            not isinstance(rows, int)
+            or rows < 5
+            # [1, N, 6] (end-to-end/NMS exports) or [1, N, 4+nc]: boxes along the wrong axis
+            or (isinstance(boxes, int) and 6 <= boxes < rows)
+            or outputs[0].type != "tensor(float)"
+        ):
+            raise ModelError(
+                f"{self.path.name}: output {outputs[0].name} is {outputs[0].type} {shape}; "
+                "expected float [1, 4+classes, N] as YOLOv8/YOLO11 detectors exported with "
+                "nms=False give"
+            )
+        return str(outputs[0].name), rows - 4
 
     def _choose_classes(self, smoke_classes: Sequence[str] | None) -> list[int]:
         """Indices of the classes that count as smoke."""
+        available = ", ".join(self.class_names)
         if not smoke_classes:
-            if "smoke" in self.class_names:
-                return [self.class_names.index("smoke")]
+            if SMOKE in self.class_names:
+                return [self.class_names.index(SMOKE)]
             if len(self.class_names) == 1:
                 return [0]
             raise ModelError(
-                f"{self.path.name} has classes {self.class_names} and none is 'smoke': "
-                "set model: smoke_classes: in the config"
+                f"{self.path.name} has classes {available} and none is named '{SMOKE}': "
+                "list the ones that mean smoke in model: smoke_classes: in the config"
             )
         unknown = [name for name in smoke_classes if name not in self.class_names]
         if unknown:
-            if len(self.class_names) == 1 and list(smoke_classes) == ["smoke"]:
-                # Single-class exports often name their class "0": it is the smoke class.
+            if len(self.class_names) == 1 and list(smoke_classes) == [SMOKE]:
+                # A single-class export may name its class "0" (Pyronear's do): it is smoke.
                 return [0]
             raise ModelError(
-                f"smoke class(es) {', '.join(unknown)} not in the model; "
-                f"it has {', '.join(self.class_names)}"
+                f"smoke class(es) {', '.join(unknown)} not in the model; it has {available}"
             )
-        return [self.class_names.index(name) for name in smoke_classes]
+        return sorted({self.class_names.index(name) for name in smoke_classes})
 
     def new_input(self) -> NDArray[np.float32]:
         """A zeroed input tensor [1, 3, H, W] to letterbox frames into."""
         return np.zeros((1, 3, self.input_h, self.input_w), dtype=np.float32)
 
     def run(self, tensor: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Run the model; returns the output without its batch axis, [4+nc, N]."""
+        """Run the model on [1, 3, H, W]; returns the output without its batch axis, [4+nc, N].
+
+        The result is a view of onnxruntime's output (no copy); `last_run_ms` holds the time
+        the call took.
+        """
+        start = time.perf_counter()
         output = self.session.run([self.output_name], {self.input_name: tensor})[0]
+        self.last_run_ms = (time.perf_counter() - start) * 1000
         return np.asarray(output[0], dtype=np.float32)
+
+    def warmup(self, runs: int = 1) -> float:
+        """Run `runs` blank frames (the first run allocates); returns the last run's ms."""
+        tensor = self.new_input()
+        for _ in range(max(1, runs)):
+            self.run(tensor)
+        return self.last_run_ms

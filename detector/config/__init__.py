@@ -8,21 +8,33 @@ and what is allowed; secret values never appear in them.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
 
 from detector.config.bridge import BRIDGE_SCHEMA, BridgeConfig
-from detector.config.cameras import CAMERAS_SCHEMA, CameraConfig, camera_config
-from detector.config.detection import DETECTION_SCHEMA, DetectionConfig
+from detector.config.cameras import (
+    CAMERA_SCHEMA,
+    CAMERAS_SCHEMA,
+    CameraConfig,
+    camera_config,
+    default_topic,
+    reserved_topics,
+)
+from detector.config.detection import DETECTION_SCHEMA, DetectionConfig, detection_config
 from detector.config.loader import Secret, load_yaml
+from detector.config.logs import LOG_LEVELS, LOGGING_SCHEMA
 from detector.config.model import MODEL_SCHEMA, ModelConfig, model_config
-from detector.config.mqtt import MQTT_SCHEMA, MqttConfig, TlsConfig, mqtt_config
+from detector.config.mqtt import MQTT_SCHEMA, MqttConfig, TlsConfig, mqtt_config, tls_errors
+from detector.config.report import format_error, show
+from detector.config.validators import mapping_or_empty, slug
 from detector.errors import ConfigError
 
 __all__ = [
+    "LOG_LEVELS",
+    "BridgeConfig",
     "CameraConfig",
     "Config",
     "DetectionConfig",
@@ -35,23 +47,14 @@ __all__ = [
     "validate",
 ]
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
-
 ROOT_SCHEMA = vol.Schema(
     {
         vol.Optional("model", default={}): MODEL_SCHEMA,
         vol.Optional("detection", default={}): DETECTION_SCHEMA,
         vol.Optional("mqtt", default={}): MQTT_SCHEMA,
         vol.Required("cameras"): CAMERAS_SCHEMA,
-        vol.Optional("bridge", default={}): BRIDGE_SCHEMA,
-        vol.Optional("logging", default={}): vol.Schema(
-            {
-                vol.Optional("level", default="info"): vol.In(
-                    LOG_LEVELS, msg=f"expected one of {', '.join(LOG_LEVELS)}"
-                )
-            },
-            extra=vol.PREVENT_EXTRA,
-        ),
+        vol.Optional("bridge", default={}): vol.All(mapping_or_empty, BRIDGE_SCHEMA),
+        vol.Optional("logging", default={}): LOGGING_SCHEMA,
     },
     extra=vol.PREVENT_EXTRA,
 )
@@ -67,7 +70,6 @@ class Config:
     cameras: dict[str, CameraConfig]
     bridge: BridgeConfig
     logging_level: str = "info"
-    path: Path | None = field(default=None, compare=False)
 
     @property
     def log_level(self) -> int:
@@ -75,87 +77,87 @@ class Config:
         return int(getattr(logging, self.logging_level.upper()))
 
 
-def _value_at(data: Any, path: list[Any]) -> tuple[bool, Any]:
-    """The value at a key path of the raw data, if it is there."""
-    for key in path:
-        if (isinstance(data, dict) and key in data) or (
-            isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data)
-        ):
-            data = data[key]
-        else:
-            return False, None
-    return True, data
+def _valid(schema: Any, value: Any) -> Any:
+    """`value` validated by `schema`, or None when it is invalid (its errors are reported)."""
+    try:
+        return schema(value)
+    except vol.Invalid:
+        return None
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, Secret):
-        return "<secret>"
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _parts(data: dict[Any, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """The sections (and cameras) that validate on their own, for the cross-checks."""
+    cameras = data.get("cameras")
+    valid_cameras: dict[str, Any] = {}
+    if isinstance(cameras, dict):
+        for camera, entry in cameras.items():
+            camera_id, checked = _valid(slug, camera), _valid(CAMERA_SCHEMA, entry)
+            if camera_id is not None and checked is not None:
+                valid_cameras[camera_id] = checked
+    return (
+        _valid(DETECTION_SCHEMA, data.get("detection")),
+        _valid(MQTT_SCHEMA, data.get("mqtt")),
+        valid_cameras,
+    )
 
 
-def _allowed_keys(path: list[Any]) -> str:
-    """The keys allowed where an unknown key was found."""
-    schemas: dict[str, Any] = {
-        "": ROOT_SCHEMA,
-        "model": MODEL_SCHEMA,
-        "detection": DETECTION_SCHEMA,
-        "mqtt": MQTT_SCHEMA,
-        "mqtt.tls": MQTT_SCHEMA.schema[vol.Optional("tls")],
-        "bridge": BRIDGE_SCHEMA,
-    }
-    from detector.config.cameras import CAMERA_SCHEMA
-
-    where = ".".join(str(k) for k in path[:-1])
-    schema = schemas.get(where)
-    if schema is None and len(path) == 3 and path[0] == "cameras":
-        schema = CAMERA_SCHEMA
-    if schema is None:
-        return ""
-    keys = sorted(str(key) for key in schema.schema)
-    return f"; allowed keys: {', '.join(keys)}"
+def _interval_errors(where: str, stale_after: int, offline_after: int) -> list[str]:
+    if offline_after > stale_after:
+        return []
+    return [
+        f"{where}.offline_after: {offline_after} is not allowed: expected more than "
+        f"stale_after ({stale_after})"
+    ]
 
 
-def _format(error: vol.Invalid, data: Any) -> str:
-    path = list(error.path)
-    where = ".".join(str(k) for k in path) or "(top level)"
-    message = error.error_message
-    if message.startswith("a camera id"):
-        return f"{where}: {_show(path[-1])} is not allowed: {message}"
-    if message == "extra keys not allowed":
-        return f"{where}: unknown key{_allowed_keys(path)}"
-    if message.startswith("required key not provided"):
-        return f"{where}: required key missing"
-    found, value = _value_at(data, path)
-    if found:
-        return f"{where}: {_show(value)} is not allowed: {message}"
-    return f"{where}: {message}"
-
-
-def _cross_checks(config: Config) -> list[str]:
-    """Checks that involve several keys."""
-    errors = []
+def _cross_checks(
+    detection: dict[str, Any] | None, mqtt: dict[str, Any] | None, cameras: dict[str, Any]
+) -> list[str]:
+    """Checks that involve several keys, on whichever parts are valid by themselves."""
+    errors: list[str] = []
+    if detection is not None:
+        errors += _interval_errors(
+            "detection", detection["stale_after"], detection["offline_after"]
+        )
+    if mqtt is not None:
+        errors += tls_errors(mqtt["tls"])
     topics: dict[str, str] = {}
-    for camera in config.cameras.values():
-        if camera.offline_after <= camera.stale_after:
+    reserved = reserved_topics(mqtt["topic_prefix"], list(cameras)) if mqtt else set()
+    for camera, entry in cameras.items():
+        # A camera that overrides neither key inherits an error already reported once.
+        if "stale_after" in entry or "offline_after" in entry:
+            resolved = {**(detection or {}), **entry}
+            if "stale_after" in resolved and "offline_after" in resolved:
+                errors += _interval_errors(
+                    f"cameras.{camera}", resolved["stale_after"], resolved["offline_after"]
+                )
+        if "topic" in entry:
+            image_topic, shown = entry["topic"], show(entry["topic"])
+        elif mqtt is not None:
+            image_topic = default_topic(mqtt["topic_prefix"], camera)
+            shown = f"{show(image_topic)} (the default)"
+        else:
+            continue
+        if image_topic in reserved:
             errors.append(
-                f"cameras.{camera.id}.offline_after: {camera.offline_after} is not allowed: "
-                f"must be greater than stale_after ({camera.stale_after})"
+                f"cameras.{camera}.topic: {shown} is not allowed: expected a topic SmokeWatch "
+                "does not publish itself"
             )
-        other = topics.setdefault(camera.image_topic, camera.id)
-        if other != camera.id:
+        other = topics.setdefault(image_topic, camera)
+        if other != camera:
             errors.append(
-                f"cameras.{camera.id}.topic: {camera.image_topic!r} is not allowed: "
-                f"camera {other} already uses it"
+                f"cameras.{camera}.topic: {shown} is not allowed: expected a topic of its own "
+                f"(camera {other} uses it)"
             )
-    tls = config.mqtt.tls
-    if (tls.certfile is None) != (tls.keyfile is None):
-        errors.append("mqtt.tls: certfile and keyfile must be given together")
     return errors
 
 
-def validate(data: Any, *, path: Path | None = None) -> Config:
-    """Validate raw configuration data; ConfigError lists every problem found."""
+def validate(data: Any, *, base_dir: Path | None = None) -> Config:
+    """Validate raw configuration data; ConfigError lists every problem found.
+
+    Relative file names (model, cache, TLS files) resolve against `base_dir`, the config
+    file's folder, when it is given.
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -163,50 +165,59 @@ def validate(data: Any, *, path: Path | None = None) -> Config:
             ["(top level): expected a mapping of sections (model, mqtt, cameras, ...)"]
         )
     try:
-        checked = ROOT_SCHEMA(data)
+        checked: dict[str, Any] = ROOT_SCHEMA(data)
     except vol.MultipleInvalid as err:
-        raise ConfigError(sorted({_format(error, data) for error in err.errors})) from None
-    detection = DetectionConfig(**checked["detection"])
-    mqtt = mqtt_config(checked["mqtt"])
-    config = Config(
-        model=model_config(checked["model"]),
-        detection=detection,
-        mqtt=mqtt,
+        errors = [format_error(error, data, ROOT_SCHEMA) for error in err.errors]
+        detection, mqtt, cameras = _parts(data)
+        errors += _cross_checks(detection, mqtt, cameras)
+        raise ConfigError(sorted(set(errors))) from None
+    errors = _cross_checks(checked["detection"], checked["mqtt"], checked["cameras"])
+    if errors:
+        raise ConfigError(sorted(set(errors)))
+    detection_section = detection_config(checked["detection"])
+    mqtt_section = mqtt_config(checked["mqtt"], base_dir)
+    return Config(
+        model=model_config(checked["model"], base_dir),
+        detection=detection_section,
+        mqtt=mqtt_section,
         cameras={
-            camera: camera_config(camera, entry, detection, mqtt.topic_prefix)
+            camera: camera_config(camera, entry, detection_section, mqtt_section.topic_prefix)
             for camera, entry in checked["cameras"].items()
         },
         bridge=BridgeConfig.from_dict(checked["bridge"]),
         logging_level=checked["logging"]["level"],
-        path=path,
     )
-    errors = _cross_checks(config)
-    if errors:
-        raise ConfigError(errors)
-    return config
 
 
 def load_config(path: Path | str) -> Config:
-    """Load and validate a configuration file."""
+    """Load and validate a configuration file; ConfigError lists every problem found."""
     path = Path(path)
-    return validate(load_yaml(path), path=path)
+    return validate(load_yaml(path), base_dir=path.resolve().parent)
 
 
 def check_config_main(path: Path | str) -> int:
-    """`smokewatch check-config FILE`: print every error, or a summary; 0 when valid."""
+    """`smokewatch check-config FILE`: print every error, or a short summary; 0 when valid."""
     try:
         config = load_config(path)
     except ConfigError as err:
-        print(f"{path}: {len(err.errors)} error(s)")
+        count = len(err.errors)
+        print(f"{path}: {count} error{'s' if count != 1 else ''}")
         for line in err.errors:
-            print(f"  {line}")
+            print(line)
         return 1
-    cameras = ", ".join(config.cameras)
-    print(f"{path}: valid")
-    print(f"  cameras: {cameras}")
+    print(f"{path}: OK")
+    for camera in config.cameras.values():
+        masks = len(camera.masks)
+        print(
+            f"  camera {camera.id} ({camera.name}): {camera.image_topic}, every "
+            f"{camera.interval:g} s, threshold {camera.threshold:g}, {masks} "
+            f"mask{'s' if masks != 1 else ''}{'' if camera.enabled else ', disabled'}"
+        )
     print(f"  model: {config.model.path} (smoke classes: {', '.join(config.model.smoke_classes)})")
+    tls = ", TLS" if config.mqtt.tls.enabled else ""
     print(
-        f"  broker: {config.mqtt.host}:{config.mqtt.port}, topic prefix {config.mqtt.topic_prefix}"
+        f"  broker: {config.mqtt.host}:{config.mqtt.port}{tls}, "
+        f"topic prefix {config.mqtt.topic_prefix}"
     )
     print(f"  bridge: {'enabled' if config.bridge.enabled else 'disabled'}")
     return 0

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import voluptuous as vol
 
 from detector.config.detection import CAMERA_OVERRIDES, DetectionConfig
-from detector.config.validators import boolean, masks, text, topic
+from detector.config.masks import MASKS_SCHEMA
+from detector.config.validators import boolean, mapping_or_empty, slug, text, topic
 from detector.masks import Mask
-
-CAMERA_ID = re.compile(r"^[a-z0-9_]+$")
 
 
 @dataclass(frozen=True)
@@ -31,39 +29,61 @@ class CameraConfig:
     masks: tuple[Mask, ...] = ()
 
 
-CAMERA_SCHEMA = vol.Schema(
-    {
-        # Friendly name shown in Home Assistant (default: the id, title-cased).
-        vol.Optional("name"): text,
-        # Snapshot topic (default: <topic_prefix>/<id>/image).
-        vol.Optional("topic"): topic,
-        # Score this camera at start-up (a switch in Home Assistant changes it at run time).
-        vol.Optional("enabled", default=True): boolean,
-        # Local exclusion zones in normalised coordinates.
-        vol.Optional("masks", default=[]): masks,
-        **{vol.Optional(key): validator for key, validator in CAMERA_OVERRIDES.items()},
-    },
-    extra=vol.PREVENT_EXTRA,
+CAMERA_SCHEMA = vol.All(
+    mapping_or_empty,
+    vol.Schema(
+        {
+            # Friendly name shown in Home Assistant (default: the id, title-cased).
+            vol.Optional("name"): text,
+            # Snapshot topic (default: <topic_prefix>/<id>/image).
+            vol.Optional("topic"): topic,
+            # Score this camera at start-up (a switch in Home Assistant changes it at run time).
+            vol.Optional("enabled", default=True): boolean,
+            # Local exclusion zones.
+            vol.Optional("masks", default=[]): MASKS_SCHEMA,
+            # Overrides of the detection section (interval, threshold, nb_frames, ...).
+            **{vol.Optional(key): validator for key, validator in CAMERA_OVERRIDES.items()},
+        },
+        extra=vol.PREVENT_EXTRA,
+    ),
 )
-
-
-def camera_id(value: Any) -> str:
-    """A camera id: lowercase letters, digits and underscores."""
-    if isinstance(value, str) and CAMERA_ID.match(value):
-        return value
-    raise vol.Invalid("a camera id must be lowercase letters, digits and _ (e.g. backyard_east)")
-
-
-def camera_entry(value: Any) -> dict[str, Any]:
-    """A camera's settings; an empty entry (`backyard:`) takes every default."""
-    result: dict[str, Any] = CAMERA_SCHEMA(value if value is not None else {})
-    return result
-
 
 CAMERAS_SCHEMA = vol.All(
-    {camera_id: camera_entry},
-    vol.Length(min=1, msg="expected at least one camera"),
+    vol.Schema({slug: CAMERA_SCHEMA}),
+    vol.Length(min=1, msg="expected at least one camera, e.g. cameras: {backyard: {}}"),
 )
+
+
+# Topics the detector and the bridge publish or command under the prefix (see the MQTT
+# contract): a camera reading one of them would score its own output.
+_DETECTOR_TOPICS = ("available", "info", "stats", "bridge/available", "bridge/stats")
+_CAMERA_TOPICS = (
+    "status",
+    "smoke",
+    "smoke/attributes",
+    "score",
+    "alert/image",
+    "detection",
+    "masks/remote",
+)
+_CAMERA_COMMANDS = ("enabled", "threshold", "reset", "masks", "test")
+
+
+def reserved_topics(prefix: str, cameras: list[str]) -> set[str]:
+    """The topics SmokeWatch itself uses, which no camera may take as its image topic."""
+    topics = {f"{prefix}/{leaf}" for leaf in _DETECTOR_TOPICS}
+    for camera in cameras:
+        topics.update(f"{prefix}/{camera}/{leaf}" for leaf in _CAMERA_TOPICS)
+        for command in _CAMERA_COMMANDS:
+            topics.update(
+                {f"{prefix}/{camera}/{command}/set", f"{prefix}/{camera}/{command}/state"}
+            )
+    return topics
+
+
+def default_topic(prefix: str, camera: str) -> str:
+    """Where a camera's snapshots arrive unless its `topic` says otherwise."""
+    return f"{prefix}/{camera}/image"
 
 
 def camera_config(
@@ -73,7 +93,7 @@ def camera_config(
     return CameraConfig(
         id=camera,
         name=entry.get("name", camera.replace("_", " ").title()),
-        image_topic=entry.get("topic", f"{prefix}/{camera}/image"),
+        image_topic=entry.get("topic", default_topic(prefix, camera)),
         enabled=entry["enabled"],
         masks=entry["masks"],
         **{key: entry.get(key, getattr(defaults, key)) for key in CAMERA_OVERRIDES},

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import voluptuous as vol
 
-from detector.config.validators import integer, number, positive_number
+from detector.config.validators import integer, mapping_or_empty, number
 from detector.frames import DEFAULT_MAX_FRAME_BYTES
 
 
@@ -24,29 +25,38 @@ class DetectionConfig:
 
 _DEFAULT = DetectionConfig()
 
-# Keys a camera may override.
-CAMERA_OVERRIDES = {
+# The keys a camera may override, with their validators.
+CAMERA_OVERRIDES: dict[str, Any] = {
     # Seconds between two scored frames of a camera; faster frames are dropped (latest wins).
-    "interval": positive_number(86400),
-    # The vote's confidence threshold (Pyronear's conf_thresh).
-    "threshold": number(0.01, 0.99),
+    "interval": number(0, 86400, above_low=True),
+    # The vote's confidence threshold (Pyronear's conf_thresh): smoke when the score exceeds it.
+    "threshold": number(0, 1),
     # Frames in the temporal vote's window; smoke must persist over half of them.
     "nb_frames": integer(1, 50),
-    # Intervals without a frame before the camera is stale, then offline.
+    # Intervals without a frame before the camera is reported stale.
     "stale_after": integer(1, 1000),
+    # Intervals without a frame before the camera is reported offline (more than stale_after).
     "offline_after": integer(2, 10000),
 }
 
-DETECTION_SCHEMA = vol.Schema(
-    {
-        **{
-            vol.Optional(key, default=getattr(_DEFAULT, key)): validator
-            for key, validator in CAMERA_OVERRIDES.items()
+DETECTION_SCHEMA = vol.All(
+    mapping_or_empty,
+    vol.Schema(
+        {
+            **{
+                vol.Optional(key, default=getattr(_DEFAULT, key)): validator
+                for key, validator in CAMERA_OVERRIDES.items()
+            },
+            # Payloads larger than this (bytes) are refused before decoding.
+            vol.Optional("max_frame_bytes", default=_DEFAULT.max_frame_bytes): integer(
+                1024, 200 * 1024 * 1024
+            ),
         },
-        # Payloads larger than this are refused before decoding.
-        vol.Optional("max_frame_bytes", default=_DEFAULT.max_frame_bytes): integer(
-            1024, 200 * 1024 * 1024
-        ),
-    },
-    extra=vol.PREVENT_EXTRA,
+        extra=vol.PREVENT_EXTRA,
+    ),
 )
+
+
+def detection_config(data: dict[str, Any]) -> DetectionConfig:
+    """The dataclass of a validated detection section."""
+    return DetectionConfig(**data)

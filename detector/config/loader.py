@@ -1,4 +1,8 @@
-"""YAML with `!secret NAME` (from secrets.yaml beside the config) and `!env VAR[:default]`."""
+"""YAML with `!secret NAME` (from secrets.yaml beside the config) and `!env VAR[:default]`.
+
+Only these two tags are added, on a SafeLoader subclass built per file, so nothing global
+changes. Every problem of a file is collected before ConfigError is raised.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,10 @@ SECRETS_FILE = "secrets.yaml"
 
 
 class Secret(str):
-    """A string that never shows its value in repr(), logs of dataclasses or error messages."""
+    """A string whose value never shows in repr(): dataclass reprs and logs show stars.
+
+    str() and formatting still give the value, for the code that needs it.
+    """
 
     __slots__ = ()
 
@@ -22,72 +29,127 @@ class Secret(str):
         return "'**********'"
 
 
-def _line(node: yaml.Node) -> str:
-    return f"line {node.start_mark.line + 1}"
+def _where(path: Path, mark: Any) -> str:
+    return f"{path}, line {mark.line + 1}, column {mark.column + 1}"
 
 
-def _make_loader(config_path: Path) -> type[yaml.SafeLoader]:
-    """A SafeLoader subclass that resolves secrets relative to `config_path`."""
-    secrets_path = config_path.parent / SECRETS_FILE
-    cache: dict[str, Any] = {}
+def _read_secrets(path: Path) -> dict[Any, Any]:
+    """The secrets file; its values never appear in errors (only the problem and its place)."""
+    try:
+        with path.open(encoding="utf-8") as stream:
+            data = yaml.safe_load(stream)
+    except yaml.MarkedYAMLError as err:
+        where = _where(path, err.problem_mark) if err.problem_mark else str(path)
+        raise ConfigError([f"{where}: invalid YAML: {err.problem}"]) from None
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError([f"{path}: cannot read the secrets file: {type(err).__name__}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: expected a mapping of name: value"])
+    return data
 
-    def secrets() -> dict[str, Any]:
-        if "data" not in cache:
-            if not secrets_path.is_file():
-                cache["data"] = None
-            else:
-                try:
-                    with secrets_path.open(encoding="utf-8") as stream:
-                        data = yaml.safe_load(stream) or {}
-                except yaml.YAMLError as err:
-                    raise ConfigError([f"{secrets_path}: invalid YAML: {err}"]) from err
-                if not isinstance(data, dict):
-                    raise ConfigError([f"{secrets_path}: expected a mapping of name: value"])
-                cache["data"] = data
-        result: dict[str, Any] | None = cache["data"]
-        if result is None:
-            raise ConfigError([f"{config_path}: uses !secret but {secrets_path} does not exist"])
-        return result
 
-    def secret(loader: yaml.SafeLoader, node: yaml.Node) -> Secret:
-        name = loader.construct_scalar(node)  # type: ignore[arg-type]
-        values = secrets()
-        if name not in values:
-            raise ConfigError(
-                [f"{config_path}, {_line(node)}: !secret {name}: no such secret in {secrets_path}"]
-            )
-        return Secret(str(values[name]))
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
-    def env(loader: yaml.SafeLoader, node: yaml.Node) -> Secret:
-        spec = str(loader.construct_scalar(node))  # type: ignore[arg-type]
-        name, has_default, default = spec.partition(":")
-        value = os.environ.get(name)
-        if value is None:
-            if not has_default:
-                raise ConfigError(
-                    [f"{config_path}, {_line(node)}: !env {name}: environment variable not set"]
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with `!secret` and `!env`, refusing duplicate keys."""
+
+    config_path: Path
+    problems: list[str]
+    secrets: dict[Any, Any] | None
+
+    def secret_values(self) -> dict[Any, Any] | None:
+        """The secrets file beside the config, read once; None when it does not exist."""
+        if self.secrets is None:
+            path = self.config_path.parent / SECRETS_FILE
+            if not path.is_file():
+                return None
+            self.secrets = _read_secrets(path)
+        return self.secrets
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A mapping; a key given twice is a problem (YAML would silently keep the last)."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:  # `<<: *anchor` keys may be overridden on purpose
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: SafeLoader reports it below
+                continue
+            if duplicate:
+                self.problems.append(
+                    f"{_where(self.config_path, key_node.start_mark)}: {key!r} is given twice"
                 )
-            value = default
-        return Secret(value)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
-    class Loader(yaml.SafeLoader):
-        """SafeLoader with the two tags."""
 
-    Loader.add_constructor("!secret", secret)
-    Loader.add_constructor("!env", env)
-    return Loader
+def _secret(loader: _Loader, node: yaml.Node) -> Secret | None:
+    name = loader.construct_scalar(node)  # type: ignore[arg-type]
+    values = loader.secret_values()
+    secrets_path = loader.config_path.parent / SECRETS_FILE
+    where = _where(loader.config_path, node.start_mark)
+    if values is None:
+        loader.problems.append(
+            f"{where}: !secret {name}: {secrets_path} does not exist "
+            f"(create it with a line `{name}: <value>`)"
+        )
+        return None
+    if name not in values:
+        loader.problems.append(f"{where}: !secret {name}: no such secret in {secrets_path}")
+        return None
+    value = values[name]
+    if isinstance(value, bool):
+        return Secret(str(value).lower())
+    if not isinstance(value, str | int | float):
+        loader.problems.append(
+            f"{where}: !secret {name}: expected a text or number value in {secrets_path}"
+        )
+        return None
+    return Secret(value)
+
+
+def _env(loader: _Loader, node: yaml.Node) -> Secret | None:
+    spec = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    name, has_default, default = spec.partition(":")
+    value = os.environ.get(name)
+    if value is None and not has_default:
+        loader.problems.append(
+            f"{_where(loader.config_path, node.start_mark)}: !env {name}: environment variable "
+            f"not set (give a default with !env {name}:value)"
+        )
+        return None
+    return Secret(default if value is None else value)
+
+
+_Loader.add_constructor("!secret", _secret)
+_Loader.add_constructor("!env", _env)
 
 
 def load_yaml(path: Path) -> Any:
-    """Parse a config file; ConfigError for a missing file or invalid YAML (with line/column)."""
+    """Parse a config file; ConfigError for a missing file, invalid YAML (with line and column),
+    a missing secret, an unset environment variable or a duplicate key."""
     if not path.is_file():
         raise ConfigError([f"{path}: no such configuration file"])
     try:
         with path.open(encoding="utf-8") as stream:
-            return yaml.load(stream, Loader=_make_loader(path))
+            loader = _Loader(stream)
+            loader.config_path = path
+            loader.problems = []
+            loader.secrets = None
+            try:
+                data = loader.get_single_data()
+            finally:
+                loader.dispose()
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        raise ConfigError([f"{path}, {where}: invalid YAML: {err.problem}"]) from err
-    except yaml.YAMLError as err:
-        raise ConfigError([f"{path}: invalid YAML: {err}"]) from err
+        where = _where(path, err.problem_mark) if err.problem_mark else str(path)
+        raise ConfigError([f"{where}: invalid YAML: {err.problem}"]) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError([f"{path}: cannot read the configuration: {err}"]) from None
+    if loader.problems:
+        raise ConfigError(loader.problems)
+    return data

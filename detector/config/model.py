@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
 
-from detector.config.validators import integer, number, positive_number, text
+from detector.config.validators import integer, mapping_or_empty, number, text
 from detector.model_fetch import DEFAULT_MODEL
 
 
@@ -26,28 +27,64 @@ class ModelConfig:
 
 _DEFAULT = ModelConfig()
 
-MODEL_SCHEMA = vol.Schema(
-    {
-        # A local .onnx file, or a Hugging Face repo id downloaded once into cache_dir.
-        vol.Optional("path", default=_DEFAULT.path): text,
-        # Where downloaded models are kept.
-        vol.Optional("cache_dir", default=_DEFAULT.cache_dir): text,
-        # The model's class names that count as smoke (e.g. [smoke] or [smoke, fire]).
-        vol.Optional("smoke_classes", default=list(_DEFAULT.smoke_classes)): vol.All(
-            [text], vol.Length(min=1), msg="expected a non-empty list of class names"
-        ),
-        # Boxes scoring at or below this are ignored before the vote.
-        vol.Optional("conf_thresh", default=_DEFAULT.conf_thresh): number(0, 1),
-        # Boxes wider than this fraction of the frame are dropped (Pyronear's max_bbox_size).
-        vol.Optional("max_bbox_width", default=_DEFAULT.max_bbox_width): positive_number(1),
-        # onnxruntime threads; 0 lets onnxruntime choose.
-        vol.Optional("intra_op_threads", default=0): integer(0, 256),
-        vol.Optional("inter_op_threads", default=0): integer(0, 256),
-    },
-    extra=vol.PREVENT_EXTRA,
+
+def _class_names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise vol.Invalid("expected a non-empty list of class names, e.g. [smoke]")
+
+
+MODEL_SCHEMA = vol.All(
+    mapping_or_empty,
+    vol.Schema(
+        {
+            # A local .onnx file, or a Hugging Face repo id downloaded once into cache_dir.
+            vol.Optional("path", default=_DEFAULT.path): text,
+            # Where downloaded models are kept.
+            vol.Optional("cache_dir", default=_DEFAULT.cache_dir): text,
+            # The model's class names that count as smoke (e.g. [smoke] or [smoke, fire]).
+            vol.Optional("smoke_classes", default=list(_DEFAULT.smoke_classes)): _class_names,
+            # Boxes scoring at or below this are ignored before the vote.
+            vol.Optional("conf_thresh", default=_DEFAULT.conf_thresh): number(0, 1),
+            # Boxes wider than this fraction of the frame are dropped (Pyronear's max_bbox_size).
+            vol.Optional("max_bbox_width", default=_DEFAULT.max_bbox_width): number(
+                0, 1, above_low=True
+            ),
+            # onnxruntime threads inside one operator; 0 lets onnxruntime choose.
+            vol.Optional("intra_op_threads", default=0): integer(0, 256),
+            # onnxruntime threads across operators; 0 lets onnxruntime choose.
+            vol.Optional("inter_op_threads", default=0): integer(0, 256),
+        },
+        extra=vol.PREVENT_EXTRA,
+    ),
 )
 
 
-def model_config(data: dict[str, Any]) -> ModelConfig:
-    """The dataclass of a validated model section."""
-    return ModelConfig(**{**data, "smoke_classes": tuple(data["smoke_classes"])})
+def _local(path: str, base_dir: Path | None) -> str:
+    """`path` made absolute against the config file's folder (after ~ expansion)."""
+    expanded = Path(path).expanduser()
+    if base_dir is None or expanded.is_absolute():
+        return str(expanded)
+    return str(base_dir / expanded)
+
+
+def model_config(data: dict[str, Any], base_dir: Path | None = None) -> ModelConfig:
+    """The dataclass of a validated model section; relative files resolve against base_dir.
+
+    `path` stays as written when it is a repo id: it is a local file only when it names one
+    or ends in .onnx (so a missing local file is reported at its resolved place).
+    """
+    path: str = data["path"]
+    if Path(path).expanduser().is_absolute() or path.endswith(".onnx"):
+        path = _local(path, base_dir)
+    elif base_dir is not None and (base_dir / path).is_file():
+        path = str(base_dir / path)
+    return ModelConfig(
+        **{
+            **data,
+            "path": path,
+            "cache_dir": _local(data["cache_dir"], base_dir),
+        }
+    )

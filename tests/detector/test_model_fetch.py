@@ -13,16 +13,20 @@ import pytest
 
 from detector.errors import ModelError
 from detector.model import ModelRuntime
-from detector.model_fetch import resolve_model
+from detector.model_fetch import BASE_URL_ENV, resolve_model
 from tests.detector.broker import free_port
 from tests.detector.tiny_model import make_tiny_model
 
 REPO_ID = "pyronear/yolo11s_rapid-raccoon_v8.1.0"
 
 
-def tarball(members: dict[str, bytes]) -> bytes:
+def tarball(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, target in (links or {}).items():
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname = tarfile.SYMTYPE, target
+            tar.addfile(link)
         for name, content in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(content)
@@ -30,11 +34,17 @@ def tarball(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def leftovers(cache: Path) -> list[Path]:
+    """Anything a failed download left in the cache (scratch directories, partial files)."""
+    return [p for p in cache.rglob("*") if p.is_file() or p.name.startswith(".download")]
+
+
 class Server:
     """Serves one archive at the Hugging Face path and counts requests."""
 
-    def __init__(self, body: bytes, status: int = 200) -> None:
+    def __init__(self, body: bytes, status: int = 200, declared: int | None = None) -> None:
         self.body, self.status, self.requests = body, status, 0
+        self.declared = len(body) if declared is None else declared
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,7 +53,7 @@ class Server:
                 expected = f"/{REPO_ID}/resolve/main/onnx_cpu.tar.gz"
                 status = server.status if self.path == expected else 404
                 self.send_response(status)
-                self.send_header("Content-Length", str(len(server.body)))
+                self.send_header("Content-Length", str(server.declared))
                 self.end_headers()
                 self.wfile.write(server.body)
 
@@ -52,7 +62,7 @@ class Server:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -98,14 +108,37 @@ def test_not_found_says_how_to_use_a_local_file(tmp_path: Path, serve: list[Serv
     serve.append(server)
     with pytest.raises(ModelError) as caught:
         resolve_model(REPO_ID, tmp_path, base_url=server.url, progress=False)
-    assert "model: path:" in str(caught.value) and "--model" in str(caught.value)
-    assert not list(tmp_path.rglob("*.onnx"))
+    message = str(caught.value)
+    assert "404" in message and "model: path:" in message and "--model" in message
+    assert not leftovers(tmp_path)
 
 
 def test_connection_refused(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(ModelError, match="cannot download"):
+    with pytest.raises(ModelError, match="cannot download") as caught:
         resolve_model(REPO_ID, tmp_path, base_url=url, progress=False)
+    assert "refused" in str(caught.value) and "model: path:" in str(caught.value)
+    assert not leftovers(tmp_path)
+
+
+def test_download_cut_short(tmp_path: Path, model_bytes: bytes, serve: list[Server]) -> None:
+    body = tarball({"best.onnx": model_bytes})
+    serve.append(Server(body[: len(body) // 2], declared=len(body)))
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelError, match="cannot download") as caught:
+        resolve_model(REPO_ID, cache, base_url=serve[0].url, progress=False)
+    assert str(len(body)) in str(caught.value)
+    assert not leftovers(cache)
+
+
+def test_base_url_from_the_environment(
+    tmp_path: Path, model_bytes: bytes, serve: list[Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve.append(Server(tarball({"best.onnx": model_bytes})))
+    monkeypatch.setenv(BASE_URL_ENV, serve[0].url + "/")
+    path = resolve_model(REPO_ID, tmp_path, progress=True)  # the bar goes to stderr
+    assert path == tmp_path / "pyronear__yolo11s_rapid-raccoon_v8.1.0" / "best.onnx"
+    assert path.read_bytes() == model_bytes and serve[0].requests == 1
 
 
 def test_archive_without_model(tmp_path: Path, serve: list[Server]) -> None:
@@ -124,6 +157,16 @@ def test_traversal_member_cannot_escape(
     assert not (tmp_path / "escape").exists()
 
 
+def test_link_named_like_the_model_is_not_followed(
+    tmp_path: Path, model_bytes: bytes, serve: list[Server]
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the cache")
+    serve.append(Server(tarball({}, links={"best.onnx": str(secret)})))
+    with pytest.raises(ModelError, match=r"holds no best\.onnx"):
+        resolve_model(REPO_ID, tmp_path / "cache", base_url=serve[0].url, progress=False)
+
+
 def test_corrupt_archive(tmp_path: Path, serve: list[Server]) -> None:
     serve.append(Server(b"\x1f\x8b not really gzip"))
     with pytest.raises(ModelError, match=r"not a valid tar\.gz"):
@@ -133,3 +176,8 @@ def test_corrupt_archive(tmp_path: Path, serve: list[Server]) -> None:
 def test_missing_local_file(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="does not exist"):
         resolve_model(str(tmp_path / "absent.onnx"), tmp_path)
+
+
+def test_neither_file_nor_repo_id(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="repo id such as pyronear/"):
+        resolve_model("not a model", tmp_path)

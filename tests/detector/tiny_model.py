@@ -15,25 +15,29 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+OPSET = 17
+IR_VERSION = 8  # the IR of opset 17, readable by every onnxruntime the project supports
+
 
 def make_tiny_model(path: Path, size: int = 64) -> Path:
-    """Write the tiny model to `path` and return it."""
-    quarter = size // 4
+    """Write the tiny model (input size×size, size a multiple of 8) to `path`; return it."""
+    if size % 8:
+        raise ValueError("size must be a multiple of 8 so the centre square is exact")
     lo, hi = size // 2 - size // 8, size // 2 + size // 8
     consts = [
         helper.make_tensor("starts", TensorProto.INT64, [2], [lo, lo]),
         helper.make_tensor("ends", TensorProto.INT64, [2], [hi, hi]),
         helper.make_tensor("axes", TensorProto.INT64, [2], [2, 3]),
-        helper.make_tensor("reduce_axes", TensorProto.INT64, [3], [1, 2, 3]),
         helper.make_tensor(
-            "box", TensorProto.FLOAT, [1, 4, 1], [size / 2, size / 2, quarter, quarter]
+            "box", TensorProto.FLOAT, [1, 4, 1], [size / 2, size / 2, size / 4, size / 4]
         ),
-        helper.make_tensor("score_shape", TensorProto.INT64, [3], [1, 1, 1]),
+        helper.make_tensor("squeeze_axes", TensorProto.INT64, [1], [3]),
     ]
     nodes = [
         helper.make_node("Slice", ["images", "starts", "ends", "axes"], ["centre"]),
-        helper.make_node("ReduceMean", ["centre", "reduce_axes"], ["mean"], keepdims=1),
-        helper.make_node("Reshape", ["mean", "score_shape"], ["score"]),
+        # Opset 17 takes the axes as an attribute; [1, 1, 1, 1] is squeezed to [1, 1, 1] next.
+        helper.make_node("ReduceMean", ["centre"], ["mean"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Squeeze", ["mean", "squeeze_axes"], ["score"]),
         helper.make_node("Concat", ["box", "score"], ["output0"], axis=1),
     ]
     graph = helper.make_graph(
@@ -43,20 +47,21 @@ def make_tiny_model(path: Path, size: int = 64) -> Path:
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 5, 1])],
         initializer=consts,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 9
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
     for key, value in (("names", "{0: 'smoke'}"), ("imgsz", f"[{size}, {size}]")):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.checker.check_model(model)
+    onnx.checker.check_model(model, full_check=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
     return path
 
 
 def smoke_jpeg(level: int, size: int = 256) -> bytes:
-    """A uniform square grey JPEG: the tiny model scores it level/255."""
+    """A uniform square grey JPEG (quality 95): the tiny model scores it level/255."""
     image = np.full((size, size, 3), level, dtype=np.uint8)
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    assert ok
+    if not ok:
+        raise RuntimeError("OpenCV cannot encode JPEG")
     return bytes(encoded.tobytes())
