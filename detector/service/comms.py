@@ -102,6 +102,7 @@ class MqttComms:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError):
                 _LOGGER.warning("Could not publish offline before disconnecting")
+        self.connected.clear()
         self.client.disconnect()
         self.client.loop_stop()
 
