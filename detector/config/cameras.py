@@ -9,6 +9,14 @@ import voluptuous as vol
 
 from detector.config.detection import CAMERA_OVERRIDES, DetectionConfig
 from detector.config.masks import MASKS_SCHEMA
+from detector.config.sources import (
+    CHECKED_SOURCE_SCHEMA,
+    FRIGATE_EVENTS_SCHEMA,
+    FrigateEventsConfig,
+    SourceConfig,
+    frigate_events_config,
+    source_config,
+)
 from detector.config.validators import boolean, mapping_or_empty, slug, text, topic
 from detector.masks import Mask
 
@@ -27,6 +35,8 @@ class CameraConfig:
     stale_after: int
     offline_after: int
     masks: tuple[Mask, ...] = ()
+    source: SourceConfig | None = None
+    frigate_events: FrigateEventsConfig | None = None
 
 
 CAMERA_SCHEMA = vol.All(
@@ -41,6 +51,10 @@ CAMERA_SCHEMA = vol.All(
             vol.Optional("enabled", default=True): boolean,
             # Local exclusion zones.
             vol.Optional("masks", default=[]): MASKS_SCHEMA,
+            # Fetch frames with the built-in poller instead of (or besides) MQTT.
+            vol.Optional("source"): CHECKED_SOURCE_SCHEMA,
+            # Create a Frigate event for each alert so Frigate keeps the footage.
+            vol.Optional("frigate_events"): FRIGATE_EVENTS_SCHEMA,
             # Overrides of the detection section (interval, threshold, nb_frames, ...).
             **{vol.Optional(key): validator for key, validator in CAMERA_OVERRIDES.items()},
         },
@@ -96,5 +110,7 @@ def camera_config(
         image_topic=entry.get("topic", default_topic(prefix, camera)),
         enabled=entry["enabled"],
         masks=entry["masks"],
+        source=source_config(entry.get("source"), camera),
+        frigate_events=frigate_events_config(entry.get("frigate_events"), camera),
         **{key: entry.get(key, getattr(defaults, key)) for key in CAMERA_OVERRIDES},
     )
