@@ -22,14 +22,14 @@ Rule = Literal["iou", "inside"]
 RULES: tuple[Rule, ...] = ("inside", "iou")
 Point = tuple[float, float]
 
-_REMOTE_MASK = re.compile(
-    r"^\(\s*([0-9.eE+-]+)\s*,\s*([0-9.eE+-]+)\s*,\s*([0-9.eE+-]+)\s*,\s*([0-9.eE+-]+)\s*\)$"
-)
+_NUMBER = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
+_REMOTE_MASK = re.compile(rf"^\({_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}\)$")
+_JSON_KEYS = frozenset({"name", "polygon", "rect", "rule", "enabled"})
 
 
 @dataclass(frozen=True)
 class Mask:
-    """A named zone in normalised frame coordinates."""
+    """A named zone in normalised frame coordinates (0..1, origin top left)."""
 
     name: str
     polygon: tuple[Point, ...]
@@ -45,9 +45,9 @@ class Mask:
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
-        """The bounding rectangle x1, y1, x2, y2."""
-        xs = [p[0] for p in self.polygon]
-        ys = [p[1] for p in self.polygon]
+        """The bounding rectangle x1, y1, x2, y2 (what the IoU rule compares with)."""
+        xs = [x for x, _ in self.polygon]
+        ys = [y for _, y in self.polygon]
         return min(xs), min(ys), max(xs), max(ys)
 
     def to_json(self) -> dict[str, Any]:
@@ -64,62 +64,52 @@ def polygon_area(points: Sequence[Point]) -> float:
     """Area of a simple polygon (shoelace formula); 0 for fewer than three points."""
     if len(points) < 3:
         return 0.0
-    total = 0.0
+    twice = 0.0
     for (x1, y1), (x2, y2) in zip(points, [*points[1:], points[0]], strict=True):
-        total += x1 * y2 - x2 * y1
-    return abs(total) / 2
+        twice += x1 * y2 - x2 * y1
+    return abs(twice) / 2
 
 
 def clip_to_rect(
     points: Sequence[Point], x1: float, y1: float, x2: float, y2: float
 ) -> list[Point]:
-    """Clip a polygon against an axis-aligned rectangle (Sutherland–Hodgman).
+    """The part of a polygon inside an axis-aligned rectangle (Sutherland–Hodgman).
 
-    Exact in area for any simple subject polygon, concave ones included, since the clip
-    region is convex.
+    The area of the result is exact for any simple polygon, concave ones included, because
+    the clip region is convex; a concave polygon may come back with zero-width bridges
+    along the rectangle's edges, which add no area.
     """
-
-    def clip(poly: list[Point], inside: Any, cross: Any) -> list[Point]:
-        result: list[Point] = []
-        for index, current in enumerate(poly):
-            previous = poly[index - 1]
-            if inside(current):
-                if not inside(previous):
-                    result.append(cross(previous, current))
-                result.append(current)
-            elif inside(previous):
-                result.append(cross(previous, current))
-        return result
-
-    def at_x(x: float) -> Any:
-        def cross(a: Point, b: Point) -> Point:
-            t = (x - a[0]) / (b[0] - a[0])
-            return (x, a[1] + t * (b[1] - a[1]))
-
-        return cross
-
-    def at_y(y: float) -> Any:
-        def cross(a: Point, b: Point) -> Point:
-            t = (y - a[1]) / (b[1] - a[1])
-            return (a[0] + t * (b[0] - a[0]), y)
-
-        return cross
-
     poly = list(points)
-    for inside, cross in (
-        (lambda p: p[0] >= x1, at_x(x1)),
-        (lambda p: p[0] <= x2, at_x(x2)),
-        (lambda p: p[1] >= y1, at_y(y1)),
-        (lambda p: p[1] <= y2, at_y(y2)),
-    ):
-        if not poly:
-            break
-        poly = clip(poly, inside, cross)
+    for axis, bound, keep_below in ((0, x1, False), (0, x2, True), (1, y1, False), (1, y2, True)):
+        poly = _clip_half_plane(poly, axis, bound, keep_below)
     return poly
 
 
-def inside_fraction(box: Sequence[float], polygon: Sequence[Point]) -> float:
-    """The fraction of the box's area that lies inside the polygon."""
+def _clip_half_plane(poly: list[Point], axis: int, bound: float, keep_below: bool) -> list[Point]:
+    """Clip against the half-plane p[axis] <= bound (keep_below) or p[axis] >= bound."""
+
+    def inside(point: Point) -> bool:
+        return point[axis] <= bound if keep_below else point[axis] >= bound
+
+    def crossing(a: Point, b: Point) -> Point:
+        t = (bound - a[axis]) / (b[axis] - a[axis])
+        other = a[1 - axis] + t * (b[1 - axis] - a[1 - axis])
+        return (bound, other) if axis == 0 else (other, bound)
+
+    result: list[Point] = []
+    for index, current in enumerate(poly):
+        previous = poly[index - 1]
+        if inside(current):
+            if not inside(previous):
+                result.append(crossing(previous, current))
+            result.append(current)
+        elif inside(previous):
+            result.append(crossing(previous, current))
+    return result
+
+
+def fraction_inside(box: Sequence[float], polygon: Sequence[Point]) -> float:
+    """The fraction of the box's area (x1, y1, x2, y2) that lies inside the polygon."""
     x1, y1, x2, y2 = (float(v) for v in box[:4])
     area = (x2 - x1) * (y2 - y1)
     if area <= 0:
@@ -132,57 +122,82 @@ def apply_masks(
     masks: Sequence[Mask],
     *,
     iou_thresh: float = 0.1,
-    inside_threshold: float = 0.5,
+    inside_fraction: float = 0.5,
 ) -> NDArray[np.float32]:
-    """The boxes that no enabled mask removes."""
+    """The boxes (n, 5) that no enabled mask removes, in their original order.
+
+    An "iou" mask removes a box whose IoU with the mask's bounding rectangle exceeds
+    `iou_thresh`; an "inside" mask removes a box of which more than `inside_fraction` of the
+    area lies inside the polygon.
+    """
     active = [mask for mask in masks if mask.enabled]
     if len(boxes) == 0 or not active:
         return boxes
     keep = np.ones(len(boxes), dtype=bool)
-    iou_masks = [mask for mask in active if mask.rule == "iou"]
-    if iou_masks:
-        rects = np.array([mask.bounds for mask in iou_masks], dtype=np.float64)
-        keep &= ~(iou_matrix(boxes, rects) > iou_thresh).any(axis=1)
+    rects = [mask.bounds for mask in active if mask.rule == "iou"]
+    if rects:
+        keep &= ~(iou_matrix(boxes, np.array(rects, dtype=np.float64)) > iou_thresh).any(axis=1)
     for mask in active:
-        if mask.rule != "inside":
-            continue
-        for index in np.flatnonzero(keep):
-            if inside_fraction(boxes[index], mask.polygon) > inside_threshold:
-                keep[index] = False
+        if mask.rule == "inside":
+            for index in np.flatnonzero(keep):
+                if fraction_inside(boxes[index], mask.polygon) > inside_fraction:
+                    keep[index] = False
     return boxes[keep]
 
 
 def parse_remote_masks(items: Any) -> list[Mask]:
-    """Masks from the Pyronear API (`[{"id": 1, "mask": "(x1,y1,x2,y2)"}, ...]`), IoU rule."""
+    """Masks from the Pyronear API (`[{"id": 1, "mask": "(x1,y1,x2,y2)"}, ...]`), IoU rule.
+
+    Raises ValueError naming the first bad item.
+    """
     if not isinstance(items, list):
         raise ValueError("remote masks must be a JSON list")
     masks: list[Mask] = []
     for index, item in enumerate(items):
+        where = f"remote mask {index}"
         if not isinstance(item, dict) or not isinstance(item.get("mask"), str):
-            raise ValueError(f"remote mask {index}: expected an object with a 'mask' string")
+            raise ValueError(f"{where}: expected an object with a 'mask' string")
         match = _REMOTE_MASK.match(item["mask"])
         if not match:
-            raise ValueError(f"remote mask {index}: {item['mask']!r} is not '(x1,y1,x2,y2)'")
+            raise ValueError(f"{where}: {item['mask']!r} is not '(x1,y1,x2,y2)'")
         x1, y1, x2, y2 = (float(v) for v in match.groups())
-        _check_rect(f"remote mask {index}", x1, y1, x2, y2)
+        _check_rect(where, x1, y1, x2, y2)
         masks.append(Mask.rect(f"remote-{item.get('id', index)}", x1, y1, x2, y2, "iou"))
     return masks
 
 
-def _check_rect(where: str, x1: float, y1: float, x2: float, y2: float) -> None:
-    if not all(0.0 <= v <= 1.0 for v in (x1, y1, x2, y2)):
-        raise ValueError(f"{where}: coordinates must lie between 0 and 1")
-    if not (x1 < x2 and y1 < y2):
-        raise ValueError(f"{where}: needs x1 < x2 and y1 < y2")
+def masks_from_json(obj: Any) -> list[Mask]:
+    """The masks of a masks command: a JSON list of mask objects with unique names.
+
+    Each object has `name` (non-empty), `polygon` ([[x, y], ...], at least 3 points in 0..1)
+    or `rect` ([x1, y1, x2, y2]), optional `rule` ("inside" by default, or "iou") and
+    `enabled` (true by default). Raises ValueError naming the offending index and key.
+    """
+    if not isinstance(obj, list):
+        raise ValueError("masks must be a JSON list (use [] to clear)")
+    masks = [_mask_from_json(item, f"masks[{index}]") for index, item in enumerate(obj)]
+    seen: dict[str, int] = {}
+    for index, mask in enumerate(masks):
+        if mask.name in seen:
+            raise ValueError(
+                f"masks[{index}].name: {mask.name!r} is already used by "
+                f"masks[{seen[mask.name]}] (names must be unique)"
+            )
+        seen[mask.name] = index
+    return masks
 
 
-def mask_from_json(obj: Any, where: str = "mask") -> Mask:
-    """One mask from its JSON object: name, polygon or rect, rule, enabled."""
+def masks_to_json(masks: Sequence[Mask]) -> list[dict[str, Any]]:
+    """The masks as the JSON list of the masks state topic (readable by `masks_from_json`)."""
+    return [mask.to_json() for mask in masks]
+
+
+def _mask_from_json(obj: Any, where: str) -> Mask:
     if not isinstance(obj, dict):
         raise ValueError(f"{where}: expected an object")
-    unknown = set(obj) - {"name", "polygon", "rect", "rule", "enabled"}
+    unknown = set(obj) - _JSON_KEYS
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
     name = obj.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"{where}.name: expected a non-empty string")
@@ -200,8 +215,7 @@ def mask_from_json(obj: Any, where: str = "mask") -> Mask:
             raise ValueError(f"{where}.rect: expected [x1, y1, x2, y2]")
         x1, y1, x2, y2 = (float(v) for v in rect)
         _check_rect(f"{where}.rect", x1, y1, x2, y2)
-        mask = Mask.rect(name, x1, y1, x2, y2, rule)
-        return Mask(mask.name, mask.polygon, rule, enabled)
+        return Mask(name, Mask.rect(name, x1, y1, x2, y2).polygon, rule, enabled)
     points = obj["polygon"]
     if not isinstance(points, list) or len(points) < 3:
         raise ValueError(f"{where}.polygon: expected at least 3 [x, y] points")
@@ -214,25 +228,15 @@ def mask_from_json(obj: Any, where: str = "mask") -> Mask:
             raise ValueError(f"{where}.polygon[{index}]: [{x}, {y}] lies outside 0..1")
         polygon.append((x, y))
     if polygon_area(polygon) <= 0:
-        raise ValueError(f"{where}.polygon: the polygon has no area")
+        raise ValueError(f"{where}.polygon: the polygon has no area (all points on a line)")
     return Mask(name, tuple(polygon), rule, enabled)
 
 
-def masks_from_json(obj: Any) -> list[Mask]:
-    """The masks of a masks command: a JSON list of mask objects with unique names."""
-    if not isinstance(obj, list):
-        raise ValueError("masks must be a JSON list (use [] to clear)")
-    masks = [mask_from_json(item, f"masks[{index}]") for index, item in enumerate(obj)]
-    names = [mask.name for mask in masks]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"mask names must be unique: {', '.join(duplicates)}")
-    return masks
-
-
-def masks_to_json(masks: Sequence[Mask]) -> list[dict[str, Any]]:
-    """The masks as the JSON list of the masks state topic."""
-    return [mask.to_json() for mask in masks]
+def _check_rect(where: str, x1: float, y1: float, x2: float, y2: float) -> None:
+    if not all(0.0 <= v <= 1.0 for v in (x1, y1, x2, y2)):
+        raise ValueError(f"{where}: coordinates must lie between 0 and 1")
+    if not (x1 < x2 and y1 < y2):
+        raise ValueError(f"{where}: needs x1 < x2 and y1 < y2")
 
 
 def _is_numbers(value: Any, count: int) -> bool:
