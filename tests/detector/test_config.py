@@ -474,8 +474,8 @@ def test_check_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert out.splitlines() == [
         f"{bad}: 3 errors",
-        "cameras.a.colour: unknown key; allowed keys: enabled, interval, masks, name, nb_frames, "
-        "offline_after, stale_after, threshold, topic",
+        "cameras.a.colour: unknown key; allowed keys: enabled, frigate_events, interval, masks, "
+        "name, nb_frames, offline_after, source, stale_after, threshold, topic",
         "cameras.a.threshold: 2 is not allowed: expected a number between 0 and 1",
         "mqtt.port: 0 is not allowed: expected a whole number between 1 and 65535",
     ]
