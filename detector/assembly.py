@@ -24,6 +24,8 @@ def load_model(
         smoke_classes=list(model.smoke_classes),
         intra_op_threads=model.intra_op_threads,
         inter_op_threads=model.inter_op_threads,
+        memory_pattern=model.memory_pattern,
+        memory_arena=model.memory_arena,
     )
     _LOGGER.info(
         "Model %s: input %dx%d, classes %s, smoke classes %s",

@@ -70,6 +70,8 @@ class ModelRuntime:
         smoke_classes: Sequence[str] | None = None,
         intra_op_threads: int = 0,
         inter_op_threads: int = 0,
+        memory_pattern: bool = False,
+        memory_arena: bool = True,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -80,6 +82,8 @@ class ModelRuntime:
             options.intra_op_num_threads = intra_op_threads
         if inter_op_threads > 0:
             options.inter_op_num_threads = inter_op_threads
+        options.enable_mem_pattern = memory_pattern
+        options.enable_cpu_mem_arena = memory_arena
         try:
             self.session = ort.InferenceSession(
                 str(self.path), sess_options=options, providers=["CPUExecutionProvider"]

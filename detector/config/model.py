@@ -8,7 +8,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from detector.config.validators import integer, mapping_or_empty, number, text
+from detector.config.validators import boolean, integer, mapping_or_empty, number, text
 from detector.model_fetch import DEFAULT_MODEL
 
 
@@ -23,6 +23,8 @@ class ModelConfig:
     max_bbox_width: float = 0.4
     intra_op_threads: int = 0
     inter_op_threads: int = 0
+    memory_pattern: bool = False
+    memory_arena: bool = True
 
 
 _DEFAULT = ModelConfig()
@@ -56,6 +58,11 @@ MODEL_SCHEMA = vol.All(
             vol.Optional("intra_op_threads", default=0): integer(0, 256),
             # onnxruntime threads across operators; 0 lets onnxruntime choose.
             vol.Optional("inter_op_threads", default=0): integer(0, 256),
+            # onnxruntime's memory pattern pre-plans every buffer: ~170 MiB more resident memory
+            # for the 1024 model and no measurable speed-up here (BENCHMARKS.md), so off.
+            vol.Optional("memory_pattern", default=_DEFAULT.memory_pattern): boolean,
+            # onnxruntime's CPU memory arena: off saves memory between frames, costs speed.
+            vol.Optional("memory_arena", default=_DEFAULT.memory_arena): boolean,
         },
         extra=vol.PREVENT_EXTRA,
     ),
