@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -24,7 +25,21 @@ AVAILABLE = "available"
 
 
 class Comms(Protocol):
-    """What the service needs from a message bus."""
+    """What the service needs from a message bus (MqttComms is the one implementation)."""
+
+    on_connected: Callable[[], None] | None
+    """Called (from the bus's own thread: must not block) after every (re)connection."""
+
+    def start(self) -> None:
+        """Connect in the background."""
+
+    def stop(self) -> None:
+        """Say offline and disconnect."""
+
+    def subscribe(
+        self, topic: str, handler: Handler, *, qos: int = 0, absolute: bool = False
+    ) -> None:
+        """Route messages of a topic below the prefix (or a full one) to `handler`."""
 
     def publish(
         self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
@@ -51,8 +66,10 @@ class MqttComms:
         self.config = config
         self.prefix = config.topic_prefix
         self._handlers: list[tuple[str, Handler, int]] = []
-        self._on_connected = on_connected
+        self.on_connected = on_connected
         self.connected = threading.Event()
+        self._stopping = False
+        self._last_failure: str | None = None
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id or config.client_id,
@@ -73,6 +90,7 @@ class MqttComms:
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.max_queued_messages_set(2000)
         self.client.on_connect = self._connect_cb
+        self.client.on_connect_fail = self._connect_fail_cb
         self.client.on_disconnect = self._disconnect_cb
         self.client.on_message = self._message_cb
 
@@ -96,6 +114,7 @@ class MqttComms:
 
     def stop(self, *, timeout: float = 5.0) -> None:
         """Publish `offline` on the will topic, wait for it to leave, disconnect."""
+        self._stopping = True
         if self.connected.is_set():
             info = self.client.publish(self.will_topic, "offline", qos=1, retain=True)
             try:
@@ -124,25 +143,40 @@ class MqttComms:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         if reason.is_failure:
-            _LOGGER.error(
-                "Broker %s:%s refused the connection: %s",
-                self.config.host,
-                self.config.port,
-                reason,
-            )
+            self._failure(f"the broker refused the connection: {reason}")
             return
+        self._last_failure = None
         _LOGGER.info("Connected to %s:%s", self.config.host, self.config.port)
         for topic, _handler, qos in self._handlers:
             client.subscribe(topic, qos)
         client.publish(self.will_topic, "online", qos=1, retain=True)
         self.connected.set()
-        if self._on_connected is not None:
-            self._on_connected()
+        if self.on_connected is not None:
+            self.on_connected()
+
+    def _connect_fail_cb(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this inside its `except OSError` around the connection attempt (refused,
+        # unreachable, TLS verification...), and would otherwise retry without a word.
+        error = sys.exc_info()[1]
+        self._failure(f"cannot connect: {error or 'connection failed'}")
+
+    def _failure(self, message: str) -> None:
+        """Log a connection failure once, not on every retry of the backoff."""
+        if message != self._last_failure:
+            self._last_failure = message
+            _LOGGER.error(
+                "MQTT broker %s:%s: %s (retrying with backoff)",
+                self.config.host,
+                self.config.port,
+                message,
+            )
+        else:
+            _LOGGER.debug("MQTT broker %s:%s: %s", self.config.host, self.config.port, message)
 
     def _disconnect_cb(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self._stopping:
             _LOGGER.warning("Disconnected from the broker (%s); reconnecting", reason)
         self.connected.clear()
 

@@ -23,35 +23,73 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from detector.assembly import build_pipeline, load_model
 from detector.config import validate
+from detector.errors import ModelError
 from detector.replay import iter_frames
 from detector.service.service import DetectorService
 
 _LOGGER = logging.getLogger(__name__)
 
 CAMERA = "demo_camera"
-PREFIX = "smokewatch"
+# Its own prefix: on a real broker (--broker) the demo must not take over, or remove the cameras
+# of, a detector that already runs there under the default prefix.
+PREFIX = "smokewatch_demo"
 DISCOVERY = "homeassistant"
 
 
-def synthetic_scene(clear: int = 6, smoke: int = 10, after: int = 8) -> Iterator[bytes]:
-    """A dusk hillside where a grey-white plume rises, grows, then is gone: JPEG frames."""
-    height, width = 360, 640
-    ys = np.linspace(0, 1, height, dtype=np.float32)[:, None]
-    sky = np.stack([40 + 20 * ys, 30 + 10 * ys, 20 + 5 * ys], axis=-1) * np.ones((1, width, 1))
-    scene = sky.astype(np.float32)
-    ridge = (230 + 25 * np.sin(np.linspace(0, 6, width))).astype(int)
-    for x, top in enumerate(ridge):
-        scene[top:, x] = (25, 45, 30)
+def _cloudy_noise(height: int, width: int, seed: int, octaves: int = 6) -> np.ndarray:
+    """Smooth fractal noise in [0, 1]: the texture of smoke and of a wooded hillside."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((height, width), np.float32)
+    amplitude = 1.0
+    for octave in range(octaves):
+        rows = 2 ** (octave + 2)
+        coarse = rng.random((rows, rows * width // height + 1)).astype(np.float32)
+        out += amplitude * cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+        amplitude *= 0.5
+    out -= out.min()
+    return out / max(float(out.max()), 1e-6)
+
+
+def synthetic_scene(clear: int = 4, smoke: int = 12, after: int = 6) -> Iterator[bytes]:
+    """A wooded ridge under a clear sky where a smoke column rises and grows, then is gone.
+
+    JPEG frames (1280x720, as a tower camera sends). The column is textured and widens as it
+    rises, which trained smoke detectors take for smoke; a flat blob they ignore.
+    """
+    height, width = 720, 1280
+    rows = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    zenith = np.array([235, 200, 150], np.float32)  # BGR: blue sky, paler at the horizon
+    horizon = np.array([205, 195, 185], np.float32)
+    scene = (zenith * (1 - rows) + horizon * rows) * np.ones((1, width, 1), np.float32)
+    columns = np.linspace(0, 1, width, dtype=np.float32)
+    ridge = (430 + 40 * np.sin(columns * 5) + 15 * np.sin(columns * 23)).astype(int)
+    forest = _cloudy_noise(height, width, seed=1)
+    below = np.arange(height)[:, None] >= ridge[None, :]
+    green = np.array([40, 75, 55], np.float32) * (0.7 + 0.6 * forest[..., None])
+    scene[below] = green[below]
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base_x = 760
+    base_y = float(ridge[base_x] + 5)
+    rise = (base_y - yy).clip(0)
+    smoke_colour = np.array([185, 185, 190], np.float32)  # grey-white, a little blue (BGR)
     for index in range(clear + smoke + after):
-        frame = scene.copy()
-        step = index - clear
-        if 0 <= step < smoke:
-            radius = 60 + 60 * step / max(1, smoke - 1)
-            plume = np.exp(-(((xx - 320) / radius) ** 2 + ((yy - 180) / (radius * 0.9)) ** 2))
-            frame += (225 - frame) * plume[..., None] * 0.97
-        ok, encoded = cv2.imencode(".jpg", frame.clip(0, 255).astype(np.uint8)[..., ::-1])
-        assert ok
+        frame = scene
+        step = index - clear + 1
+        if 0 < step <= smoke:
+            top = 60 + 28 * step
+            width_at = 12 + 0.3 * rise
+            drift = rise**1.3 * 0.08  # the wind bends the column
+            column = np.exp(-(((xx - base_x - drift) / width_at) ** 2))
+            column *= (yy <= base_y) & (yy >= base_y - top)
+            texture = _cloudy_noise(height, width, seed=10 + index)
+            fade = 1 - (rise / top).clip(0, 1) ** 3
+            alpha = (column * (0.45 + 0.55 * texture) * fade * 0.85)[..., None]
+            frame = scene * (1 - alpha) + smoke_colour * alpha
+        ok, encoded = cv2.imencode(
+            ".jpg", frame.clip(0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90]
+        )
+        if not ok:
+            raise RuntimeError("OpenCV could not encode a demo frame")
         yield bytes(encoded.tobytes())
 
 
@@ -102,8 +140,11 @@ class Observer:
 
     def __init__(self, host: str, port: int) -> None:
         self.entities: dict[str, tuple[str, str]] = {}  # state topic → (entity id, template key)
+        self.attribute_topics: dict[str, str] = {}  # json_attributes_topic → entity id
+        self.attributes: dict[str, dict[str, Any]] = {}
         self.states: dict[str, str] = {}
         self.alerts = 0
+        self.discovered = threading.Event()
         self.lock = threading.Lock()
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311
@@ -118,8 +159,23 @@ class Observer:
     def _message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         topic, payload = message.topic, bytes(message.payload)
         with self.lock:
-            if topic.startswith(f"{DISCOVERY}/") and topic.endswith("/config") and payload:
-                self._discovered(topic.split("/")[1], json.loads(payload))
+            if topic.startswith(f"{DISCOVERY}/") and topic.endswith("/config"):
+                # On a real broker this also sees every other integration's discovery.
+                if f"/{PREFIX}_" in topic and payload:
+                    try:
+                        config = json.loads(payload)
+                    except ValueError:
+                        return
+                    if isinstance(config, dict):
+                        self._discovered(topic.split("/")[1], config)
+                return
+            if topic in self.attribute_topics:
+                try:
+                    attributes = json.loads(payload)
+                except ValueError:
+                    return
+                if isinstance(attributes, dict):
+                    self.attributes[self.attribute_topics[topic]] = attributes
                 return
             entity = self.entities.get(topic)
             if entity is None:
@@ -134,12 +190,14 @@ class Observer:
                     value = str(json.loads(value).get(key))
                 except (ValueError, AttributeError):
                     return
-            if entity_id.startswith("binary_sensor."):
+            if entity_id.startswith(("binary_sensor.", "switch.")):
                 value = {"ON": "on", "OFF": "off"}.get(value, value)
             old = self.states.get(entity_id)
             if value != old:
                 self.states[entity_id] = value
-                print(f"  {entity_id}: {old or 'unknown'} → {value}", flush=True)
+                score = self.attributes.get(entity_id, {}).get("score")
+                detail = "" if score is None else f" (score {score:.1f})"
+                print(f"  {entity_id}: {old or 'unknown'} → {value}{detail}", flush=True)
                 if entity_id.endswith("_smoke") and value == "on":
                     self.alerts += 1
 
@@ -153,6 +211,10 @@ class Observer:
         template = config.get("value_template", "")
         match = re.search(r"value_json\.(\w+)", template)
         self.entities[topic] = (entity_id, match.group(1) if match else "")
+        if config.get("json_attributes_topic"):
+            self.attribute_topics[config["json_attributes_topic"]] = entity_id
+        if config.get("device_class") == "smoke":
+            self.discovered.set()
 
     def close(self) -> None:
         """Disconnect."""
@@ -160,11 +222,12 @@ class Observer:
         self.client.disconnect()
 
 
-def _frames(path: Path | None) -> Iterator[bytes]:
+def _frames(path: Path | None, interval: float) -> Iterator[bytes]:
     if path is None:
         yield from synthetic_scene()
         return
-    _count, frames = iter_frames(path, 0.0)
+    # A video is sampled every `interval` seconds of its own time, so it plays at real speed.
+    _count, frames = iter_frames(path, interval)
     for frame in frames:
         yield frame.data
 
@@ -189,11 +252,14 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace, host: str, port: int) -> int:
-    model_section: dict[str, Any] = {"path": args.model} if args.model else {}
     config = validate(
         {
-            "model": model_section,
-            "mqtt": {"host": host, "port": port, "client_id": f"smokewatch-demo-{port}"},
+            "mqtt": {
+                "host": host,
+                "port": port,
+                "client_id": f"smokewatch-demo-{port}",
+                "topic_prefix": PREFIX,
+            },
             "cameras": {
                 CAMERA: {
                     "name": "Demo camera",
@@ -207,7 +273,16 @@ def _demo(args: argparse.Namespace, host: str, port: int) -> int:
             },
         }
     )
-    model = load_model(config.model)
+    try:
+        model = load_model(config.model, override=args.model)
+    except ModelError as err:
+        raise ModelError(
+            f"{err}\nWithout internet, give the demo a local model: "
+            "smokewatch demo --model FILE.onnx"
+        ) from None
+    if not getattr(args, "verbose", False):
+        # The demo's output is what Home Assistant sees; the detector's own log would drown it.
+        logging.getLogger("detector").setLevel(logging.WARNING)
     service = DetectorService(config, build_pipeline(config, model), stats_interval=5.0)
     observer = Observer(host, port)
     service.start()
@@ -220,8 +295,10 @@ def _demo(args: argparse.Namespace, host: str, port: int) -> int:
     started = time.monotonic()
     sent = 0
     try:
-        time.sleep(1.5)  # let discovery arrive first
-        for frame in _frames(args.frames):
+        # HA acts on discovery before states: wait for it like HA would see it.
+        if not observer.discovered.wait(15):
+            print("No discovery seen from the detector; is the broker reachable?", flush=True)
+        for frame in _frames(args.frames, args.interval):
             if args.duration is not None and time.monotonic() - started > args.duration:
                 break
             camera.publish(f"{PREFIX}/{CAMERA}/image", frame, qos=0)

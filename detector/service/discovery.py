@@ -12,7 +12,9 @@ from typing import Any
 from detector import __version__
 from detector.config import CameraConfig, MqttConfig
 
-ORIGIN = {"name": "SmokeWatch", "sw_version": __version__}
+# Where a Home Assistant user is sent from the device page ("origin" of the discovered entities).
+SUPPORT_URL = "https://github.com/smokewatch/smokewatch"
+ORIGIN = {"name": "SmokeWatch", "sw_version": __version__, "support_url": SUPPORT_URL}
 
 # (component, key) of every camera entity, the order they are published in.
 CAMERA_ENTITIES = (

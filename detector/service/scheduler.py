@@ -56,6 +56,13 @@ class Scheduler:
                 self._order.append(camera)
             self._cond.notify_all()
 
+    def seen(self, camera: str) -> None:
+        """Count a frame that is not to be scored (camera disabled): the camera is still alive."""
+        with self._cond:
+            slot = self.slots[camera]
+            slot.frames_in += 1
+            slot.last_frame_at = time.monotonic()
+
     def put(self, camera: str, payload: bytes) -> None:
         """Store a camera's newest frame, dropping (and counting) an unscored older one."""
         now, wall = time.monotonic(), time.time()

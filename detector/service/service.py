@@ -33,11 +33,18 @@ from detector.service import discovery
 from detector.service.comms import Comms, MqttComms
 from detector.service.payloads import parse_frame_payload
 from detector.service.scheduler import Scheduler
+from detector.sources import FrigateEvents, SourceRunner
 
 _LOGGER = logging.getLogger(__name__)
 
 TEST_ALERT_SECONDS = 30.0
 RESTORE_WAIT = 1.0  # seconds to collect our own retained states after the first connect
+# A refused input is logged at once, then summarised at most this often per (camera, reason).
+REJECT_LOG_EVERY = 300.0
+# Distinct (camera, reason) pairs remembered for that; beyond it (a flood of made-up camera
+# names) refusals are only counted, so the bookkeeping cannot grow without bound.
+REJECT_LOG_KEYS = 1000
+PRESS = "PRESS"
 STATE_KEYS = ("enabled", "threshold", "masks")
 CAMERA_STATE_TOPICS = (
     "smoke",
@@ -60,6 +67,7 @@ class CameraRuntime:
     status: str = "offline"
     alert_started: float | None = None
     last_jpeg: bytes | None = None
+    alert_image: bytes | None = None  # kept to publish again to a broker that lost it
     last_attributes: dict[str, Any] | None = None
     last_score: float | None = None
     last_scored_at: float | None = None
@@ -76,16 +84,20 @@ class DetectorService:
         config: Config,
         pipeline: Pipeline,
         *,
-        comms: MqttComms | None = None,
+        comms: Comms | None = None,
         stats_interval: float = 10.0,
-        health_interval: float = 1.0,
+        health_interval: float | None = None,
     ) -> None:
         self.config = config
         self.mqtt = config.mqtt
         self.pipeline = pipeline
         self.stats_interval = stats_interval
-        self.health_interval = health_interval
-        self.comms = comms or MqttComms(config.mqtt, on_connected=self._on_connected)
+        # Check health at least twice per shortest stale window (and at least every second)
+        # so a silent camera's status changes close to when its config says it should.
+        windows = [c.interval * c.stale_after for c in config.cameras.values()]
+        self.health_interval = health_interval or max(0.05, min([1.0, *windows]) / 2)
+        self.comms: Comms = comms or MqttComms(config.mqtt)
+        self.comms.on_connected = self._on_connected
         self.scheduler = Scheduler()
         self.cameras: dict[str, CameraRuntime] = {}
         self._topic_camera: dict[str, str] = {}
@@ -100,21 +112,34 @@ class DetectorService:
         self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
         self._inference_ms: deque[float] = deque(maxlen=20)
         self.rejected: Counter[str] = Counter()
-        self._logged: set[tuple[str, str]] = set()
+        # (camera, reason) → [monotonic time of the last warning, refusals since then]
+        self._reject_log: dict[tuple[str, str], list[float]] = {}
+        self._reject_lock = threading.Lock()
         self._restored: dict[str, bytes] = {}
         self._restoring = True
         self._previous_info: dict[str, Any] | None = None
         self._started = time.monotonic()
         self._model_name = pipeline.model.name
+        self.sources = SourceRunner(
+            list(config.cameras.values()),
+            self._deliver,
+            self._reject,
+            config.detection.max_frame_bytes,
+        )
+        self.frigate = FrigateEvents(self.sources)
         self._subscribe()
 
     # -- wiring ----------------------------------------------------------------------------
 
     def _subscribe(self) -> None:
         prefix = self.mqtt.topic_prefix
-        for topic, camera in self._topic_camera.items():
-            self.comms.subscribe(topic, self._image_handler(camera), absolute=True)
-        self.comms.subscribe("+/image", self._unknown_image)
+        # One subscription per image topic: brokers such as amqtt deliver a message once per
+        # matching subscription, and a frame delivered twice would be scored twice by the vote.
+        # `+/image` also catches frames for cameras that are not configured.
+        self.comms.subscribe("+/image", self._image_message)
+        for topic in sorted(self._topic_camera):
+            if not _is_default_image_topic(prefix, topic):
+                self.comms.subscribe(topic, self._image_message, absolute=True)
         self.comms.subscribe("+/+/set", self._command_message)
         self.comms.subscribe("+/masks/remote", self._remote_masks_message, qos=1)
         self.comms.subscribe("+/+/state", self._state_message)
@@ -122,25 +147,45 @@ class DetectorService:
         self.comms.subscribe(f"{self.mqtt.discovery_prefix}/status", self._ha_status, absolute=True)
         _LOGGER.debug("Subscriptions set below %s", prefix)
 
-    def _image_handler(self, camera: str) -> Callable[[str, bytes], None]:
+    def _image_message(self, topic: str, payload: bytes) -> None:
+        """A snapshot arrived (paho's thread): check its size, then only store it."""
+        camera = self._topic_camera.get(topic)
+        if camera is None:
+            unknown = topic.split("/")[-2]
+            self._reject(unknown, "unknown_camera", f"frame on {topic} for a camera not configured")
+            return
+        self._accept_frame(camera, payload)
+
+    def _deliver(self, camera: str, payload: bytes) -> None:
+        """A frame from the built-in poller (on the poller's thread)."""
         runtime = self.cameras[camera]
+        source = runtime.config.source
+        if source is not None and source.publish:
+            # Other consumers see the same frame; our own subscription feeds the scheduler.
+            self.comms.publish_absolute(runtime.config.image_topic, payload)
+        else:
+            self._accept_frame(camera, payload)
+
+    def _accept_frame(self, camera: str, payload: bytes) -> None:
+        """Check a frame's size, then only store it in the camera's slot."""
         limit = self.config.detection.max_frame_bytes
-
-        def handle(topic: str, payload: bytes) -> None:
-            if len(payload) > limit:
-                self._reject(
-                    camera, "too_large", f"payload of {len(payload)} bytes, over {limit} bytes"
-                )
-                return
-            if not runtime.config.enabled:
-                return
+        if len(payload) > limit:
+            self._reject(
+                camera,
+                "too_large",
+                f"payload of {len(payload)} bytes is over detection.max_frame_bytes ({limit})",
+            )
+            return
+        runtime = self.cameras[camera]
+        if runtime.config.enabled:
             self.scheduler.put(camera, payload)
-
-        return handle
-
-    def _unknown_image(self, topic: str, payload: bytes) -> None:
-        camera = topic.split("/")[-2]
-        self._reject(camera, "unknown_camera", f"frame on {topic} for a camera not in the config")
+        else:
+            # A disabled camera is still watched: its status (and so the availability of its
+            # entities, the Detection switch included) must not drop to offline.
+            self.scheduler.seen(camera)
+        if runtime.status != "online":
+            # Back online at once, not at the next health check (on the control thread).
+            self.control.put(self._update_health)
 
     def _command_message(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
@@ -185,6 +230,7 @@ class DetectorService:
         """Connect and start the worker."""
         self.comms.start()
         self._worker.start()
+        self.sources.start()
 
     def serve(self) -> None:
         """Run the control loop until stop(), then shut down cleanly."""
@@ -216,6 +262,7 @@ class DetectorService:
 
     def _shutdown(self) -> None:
         _LOGGER.info("Stopping: finishing the frame in flight")
+        self.sources.stop()
         self.scheduler.close()
         if self._worker.is_alive():
             self._worker.join(timeout=60)
@@ -301,6 +348,8 @@ class DetectorService:
                 )
             if runtime.last_score is not None:
                 self.comms.publish(f"{camera}/score", f"{runtime.last_score:.1f}", retain=True)
+            if runtime.alert_image is not None:
+                self.comms.publish(f"{camera}/alert/image", runtime.alert_image, retain=True)
         self._publish_stats()
 
     def _publish_settings(self, camera: str) -> None:
@@ -365,18 +414,40 @@ class DetectorService:
 
     # -- bad input -------------------------------------------------------------------------
 
-    def _reject(self, camera: str, reason: str, message: str) -> None:
-        """Count a refused input; log it once per camera and reason."""
-        self.rejected[reason] += 1
-        runtime = self.cameras.get(camera)
-        if runtime is not None:
-            runtime.errors[reason] += 1
-        key = (camera, reason)
-        if key not in self._logged:
-            self._logged.add(key)
-            _LOGGER.warning("Refused input for %s (%s): %s", camera, reason, message)
-        else:
-            _LOGGER.debug("Refused input for %s (%s): %s", camera, reason, message)
+    def _reject(self, camera: str, reason: str, message: str, *, detail: str = "") -> None:
+        """Count a refused input; log it once per camera and reason, then rate-limited.
+
+        `detail` refines what counts as the same reason in the log (each command topic is
+        logged on its own) without splitting the counters.
+        """
+        now = time.monotonic()
+        with self._reject_lock:
+            self.rejected[reason] += 1
+            runtime = self.cameras.get(camera)
+            if runtime is not None:
+                runtime.errors[reason] += 1
+            key = (camera, f"{reason}:{detail}" if detail else reason)
+            entry = self._reject_log.get(key)
+            if entry is None:
+                if len(self._reject_log) < REJECT_LOG_KEYS:
+                    self._reject_log[key] = [now, 0]
+                    _LOGGER.warning("Refused input for %s (%s): %s", camera, reason, message)
+                else:
+                    _LOGGER.debug("Refused input for %s (%s): %s", camera, reason, message)
+                return
+            if now - entry[0] < REJECT_LOG_EVERY:
+                entry[1] += 1
+                _LOGGER.debug("Refused input for %s (%s): %s", camera, reason, message)
+                return
+            _LOGGER.warning(
+                "Refused input for %s (%s) again, %d time(s) in the last %.0f s; latest: %s",
+                camera,
+                reason,
+                entry[1] + 1,
+                now - entry[0],
+                message,
+            )
+            entry[0], entry[1] = now, 0
 
     # -- commands --------------------------------------------------------------------------
 
@@ -384,15 +455,26 @@ class DetectorService:
         if camera not in self.cameras:
             self._reject(camera, "unknown_camera", f"command {setting} for an unknown camera")
             return
-        if setting == "reset":
-            self._reset(camera)
-        elif setting == "test":
-            self._test_alert(camera)
+        if setting in ("reset", "test"):
+            text = payload.decode("utf-8", "replace").strip()
+            if text.upper() != PRESS:
+                self._reject(
+                    camera,
+                    "bad_command",
+                    f"{setting}: expected {PRESS}, got {text[:40]!r}",
+                    detail=setting,
+                )
+            elif setting == "reset":
+                self._reset(camera)
+            else:
+                self._test_alert(camera)
         elif setting in STATE_KEYS:
             if self._apply(camera, setting, payload, source="command"):
                 self._publish_settings(camera)
         else:
-            self._reject(camera, "bad_command", f"unknown command topic {setting}/set")
+            self._reject(
+                camera, "bad_command", f"unknown command topic {setting}/set", detail=setting
+            )
 
     def _apply(self, camera: str, key: str, payload: bytes, *, source: str) -> bool:
         """Apply a setting from a command or a restored state; False (logged) when invalid."""
@@ -425,7 +507,7 @@ class DetectorService:
                 with self._lock:
                     self.pipeline.camera(camera).set_masks("local", masks)
         except ValueError as err:
-            self._reject(camera, "bad_command", f"{key} ({source}): {err}")
+            self._reject(camera, "bad_command", f"{key} ({source}): {err}", detail=key)
             return False
         _LOGGER.info("Camera %s: %s set to %s (%s)", camera, key, text[:200], source)
         return True
@@ -446,16 +528,22 @@ class DetectorService:
         runtime = self.cameras[camera]
         with self._lock:
             self.pipeline.camera(camera).reset()
-        runtime.smoke, runtime.alert_started, runtime.testing = False, None, False
+            runtime.smoke, runtime.alert_started, runtime.testing = False, None, False
+            if runtime.last_attributes is not None:
+                runtime.last_attributes = {
+                    **runtime.last_attributes,
+                    "alert_started": None,
+                    "test": False,
+                }
+                self.comms.publish(
+                    f"{camera}/smoke/attributes", json.dumps(runtime.last_attributes), retain=True
+                )
+            self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
         _LOGGER.info("Camera %s: alert reset", camera)
-        self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
 
     def _test_alert(self, camera: str) -> None:
         """A synthetic alert through the real outputs; never forwarded to the Pyronear API."""
         runtime = self.cameras[camera]
-        if runtime.smoke:
-            _LOGGER.info("Camera %s: a test alert is refused while an alert is on", camera)
-            return
         source = runtime.last_jpeg or _blank_jpeg()
         boxes = np.array([[0.4, 0.4, 0.6, 0.6, 1.0]], dtype=np.float32)
         image = annotate_jpeg(source, boxes, label="test", banner="SMOKEWATCH TEST ALERT")
@@ -467,16 +555,22 @@ class DetectorService:
             "alert_started": iso_utc(time.time()),
             "test": True,
         }
-        self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
-        self.comms.publish(f"{camera}/smoke/attributes", json.dumps(attributes), retain=True)
-        self.comms.publish(f"{camera}/smoke", "ON", retain=True, qos=1)
-        runtime.smoke = runtime.testing = True
+        with self._lock:
+            if runtime.smoke:
+                _LOGGER.info("Camera %s: a test alert is refused while an alert is on", camera)
+                return
+            runtime.alert_image = image
+            self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
+            self.comms.publish(f"{camera}/smoke/attributes", json.dumps(attributes), retain=True)
+            self.comms.publish(f"{camera}/smoke", "ON", retain=True, qos=1)
+            runtime.smoke = runtime.testing = True
         _LOGGER.info("Camera %s: test alert for %.0f s", camera, TEST_ALERT_SECONDS)
 
         def end() -> None:
-            if runtime.testing:  # neither reset nor a real alert took over meanwhile
-                runtime.smoke = runtime.testing = False
-                self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+            with self._lock:
+                if runtime.testing:  # neither reset nor a real alert took over meanwhile
+                    runtime.smoke = runtime.testing = False
+                    self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
 
         runtime.test_timer = threading.Timer(TEST_ALERT_SECONDS, lambda: self.control.put(end))
         runtime.test_timer.daemon = True
@@ -492,18 +586,19 @@ class DetectorService:
             runtime = self.cameras[job.camera]
             try:
                 data, frame_time = parse_frame_payload(job.payload, job.received_wall)
+                # The lock spans scoring and publishing so that a reset or test alert on the
+                # control thread cannot slip between a frame's vote and its published state.
                 with self._lock:
                     result = self.pipeline.process(job.camera, data, frame_time)
+                    self._inference_ms.append(result.timings["model"])
+                    runtime.last_jpeg = data
+                    self._publish_result(runtime, result, data)
             except FrameError as err:
                 self._reject(job.camera, err.reason, str(err))
                 continue
             except Exception:  # the worker must survive anything one frame does
                 _LOGGER.exception("Scoring a frame of %s failed", job.camera)
                 self._reject(job.camera, "internal", "scoring failed")
-                continue
-            self._inference_ms.append(result.timings["model"])
-            runtime.last_jpeg = data
-            self._publish_result(runtime, result, data)
 
     def _publish_result(self, runtime: CameraRuntime, result: FrameResult, data: bytes) -> None:
         camera = result.camera
@@ -535,10 +630,14 @@ class DetectorService:
             runtime.smoke = True
             self.comms.publish(f"{camera}/smoke", "ON", retain=True, qos=1)
             _LOGGER.info("Camera %s: SMOKE (score %.1f)", camera, runtime.last_score)
+            if runtime.config.frigate_events is not None:
+                self.frigate.alert(camera, runtime.config.frigate_events, True, vote.score)
         elif not vote.ongoing and runtime.smoke and not runtime.testing:
             runtime.smoke = False
             self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
             _LOGGER.info("Camera %s: smoke alert ended", camera)
+            if runtime.config.frigate_events is not None:
+                self.frigate.alert(camera, runtime.config.frigate_events, False, vote.score)
         for detection in result.detections:
             self.comms.publish(f"{camera}/detection", json.dumps(detection.to_json()), qos=1)
 
@@ -548,7 +647,16 @@ class DetectorService:
         except FrameError as err:
             _LOGGER.warning("Alert image of %s not drawn: %s", camera, err)
             return
+        self.cameras[camera].alert_image = image
         self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
+
+
+def _is_default_image_topic(prefix: str, topic: str) -> bool:
+    """True when `topic` is matched by the `<prefix>/+/image` subscription."""
+    if not topic.startswith(f"{prefix}/"):
+        return False
+    parts = topic[len(prefix) + 1 :].split("/")
+    return len(parts) == 2 and bool(parts[0]) and parts[1] == "image"
 
 
 def _blank_jpeg() -> bytes:

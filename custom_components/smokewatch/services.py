@@ -1,0 +1,174 @@
+"""Services that drive a detector's cameras through its MQTT command topics."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.components import mqtt
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.service import async_extract_referenced_entity_ids
+
+from .cameras import CameraTarget, async_find_camera
+from .const import (
+    ATTR_ENABLED,
+    ATTR_NAME,
+    ATTR_POLYGON,
+    ATTR_RULE,
+    ATTR_ZONES,
+    DOMAIN,
+    PAYLOAD_PRESS,
+    SERVICE_CLEAR_ZONES,
+    SERVICE_RESET_ALERT,
+    SERVICE_SET_ZONES,
+    SERVICE_TEST_ALERT,
+    ZONE_RULES,
+)
+from .info import command_topic
+
+_LOGGER = logging.getLogger(__name__)
+
+ZONE_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_NAME): cv.string,
+        vol.Required(ATTR_POLYGON): list,
+        vol.Optional(ATTR_RULE, default="inside"): vol.In(ZONE_RULES),
+        vol.Optional(ATTR_ENABLED, default=True): cv.boolean,
+    }
+)
+TARGET_SCHEMA = vol.Schema(cv.TARGET_SERVICE_FIELDS)
+SET_ZONES_SCHEMA = TARGET_SCHEMA.extend(
+    {vol.Required(ATTR_ZONES): vol.All(cv.ensure_list, [ZONE_SCHEMA])}
+)
+
+
+def _polygon(zone: dict[str, Any]) -> list[list[float]]:
+    """The zone's polygon as normalised [x, y] points, or a translated validation error."""
+    name, points = zone[ATTR_NAME], zone[ATTR_POLYGON]
+
+    def invalid(reason: str) -> ServiceValidationError:
+        return ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_polygon",
+            translation_placeholders={"zone": name, "reason": reason},
+        )
+
+    if len(points) < 3:
+        raise invalid("a polygon needs at least 3 points")
+    polygon: list[list[float]] = []
+    for index, point in enumerate(points):
+        if (
+            not isinstance(point, list | tuple)
+            or len(point) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
+        ):
+            raise invalid(f"point {index + 1} is not [x, y]")
+        x, y = float(point[0]), float(point[1])
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise invalid(f"point {index + 1} [{x:g}, {y:g}] lies outside 0..1")
+        polygon.append([x, y])
+    # Shoelace formula: a zero area (points on a line) would never mask anything.
+    area = sum(
+        x1 * y2 - x2 * y1
+        for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1], strict=True)
+    )
+    if abs(area) <= 0:
+        raise invalid("the points enclose no area")
+    return polygon
+
+
+def _zones_payload(zones: list[dict[str, Any]]) -> str:
+    """The masks command payload (the detector's masks JSON format)."""
+    names: set[str] = set()
+    masks = []
+    for zone in zones:
+        if zone[ATTR_NAME] in names:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="duplicate_zone",
+                translation_placeholders={"zone": zone[ATTR_NAME]},
+            )
+        names.add(zone[ATTR_NAME])
+        masks.append(
+            {
+                "name": zone[ATTR_NAME],
+                "polygon": _polygon(zone),
+                "rule": zone[ATTR_RULE],
+                "enabled": zone[ATTR_ENABLED],
+            }
+        )
+    return json.dumps(masks)
+
+
+def _targets(hass: HomeAssistant, call: ServiceCall) -> list[CameraTarget]:
+    """The cameras a call targets (devices, or the devices of targeted entities)."""
+    selected = async_extract_referenced_entity_ids(hass, call)
+    device_ids = selected.referenced_devices | selected.missing_devices
+    registry = er.async_get(hass)
+    for entity_id in selected.referenced | selected.indirectly_referenced:
+        entity = registry.async_get(entity_id)
+        if entity is not None and entity.device_id is not None:
+            device_ids.add(entity.device_id)
+    if not device_ids:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_target")
+    targets: list[CameraTarget] = []
+    for device_id in sorted(device_ids):
+        target = async_find_camera(hass, device_id)
+        if target is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="not_a_camera",
+                translation_placeholders={"device_id": device_id},
+            )
+        targets.append(target)
+    return targets
+
+
+async def _async_publish(
+    hass: HomeAssistant, target: CameraTarget, setting: str, payload: str
+) -> None:
+    topic = command_topic(target.prefix, target.camera, setting)
+    try:
+        await mqtt.async_publish(hass, topic, payload, qos=1, retain=False)
+    except HomeAssistantError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="publish_failed",
+            translation_placeholders={"topic": topic, "error": str(err)},
+        ) from err
+    _LOGGER.debug("Published %s on %s", payload[:200], topic)
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the SmokeWatch services."""
+
+    async def set_zones(call: ServiceCall) -> None:
+        payload = _zones_payload(call.data[ATTR_ZONES])
+        for target in _targets(hass, call):
+            await _async_publish(hass, target, "masks", payload)
+
+    async def clear_zones(call: ServiceCall) -> None:
+        for target in _targets(hass, call):
+            await _async_publish(hass, target, "masks", "[]")
+
+    async def reset_alert(call: ServiceCall) -> None:
+        for target in _targets(hass, call):
+            await _async_publish(hass, target, "reset", PAYLOAD_PRESS)
+
+    async def test_alert(call: ServiceCall) -> None:
+        for target in _targets(hass, call):
+            await _async_publish(hass, target, "test", PAYLOAD_PRESS)
+
+    hass.services.async_register(DOMAIN, SERVICE_SET_ZONES, set_zones, schema=SET_ZONES_SCHEMA)
+    for name, handler in (
+        (SERVICE_CLEAR_ZONES, clear_zones),
+        (SERVICE_RESET_ALERT, reset_alert),
+        (SERVICE_TEST_ALERT, test_alert),
+    ):
+        hass.services.async_register(DOMAIN, name, handler, schema=TARGET_SCHEMA)

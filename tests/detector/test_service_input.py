@@ -1,0 +1,158 @@
+"""What `smokewatch run` does with commands, masks and cameras that come and go."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.detector.broker import Broker
+from tests.detector.mqtt_helpers import Probe, ServiceProcess, write_config
+from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+
+P = "smokewatch"
+SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
+SETTINGS = ("enabled", "threshold", "masks")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
+
+
+@pytest.fixture
+def env(broker: Broker, tiny: Path, tmp_path: Path) -> Iterator[tuple[Probe, ServiceProcess]]:
+    """Cameras a and b (b goes stale after 2 intervals and offline after 4)."""
+    probe = Probe(broker.host, broker.port)
+    config = write_config(
+        tmp_path / "c.yaml",
+        broker.port,
+        tiny,
+        {"a": "{}", "b": "{stale_after: 2, offline_after: 4}"},
+    )
+    service = ServiceProcess(config, tmp_path / "service.log")
+    try:
+        probe.wait_for(lambda: probe.last(f"{P}/b/masks/state"), 30, "started")
+        yield probe, service
+    finally:
+        service.close()
+        probe.close()
+
+
+def attributes_after(probe: Probe, camera: str, payload: bytes) -> dict[str, Any]:
+    """Publish a frame and return the attributes of its scoring."""
+    topic = f"{P}/{camera}/smoke/attributes"
+    before = len(probe.payloads(topic))
+    probe.publish(f"{P}/{camera}/image", payload)
+    return json.loads(probe.wait_count(topic, before + 1)[-1])  # type: ignore[no-any-return]
+
+
+def newest_stats(probe: Probe, check: Any) -> dict[str, Any]:
+    """The first stats message (from now on) that satisfies check."""
+
+    def newest() -> dict[str, Any] | None:
+        last = probe.last(f"{P}/stats")
+        data = json.loads(last) if last else None
+        return data if data and check(data) else None
+
+    return probe.wait_for(newest, 10, "stats")  # type: ignore[no-any-return]
+
+
+def test_every_set_topic_refuses_garbage(env: tuple[Probe, ServiceProcess]) -> None:
+    probe, service = env
+    states = {key: probe.last(f"{P}/a/{key}/state") for key in SETTINGS}
+    garbage = [b'{"oops', b"\xff\xfe\x00\x01", b"[1, 2", b"null", b""]
+    commands = (*SETTINGS, "reset", "test")
+    for command in commands:
+        for payload in garbage:
+            probe.publish(f"{P}/a/{command}/set", payload)
+    # masks takes an empty payload as "clear" (what HA's text entity sends): one fewer.
+    refused = len(commands) * len(garbage) - 1
+    data = newest_stats(probe, lambda s: s["rejected"].get("bad_command", 0) >= refused)
+    time.sleep(0.6)  # one more stats period: nothing else is counted late
+    data = newest_stats(probe, bool)
+    assert data["rejected"]["bad_command"] == refused
+    assert data["cameras"]["a"]["errors"]["bad_command"] == refused
+    # Nothing changed: the states are what they were, no alert was raised or reset.
+    for key in SETTINGS:
+        assert probe.last(f"{P}/a/{key}/state") == states[key]
+    assert probe.payloads(f"{P}/a/smoke") == [b"OFF"]
+    log = service.log()
+    # Each command topic is logged once, with the reason.
+    for command in commands:
+        assert log.count(f"Refused input for a (bad_command): {command}") == 1, command
+    assert "reset: expected PRESS, got '{\"oops'" in log
+    assert "masks (command): masks are not valid JSON" in log
+    # The service is still up and scoring.
+    assert service.process.poll() is None
+    assert attributes_after(probe, "a", SMOKE)["score"] == 0.0
+
+
+def test_remote_masks_from_the_bridge(env: tuple[Probe, ServiceProcess]) -> None:
+    probe, _service = env
+    attributes_after(probe, "a", SMOKE)
+    assert attributes_after(probe, "a", SMOKE)["boxes"]  # two of three frames: the vote's box
+    # API masks use Pyronear's rule: IoU with the box (0.375..0.625) above 0.1 drops it.
+    probe.publish(f"{P}/a/masks/remote", json.dumps([{"id": 1, "mask": "(0.3,0.3,0.7,0.7)"}]))
+    probe.wait_for(
+        lambda: not attributes_after(probe, "a", SMOKE)["boxes"], 5, "box under remote mask"
+    )
+    probe.publish(f"{P}/a/masks/remote", b"not json")
+    data = newest_stats(probe, lambda s: s["rejected"].get("bad_remote_masks"))
+    assert data["rejected"]["bad_remote_masks"] == 1
+    assert attributes_after(probe, "a", SMOKE)["boxes"] == []  # the previous masks stay
+
+
+def test_disabled_camera_stays_available_and_is_not_scored(
+    env: tuple[Probe, ServiceProcess],
+) -> None:
+    probe, _service = env
+    attributes_after(probe, "b", CLEAR)
+    probe.wait_for(lambda: probe.last(f"{P}/b/status") == b"online", 5, "b online")
+    probe.publish(f"{P}/b/enabled/set", "OFF")
+    probe.wait_for(lambda: probe.last(f"{P}/b/enabled/state") == b"OFF", 5, "disabled")
+    scored = len(probe.payloads(f"{P}/b/smoke/attributes"))
+    for _ in range(8):  # 1.6 s: twice b's offline_after of 4 intervals
+        probe.publish(f"{P}/b/image", SMOKE)
+        time.sleep(0.2)
+    assert len(probe.payloads(f"{P}/b/smoke/attributes")) == scored
+    # Still sending, so still online: the Detection switch stays usable in HA.
+    assert probe.payloads(f"{P}/b/status")[-1] == b"online"
+    probe.publish(f"{P}/b/enabled/set", "ON")
+    probe.wait_for(lambda: probe.last(f"{P}/b/enabled/state") == b"ON", 5, "enabled")
+    assert attributes_after(probe, "b", SMOKE)["score"] == 0.0
+
+
+def test_camera_health_and_stats_shape(env: tuple[Probe, ServiceProcess]) -> None:
+    probe, _service = env
+    attributes_after(probe, "b", CLEAR)
+    # b: stale after 2 intervals (0.4 s) without a frame, offline after 4 (0.8 s).
+    probe.wait_for(lambda: probe.last(f"{P}/b/status") == b"offline", 5, "b offline")
+    statuses = probe.payloads(f"{P}/b/status")
+    assert statuses[-3:] == [b"online", b"stale", b"offline"]
+    data = newest_stats(probe, lambda s: s["cameras"]["b"]["scored"] >= 1)
+    assert set(data) >= {"uptime", "inference_ms", "frames_dropped", "cameras", "rejected"}
+    assert set(data["cameras"]["b"]) >= {
+        "frames_in",
+        "scored",
+        "dropped",
+        "errors",
+        "last_score",
+        "last_scored_at",
+    }
+    assert data["cameras"]["b"]["last_scored_at"].endswith("Z")
+    assert isinstance(data["inference_ms"], float)
+
+
+def test_unknown_camera_logged_once_counted_always(env: tuple[Probe, ServiceProcess]) -> None:
+    probe, service = env
+    for _ in range(3):
+        probe.publish(f"{P}/ghost/image", SMOKE)
+    data = newest_stats(probe, lambda s: s["rejected"].get("unknown_camera", 0) >= 3)
+    assert data["rejected"]["unknown_camera"] == 3
+    assert "ghost" not in data["cameras"]
+    assert service.log().count("Refused input for ghost (unknown_camera)") == 1

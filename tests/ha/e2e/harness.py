@@ -1,0 +1,315 @@
+"""A real Home Assistant process driven over its REST API, and the real detector beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[3]
+MAIN_PYTHON = REPO / ".venv" / "bin" / "python"
+
+# The first boot of a fresh HA may install integration packages (about a minute).
+BOOT_TIMEOUT = 240.0
+
+
+class HttpError(Exception):
+    """A non-2xx answer of Home Assistant."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body[:500]}")
+        self.status = status
+        self.body = body
+
+
+def wait_until(check: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll `check()` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"{what}: not reached after {timeout:.0f} s (last: {last!r})")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """SIGTERM, then SIGKILL if it does not exit in time; return the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+class HomeAssistant:
+    """`python -m homeassistant` on a fresh config dir, HTTP on loopback."""
+
+    def __init__(self, config_dir: Path, port: int) -> None:
+        """Write a minimal headless configuration with the custom integration installed."""
+        self.config_dir = config_dir
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.token: str | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        config_dir.mkdir(parents=True, exist_ok=True)
+        (config_dir / "configuration.yaml").write_text(
+            textwrap.dedent(
+                f"""\
+                homeassistant:
+                  name: SmokeWatch end-to-end
+                  time_zone: UTC
+                  unit_system: metric
+                http:
+                  server_host: 127.0.0.1
+                  server_port: {port}
+                api:
+                config:
+                onboarding:
+                logger:
+                  default: warning
+                  logs:
+                    custom_components.smokewatch: debug
+                """
+            )
+        )
+        shutil.copytree(
+            REPO / "custom_components" / "smokewatch",
+            config_dir / "custom_components" / "smokewatch",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+
+    @property
+    def log_path(self) -> Path:
+        """Home Assistant's log file."""
+        return self.config_dir / "home-assistant.log"
+
+    def log(self) -> str:
+        """Everything HA logged so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self) -> None:
+        """Start HA and wait until its HTTP server answers."""
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "homeassistant",
+                "--config",
+                str(self.config_dir),
+                "--log-file",
+                str(self.log_path),
+            ],
+            stdout=(self.config_dir / "stdout.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+        def answering() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"Home Assistant exited:\n{self.log()[-4000:]}")
+            try:
+                self.request("GET", "/api/onboarding", auth=False)
+            except (OSError, HttpError):
+                return False
+            return True
+
+        wait_until(answering, BOOT_TIMEOUT, "Home Assistant's HTTP server", interval=0.5)
+
+    def stop(self) -> None:
+        """Stop HA."""
+        if self.process is not None:
+            stop_process(self.process, timeout=60)
+
+    # -- REST ------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        auth: bool = True,
+        form: dict[str, str] | None = None,
+        raw: bool = False,
+    ) -> Any:
+        """One HTTP request; JSON in and out (or the raw bytes and content type)."""
+        headers: dict[str, str] = {}
+        data: bytes | None = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as answer:
+                content = answer.read()
+                if raw:
+                    return content, answer.headers.get("Content-Type", "")
+                return json.loads(content) if content else None
+        except urllib.error.HTTPError as err:
+            raise HttpError(err.code, err.read().decode(errors="replace")) from None
+
+    def onboard(self) -> None:
+        """Create the owner over the onboarding API and get an access token."""
+        client_id = self.base + "/"
+        answer = self.request(
+            "POST",
+            "/api/onboarding/users",
+            {
+                "client_id": client_id,
+                "name": "Owner",
+                "username": "owner",
+                "password": "smokewatch-e2e",
+                "language": "en",
+            },
+            auth=False,
+        )
+        token = self.request(
+            "POST",
+            "/auth/token",
+            auth=False,
+            form={
+                "grant_type": "authorization_code",
+                "code": answer["auth_code"],
+                "client_id": client_id,
+            },
+        )
+        self.token = token["access_token"]
+
+    def flow(self, handler: str, *steps: dict[str, Any]) -> dict[str, Any]:
+        """Run a config flow: start it, submit each step's input, return the last result."""
+        result: dict[str, Any] = self.request(
+            "POST", "/api/config/config_entries/flow", {"handler": handler}
+        )
+        for user_input in steps:
+            if result.get("type") != "form":
+                break
+            result = self.request(
+                "POST", f"/api/config/config_entries/flow/{result['flow_id']}", user_input
+            )
+        return result
+
+    def state(self, entity_id: str) -> dict[str, Any] | None:
+        """The state object of an entity, or None when it does not exist."""
+        try:
+            return self.request("GET", f"/api/states/{entity_id}")
+        except HttpError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def wait_state(self, entity_id: str, wanted: str, timeout: float) -> dict[str, Any]:
+        """Wait until an entity has the wanted state."""
+
+        def reached() -> dict[str, Any] | None:
+            state = self.state(entity_id)
+            return state if state is not None and state["state"] == wanted else None
+
+        return wait_until(reached, timeout, f"{entity_id} == {wanted!r}", interval=0.25)
+
+    def call(self, domain: str, service: str, data: dict[str, Any]) -> Any:
+        """Call a service over REST."""
+        return self.request("POST", f"/api/services/{domain}/{service}", data)
+
+
+class Detector:
+    """`smokewatch run` from the main venv, as a real process."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        """Start the detector."""
+        self.log_path = log
+        self.process = subprocess.Popen(
+            [str(MAIN_PYTHON), "-m", "detector", "run", "-c", str(config)],
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def log(self) -> str:
+        """Everything the detector logged so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        """SIGTERM and wait: the detector publishes offline and exits."""
+        return stop_process(self.process)
+
+
+def make_model_and_frames(directory: Path) -> dict[str, Path]:
+    """The tiny ONNX model and a smoke / clear frame, made by the main venv (it has onnx)."""
+    script = textwrap.dedent(
+        f"""\
+        from pathlib import Path
+        from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+        out = Path({str(directory)!r})
+        make_tiny_model(out / "tiny.onnx")
+        (out / "smoke.jpg").write_bytes(smoke_jpeg(230))
+        (out / "clear.jpg").write_bytes(smoke_jpeg(0))
+        """
+    )
+    subprocess.run([str(MAIN_PYTHON), "-c", script], cwd=REPO, check=True, timeout=120)
+    return {
+        name: directory / f"{name}{suffix}"
+        for name, suffix in (("tiny", ".onnx"), ("smoke", ".jpg"), ("clear", ".jpg"))
+    }
+
+
+class Probe:
+    """An MQTT client of the test: publishes frames, records what the detector publishes."""
+
+    def __init__(self, port: int, prefix: str) -> None:
+        """Connect and subscribe to everything under the prefix."""
+        import threading
+
+        import paho.mqtt.client as mqtt
+
+        self._lock = threading.Lock()
+        self._messages: dict[str, list[bytes]] = {}
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sw-e2e-probe")
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(f"{prefix}/#", qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, _client: Any, _userdata: Any, msg: Any) -> None:
+        with self._lock:
+            self._messages.setdefault(msg.topic, []).append(bytes(msg.payload))
+
+    def count(self, topic: str) -> int:
+        """How many messages arrived on a topic."""
+        with self._lock:
+            return len(self._messages.get(topic, []))
+
+    def last(self, topic: str) -> bytes | None:
+        """The newest payload of a topic."""
+        with self._lock:
+            payloads = self._messages.get(topic)
+            return payloads[-1] if payloads else None
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish and wait until the broker has it."""
+        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def close(self) -> None:
+        """Disconnect and stop the network thread."""
+        self.client.disconnect()
+        self.client.loop_stop()
