@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import voluptuous as vol
 
-from detector.config.validators import boolean
+from detector.config.validators import boolean, integer, number, text
 
-BRIDGE_SCHEMA = vol.Schema(
-    {
-        # Run the bridge inside `smokewatch run` too.
-        vol.Optional("enabled", default=False): boolean,
-    },
-    extra=vol.PREVENT_EXTRA,
-)
+DEFAULT_OUTBOX = "~/.local/share/smokewatch/outbox.sqlite3"
+
+
+@dataclass(frozen=True)
+class BridgeCameraConfig:
+    """The Pyronear identity of one camera."""
+
+    token: str = field(repr=False)
+    pose_id: int
 
 
 @dataclass(frozen=True)
@@ -23,8 +25,79 @@ class BridgeConfig:
     """The bridge section."""
 
     enabled: bool = False
+    url: str = "https://api.pyronear.org"
+    outbox: str = DEFAULT_OUTBOX
+    client_id: str = "smokewatch-bridge"
+    timeout: float = 10.0
+    max_items: int = 10000
+    max_bytes: int = 2 * 1024**3
+    upload_max_width: int = 1280
+    upload_max_height: int = 720
+    send_crops: bool = False
+    backoff_initial: float = 1.0
+    backoff_max: float = 300.0
+    heartbeat_interval: float = 30.0
+    last_image_interval: float = 3600.0
+    masks_interval: float = 3600.0
+    pose_image_hour: int = 12
+    stats_interval: float = 10.0
+    cameras: dict[str, BridgeCameraConfig] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BridgeConfig:
         """The dataclass of a validated bridge section."""
-        return cls(**data)
+        cameras = {
+            name: BridgeCameraConfig(token=entry["token"], pose_id=entry["pose_id"])
+            for name, entry in data.get("cameras", {}).items()
+        }
+        return cls(**{**data, "cameras": cameras})
+
+
+_D = BridgeConfig()
+
+BRIDGE_CAMERA_SCHEMA = vol.Schema(
+    {
+        # The camera's token, minted by a Pyronear admin (keep it in secrets.yaml).
+        vol.Required("token"): text,
+        # The pose (view) of the camera that this SmokeWatch camera watches.
+        vol.Required("pose_id"): integer(0, 2**31 - 1),
+    },
+    extra=vol.PREVENT_EXTRA,
+)
+
+BRIDGE_SCHEMA = vol.Schema(
+    {
+        # Run the bridge inside `smokewatch run` too (else: `smokewatch bridge`).
+        vol.Optional("enabled", default=False): boolean,
+        # The alert API (the bridge adds /api/v1/).
+        vol.Optional("url", default=_D.url): text,
+        # The on-disk outbox (SQLite): detections wait here until the API has them.
+        vol.Optional("outbox", default=_D.outbox): text,
+        # MQTT client id of the bridge; fixed, so the broker keeps its session while it is down.
+        vol.Optional("client_id", default=_D.client_id): text,
+        # Seconds before an API call is abandoned (and retried later).
+        vol.Optional("timeout", default=_D.timeout): number(0.1, 600, above_low=True),
+        # Outbox bounds: beyond them delivered rows go first, then the oldest pending (counted).
+        vol.Optional("max_items", default=_D.max_items): integer(10, 10_000_000),
+        vol.Optional("max_bytes", default=_D.max_bytes): integer(1024 * 1024, 2**50),
+        # Frames larger than this are re-encoded once before upload (4G bandwidth).
+        vol.Optional("upload_max_width", default=_D.upload_max_width): integer(64, 10000),
+        vol.Optional("upload_max_height", default=_D.upload_max_height): integer(64, 10000),
+        # Send a 224x224 crop per box with each detection.
+        vol.Optional("send_crops", default=_D.send_crops): boolean,
+        # Retry delays after a temporary failure: exponential with jitter, capped.
+        vol.Optional("backoff_initial", default=_D.backoff_initial): number(
+            0.01, 3600, above_low=True
+        ),
+        vol.Optional("backoff_max", default=_D.backoff_max): number(0.01, 86400, above_low=True),
+        # Periodic duties (seconds), and the local hour after which the daily pose image goes.
+        vol.Optional("heartbeat_interval", default=_D.heartbeat_interval): number(1, 86400),
+        vol.Optional("last_image_interval", default=_D.last_image_interval): number(1, 864000),
+        vol.Optional("masks_interval", default=_D.masks_interval): number(1, 864000),
+        vol.Optional("pose_image_hour", default=_D.pose_image_hour): integer(0, 23),
+        vol.Optional("stats_interval", default=_D.stats_interval): number(0.1, 3600),
+        # SmokeWatch camera id → its Pyronear token and pose.
+        vol.Optional("cameras", default={}): {str: BRIDGE_CAMERA_SCHEMA},
+    },
+    extra=vol.PREVENT_EXTRA,
+)

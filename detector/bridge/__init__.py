@@ -1,0 +1,1 @@
+"""The bridge: confirmed detections to the Pyronear alert API through a durable outbox."""

@@ -1,0 +1,74 @@
+"""`smokewatch bridge` and `smokewatch bridge status`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from detector.config import load_config
+from detector.errors import ConfigError
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add `bridge` to the command line."""
+    bridge = subparsers.add_parser(
+        "bridge",
+        help="forward confirmed detections to the Pyronear alert API",
+        description="Run the bridge (default), or print the outbox's state with `status` "
+        "(works while the bridge is stopped).",
+    )
+    bridge.add_argument("action", nargs="?", choices=["run", "status"], default="run")
+    bridge.add_argument("-c", "--config", type=Path, required=True, help="YAML configuration file")
+    bridge.add_argument("--json", action="store_true", help="status: print JSON")
+    bridge.set_defaults(func=bridge_main)
+
+
+def bridge_main(args: argparse.Namespace) -> int:
+    """Run the bridge or print its status."""
+    config = load_config(args.config)
+    logging.getLogger().setLevel(config.log_level)
+    if args.action == "status":
+        return status(config.bridge.outbox, as_json=args.json)
+    if not config.bridge.cameras:
+        raise ConfigError(["bridge.cameras: no camera has a Pyronear token and pose_id"])
+    from detector.bridge.service import BridgeService
+
+    return BridgeService(config).run()
+
+
+def status(outbox_path: str, *, as_json: bool) -> int:
+    """Print the outbox's figures straight from its file."""
+    from detector.bridge.outbox import Outbox
+    from detector.pipeline import iso_utc
+
+    path = Path(outbox_path).expanduser()
+    if not path.exists():
+        print(f"No outbox at {path}: the bridge has not run yet.")
+        return 1
+    outbox = Outbox(path)
+    try:
+        data = outbox.stats()
+    finally:
+        outbox.close()
+    if data["last_success"] is not None:
+        data["last_success"] = iso_utc(data["last_success"])
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"Outbox {path} ({data['bytes'] / 1024 / 1024:.1f} MiB)")
+    print(
+        f"  pending {data['pending']}, delivered {data['delivered']}, failed {data['failed']}, "
+        f"evicted {data['evicted']}, duplicates {data['duplicates']}"
+    )
+    print(f"  last success: {data['last_success'] or 'never'}")
+    print(f"  last error: {data['last_error'] or 'none'}")
+    if data["oldest_pending_age"] is not None:
+        print(f"  oldest pending: {data['oldest_pending_age']:.0f} s old")
+    for camera, counts in sorted(data["cameras"].items()):
+        print(f"  {camera}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
