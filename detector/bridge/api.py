@@ -9,31 +9,47 @@ never appear in the outcomes, logs or exceptions this module produces.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import aiohttp
 import cv2
 import numpy as np
 
+from detector.pipeline import iso_utc
+
 RETRY_STATUSES = frozenset({408, 425, 429})
+# Bytes of an answer read at most (a portal page or an error body), and kept in errors.
+MAX_BODY = 1024 * 1024
+BODY_IN_ERRORS = 300
+CROP_SIZE = 224
 Kind = Literal["ok", "retry", "fail"]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What came of one API call."""
+    """What came of one API call.
+
+    `status` is None when no HTTP answer came back (network error or timeout); `sent` is False
+    only when the request certainly never reached the server (connection refused).
+    """
 
     kind: Kind
     status: int | None
     detail: str
     body: Any = None
+    sent: bool = True
 
     @property
     def ok(self) -> bool:
         """True on success."""
         return self.kind == "ok"
+
+    @property
+    def network(self) -> bool:
+        """No HTTP answer at all: the link (not one camera's item) is the problem."""
+        return self.status is None
 
 
 def classify(status: int, text: str, *, needs_id: bool = True) -> Outcome:
@@ -53,52 +69,66 @@ def classify(status: int, text: str, *, needs_id: bool = True) -> Outcome:
         if needs_id and not (isinstance(body, dict) and "id" in body):
             return Outcome("retry", status, f"HTTP {status} JSON without an id")
         return Outcome("ok", status, "ok", body)
-    detail = f"HTTP {status}: {text[:300]}"
+    detail = f"HTTP {status}: {' '.join(text[:BODY_IN_ERRORS].split())}"
     if status >= 500 or status in RETRY_STATUSES:
         return Outcome("retry", status, detail)
     return Outcome("fail", status, detail, body)
 
 
-def iso(timestamp: float) -> str:
-    """Epoch seconds as ISO 8601 UTC."""
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
+def _decode(jpeg: bytes) -> np.ndarray | None:
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    return None if image is None else np.asarray(image)
+
+
+def _encode(image: np.ndarray) -> bytes | None:
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return bytes(encoded.tobytes()) if ok else None
 
 
 def fit_for_upload(jpeg: bytes, max_width: int, max_height: int) -> bytes:
-    """The frame itself, or re-encoded once at most max_width x max_height (4G bandwidth)."""
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    """The frame itself, or re-encoded once at most max_width x max_height (4G bandwidth).
+
+    A frame that does not decode is sent as it is: the API stores what it gets, and the item
+    must not stay stuck in the outbox for a local reason.
+    """
+    image = _decode(jpeg)
     if image is None:
         return jpeg
     height, width = image.shape[:2]
     if width <= max_width and height <= max_height:
         return jpeg
     scale = min(max_width / width, max_height / height)
-    resized = cv2.resize(
-        image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
-    )
-    ok, encoded = cv2.imencode(".jpg", resized, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return bytes(encoded.tobytes()) if ok else jpeg
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return _encode(resized) or jpeg
 
 
-def crops(jpeg: bytes, boxes: list[list[float]], size: int = 224) -> list[bytes]:
-    """One size x size JPEG crop around each box."""
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+def crops(jpeg: bytes, boxes: Sequence[Sequence[float]], size: int = CROP_SIZE) -> list[bytes]:
+    """One size x size JPEG per box: the square around the box, scaled (no distortion)."""
+    image = _decode(jpeg)
     if image is None:
         return []
     height, width = image.shape[:2]
     out = []
     for x1, y1, x2, y2, *_ in boxes:
-        left, top = int(x1 * width), int(y1 * height)
-        right, bottom = max(left + 1, int(x2 * width)), max(top + 1, int(y2 * height))
-        crop = cv2.resize(image[top:bottom, left:right], (size, size), interpolation=cv2.INTER_AREA)
-        ok, encoded = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        if ok:
-            out.append(bytes(encoded.tobytes()))
+        side = max(8, round(max((x2 - x1) * width, (y2 - y1) * height)))
+        side = min(side, width, height)
+        cx, cy = (x1 + x2) / 2 * width, (y1 + y2) / 2 * height
+        left = min(max(0, round(cx - side / 2)), width - side)
+        top = min(max(0, round(cy - side / 2)), height - side)
+        square = image[top : top + side, left : left + side]
+        encoded = _encode(cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA))
+        if encoded is not None:
+            out.append(encoded)
     return out
 
 
 class PyronearClient:
-    """The calls a camera makes, over one aiohttp session."""
+    """The calls a camera makes, over one aiohttp session.
+
+    The token is passed per call and only ever goes into the Authorization header: no outcome,
+    log line or exception text built here contains it.
+    """
 
     def __init__(self, url: str, timeout: float) -> None:
         self.base = url.rstrip("/") + "/api/v1/"
@@ -115,6 +145,7 @@ class PyronearClient:
         """Close the session."""
         if self._session is not None:
             await self._session.close()
+            self._session = None
 
     async def _call(
         self, method: str, path: str, token: str, *, data: Any = None, needs_id: bool = True
@@ -124,13 +155,15 @@ class PyronearClient:
             async with self.session().request(
                 method, self.base + path, data=data, headers=headers
             ) as response:
-                text = await response.text(errors="replace")
-                return classify(response.status, text, needs_id=needs_id)
+                raw = await response.content.read(MAX_BODY)
+                return classify(response.status, raw.decode("utf-8", "replace"), needs_id=needs_id)
         except TimeoutError:
             return Outcome("retry", None, f"no answer within {self.timeout.total:g} s")
-        except aiohttp.ClientError as err:
-            # The exception's text names the host and the error, never the request headers.
-            return Outcome("retry", None, f"{type(err).__name__}: {err}")
+        except aiohttp.ClientConnectorError as err:
+            # Only the OS error: the exception never carries the request headers anyway.
+            return Outcome("retry", None, f"cannot connect: {err.os_error}", sent=False)
+        except (aiohttp.ClientError, OSError) as err:
+            return Outcome("retry", None, f"{type(err).__name__}: {_safe(err)}")
 
     async def post_detection(
         self,
@@ -139,15 +172,15 @@ class PyronearClient:
         bboxes: str,
         recorded_at: float,
         jpeg: bytes,
-        crop_images: list[bytes] | None = None,
+        crop_images: Sequence[bytes] = (),
     ) -> Outcome:
-        """`POST detections/` (multipart)."""
+        """`POST detections/` (multipart): 201 with an id, or 204 for an empty frame."""
         form = aiohttp.FormData()
         form.add_field("bboxes", bboxes)
         form.add_field("pose_id", str(pose_id))
-        form.add_field("recorded_at", iso(recorded_at))
+        form.add_field("recorded_at", iso_utc(recorded_at))
         form.add_field("file", jpeg, filename="frame.jpg", content_type="image/jpeg")
-        for index, crop in enumerate(crop_images or []):
+        for index, crop in enumerate(crop_images):
             form.add_field("crop", crop, filename=f"crop{index}.jpg", content_type="image/jpeg")
         return await self._call("POST", "detections/", token, data=form)
 
@@ -173,3 +206,12 @@ class PyronearClient:
         if outcome.ok and not isinstance(outcome.body, list):
             return Outcome("retry", outcome.status, "occlusion masks: expected a JSON list")
         return outcome
+
+
+def _safe(err: BaseException) -> str:
+    """An exception's text, cut before anything that looks like a credential (defence in depth)."""
+    text = str(err)
+    for marker in ("Authorization", "Bearer"):
+        if marker in text:
+            text = text[: text.index(marker)] + "[...]"
+    return text[:BODY_IN_ERRORS]

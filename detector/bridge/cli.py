@@ -13,6 +13,17 @@ from detector.errors import ConfigError
 
 _LOGGER = logging.getLogger(__name__)
 
+FIGURES = (
+    "pending",
+    "delivered",
+    "failed",
+    "evicted",
+    "duplicates",
+    "resent",
+    "rejected",
+    "skipped",
+)
+
 
 def register(subparsers: Any) -> None:
     """Add `bridge` to the command line."""
@@ -22,7 +33,13 @@ def register(subparsers: Any) -> None:
         description="Run the bridge (default), or print the outbox's state with `status` "
         "(works while the bridge is stopped).",
     )
-    bridge.add_argument("action", nargs="?", choices=["run", "status"], default="run")
+    bridge.add_argument(
+        "action",
+        nargs="?",
+        choices=["run", "status"],
+        default="run",
+        help="run the bridge (default), or print the outbox's figures",
+    )
     bridge.add_argument("-c", "--config", type=Path, required=True, help="YAML configuration file")
     bridge.add_argument("--json", action="store_true", help="status: print JSON")
     bridge.set_defaults(func=bridge_main)
@@ -31,7 +48,8 @@ def register(subparsers: Any) -> None:
 def bridge_main(args: argparse.Namespace) -> int:
     """Run the bridge or print its status."""
     config = load_config(args.config)
-    logging.getLogger().setLevel(config.log_level)
+    if not getattr(args, "verbose", False):
+        logging.getLogger().setLevel(config.log_level)
     if args.action == "status":
         return status(config.bridge.outbox, as_json=args.json)
     if not config.bridge.cameras:
@@ -42,9 +60,9 @@ def bridge_main(args: argparse.Namespace) -> int:
 
 
 def status(outbox_path: str, *, as_json: bool) -> int:
-    """Print the outbox's figures straight from its file."""
+    """Print the outbox's figures straight from its file (the bridge may be stopped)."""
     from detector.bridge.outbox import Outbox
-    from detector.pipeline import iso_utc
+    from detector.bridge.service import stats_payload
 
     path = Path(outbox_path).expanduser()
     if not path.exists():
@@ -52,23 +70,22 @@ def status(outbox_path: str, *, as_json: bool) -> int:
         return 1
     outbox = Outbox(path)
     try:
-        data = outbox.stats()
+        data = stats_payload(outbox.stats())
     finally:
         outbox.close()
-    if data["last_success"] is not None:
-        data["last_success"] = iso_utc(data["last_success"])
     if as_json:
         print(json.dumps(data, indent=2))
         return 0
     print(f"Outbox {path} ({data['bytes'] / 1024 / 1024:.1f} MiB)")
-    print(
-        f"  pending {data['pending']}, delivered {data['delivered']}, failed {data['failed']}, "
-        f"evicted {data['evicted']}, duplicates {data['duplicates']}"
-    )
+    print(f"  {_figures(data)}")
     print(f"  last success: {data['last_success'] or 'never'}")
     print(f"  last error: {data['last_error'] or 'none'}")
     if data["oldest_pending_age"] is not None:
         print(f"  oldest pending: {data['oldest_pending_age']:.0f} s old")
-    for camera, counts in sorted(data["cameras"].items()):
-        print(f"  {camera}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for camera, figures in data["cameras"].items():
+        print(f"  {camera}: {_figures(figures)}; last success {figures['last_success'] or 'never'}")
     return 0
+
+
+def _figures(data: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {data[name]}" for name in FIGURES)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import voluptuous as vol
 
-from detector.config.validators import boolean, integer, number, text
+from detector.config.validators import boolean, integer, mapping_or_empty, number, slug, text
 
 DEFAULT_OUTBOX = "~/.local/share/smokewatch/outbox.sqlite3"
 
@@ -55,12 +56,21 @@ class BridgeConfig:
 
 _D = BridgeConfig()
 
+
+def _url(value: Any) -> str:
+    """An http(s) base URL."""
+    checked = text(value)
+    if not re.match(r"^https?://[^/\s]+", checked):
+        raise vol.Invalid("expected an http:// or https:// URL, e.g. https://api.pyronear.org")
+    return checked.rstrip("/")
+
+
 BRIDGE_CAMERA_SCHEMA = vol.Schema(
     {
         # The camera's token, minted by a Pyronear admin (keep it in secrets.yaml).
         vol.Required("token"): text,
         # The pose (view) of the camera that this SmokeWatch camera watches.
-        vol.Required("pose_id"): integer(0, 2**31 - 1),
+        vol.Required("pose_id"): integer(1, 2**31 - 1),
     },
     extra=vol.PREVENT_EXTRA,
 )
@@ -70,7 +80,7 @@ BRIDGE_SCHEMA = vol.Schema(
         # Run the bridge inside `smokewatch run` too (else: `smokewatch bridge`).
         vol.Optional("enabled", default=False): boolean,
         # The alert API (the bridge adds /api/v1/).
-        vol.Optional("url", default=_D.url): text,
+        vol.Optional("url", default=_D.url): _url,
         # The on-disk outbox (SQLite): detections wait here until the API has them.
         vol.Optional("outbox", default=_D.outbox): text,
         # MQTT client id of the bridge; fixed, so the broker keeps its session while it is down.
@@ -90,14 +100,18 @@ BRIDGE_SCHEMA = vol.Schema(
             0.01, 3600, above_low=True
         ),
         vol.Optional("backoff_max", default=_D.backoff_max): number(0.01, 86400, above_low=True),
-        # Periodic duties (seconds), and the local hour after which the daily pose image goes.
-        vol.Optional("heartbeat_interval", default=_D.heartbeat_interval): number(1, 86400),
-        vol.Optional("last_image_interval", default=_D.last_image_interval): number(1, 864000),
-        vol.Optional("masks_interval", default=_D.masks_interval): number(1, 864000),
+        # Periodic duties (seconds): heartbeat while frames flow, last image, occlusion masks;
+        # and the local hour after which the daily pose image goes.
+        vol.Optional("heartbeat_interval", default=_D.heartbeat_interval): number(0.1, 86400),
+        vol.Optional("last_image_interval", default=_D.last_image_interval): number(0.1, 864000),
+        vol.Optional("masks_interval", default=_D.masks_interval): number(0.1, 864000),
         vol.Optional("pose_image_hour", default=_D.pose_image_hour): integer(0, 23),
+        # Seconds between two bridge/stats messages (also sent after every delivery change).
         vol.Optional("stats_interval", default=_D.stats_interval): number(0.1, 3600),
         # SmokeWatch camera id → its Pyronear token and pose.
-        vol.Optional("cameras", default={}): {str: BRIDGE_CAMERA_SCHEMA},
+        vol.Optional("cameras", default={}): vol.All(
+            mapping_or_empty, {slug: BRIDGE_CAMERA_SCHEMA}
+        ),
     },
     extra=vol.PREVENT_EXTRA,
 )

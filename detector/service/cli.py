@@ -71,7 +71,17 @@ def run_main(args: argparse.Namespace) -> int:
     service = DetectorService(
         config, build_pipeline(config, model), stats_interval=args.stats_interval
     )
-    return service.run()
+    if not config.bridge.enabled:
+        return service.run()
+    from detector.bridge.service import BridgeService
+
+    # The bridge in the same process: its own MQTT client, outbox and thread.
+    bridge = BridgeService(config)
+    bridge.start()
+    try:
+        return service.run()
+    finally:
+        bridge.stop()
 
 
 def demo_main(args: argparse.Namespace) -> int:

@@ -1,0 +1,153 @@
+"""What a Pyronear camera does besides detections: heartbeat, last image, pose image, masks.
+
+Per camera: a heartbeat while frames flow (a frame seen within two heartbeat intervals), the
+latest frame as the camera's image every `last_image_interval`, once a day after
+`pose_image_hour` (local time) the latest frame as the pose's image, and every
+`masks_interval` the pose's occlusion masks, published retained for the detector. Only the
+latest frame of each camera is kept, in memory. A failed duty is tried again after at most a
+minute; its failures are logged when they start and when they end, not on every attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from detector.bridge.api import Outcome, PyronearClient, fit_for_upload
+from detector.config import BridgeConfig
+
+_LOGGER = logging.getLogger(__name__)
+
+RETRY_AFTER = 60.0
+
+
+@dataclass
+class CameraDuties:
+    """What the duties remember about one camera (times are time.monotonic())."""
+
+    frame: bytes | None = None
+    frame_at: float | None = None
+    next_heartbeat: float = 0.0
+    next_last_image: float = 0.0
+    next_masks: float = 0.0
+    next_pose_image: float = 0.0
+    pose_image_day: str | None = None
+    masks: Any = None
+    failing: set[str] = field(default_factory=set)
+
+
+class Duties:
+    """The periodic calls of every camera, run by one asyncio task."""
+
+    def __init__(
+        self,
+        settings: BridgeConfig,
+        api: PyronearClient,
+        *,
+        publish_masks: Callable[[str, str], None],
+        on_outcome: Callable[[Outcome], None],
+        local_now: Callable[[], datetime] = datetime.now,
+    ) -> None:
+        self.settings = settings
+        self.api = api
+        self.publish_masks = publish_masks
+        self.on_outcome = on_outcome
+        self.local_now = local_now
+        self.cameras = {camera: CameraDuties() for camera in settings.cameras}
+        self.calls: dict[str, int] = {}
+
+    def frame(self, camera: str, data: bytes) -> None:
+        """A camera frame went by (paho's thread): keep only the latest one."""
+        duties = self.cameras.get(camera)
+        if duties is not None:
+            duties.frame, duties.frame_at = data, time.monotonic()
+
+    def flowing(self, camera: str, now: float | None = None) -> bool:
+        """True when the camera sent a frame within two heartbeat intervals."""
+        at = self.cameras[camera].frame_at
+        now = time.monotonic() if now is None else now
+        return at is not None and now - at < 2 * self.settings.heartbeat_interval
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Do what is due, then sleep until the next thing is (at most a second)."""
+        while not stop.is_set():
+            await self.run_due()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def run_due(self) -> None:
+        """Every duty of every camera that is due now."""
+        for camera, duties in self.cameras.items():
+            identity = self.settings.cameras[camera]
+            token = str(identity.token)
+            now = time.monotonic()
+            flowing = self.flowing(camera, now)
+            if flowing and now >= duties.next_heartbeat:
+                outcome = await self.api.heartbeat(token)
+                duties.next_heartbeat = self._next(outcome, now, self.settings.heartbeat_interval)
+                self._report(camera, "heartbeat", outcome)
+            if flowing and duties.frame is not None and now >= duties.next_last_image:
+                image = await self._upload_form(duties.frame)
+                outcome = await self.api.last_image(token, image)
+                duties.next_last_image = self._next(outcome, now, self.settings.last_image_interval)
+                self._report(camera, "last image", outcome)
+            today = self.local_now()
+            if (
+                flowing
+                and duties.frame is not None
+                and now >= duties.next_pose_image
+                and duties.pose_image_day != today.date().isoformat()
+                and today.hour >= self.settings.pose_image_hour
+            ):
+                image = await self._upload_form(duties.frame)
+                outcome = await self.api.pose_image(token, identity.pose_id, image)
+                if outcome.ok:
+                    duties.pose_image_day = today.date().isoformat()
+                else:
+                    duties.next_pose_image = now + RETRY_AFTER
+                self._report(camera, "pose image", outcome)
+            if now >= duties.next_masks:
+                outcome = await self.api.occlusion_masks(token, identity.pose_id)
+                duties.next_masks = self._next(outcome, now, self.settings.masks_interval)
+                if outcome.ok and outcome.body != duties.masks:
+                    duties.masks = outcome.body
+                    self.publish_masks(camera, json.dumps(outcome.body))
+                self._report(camera, "occlusion masks", outcome)
+
+    async def _upload_form(self, frame: bytes) -> bytes:
+        return await asyncio.to_thread(
+            fit_for_upload, frame, self.settings.upload_max_width, self.settings.upload_max_height
+        )
+
+    @staticmethod
+    def _next(outcome: Outcome, now: float, interval: float) -> float:
+        return now + (interval if outcome.ok else min(RETRY_AFTER, interval))
+
+    def _report(self, camera: str, duty: str, outcome: Outcome) -> None:
+        self.calls[duty] = self.calls.get(duty, 0) + 1
+        self.on_outcome(outcome)
+        failing = self.cameras[camera].failing
+        if outcome.ok:
+            if duty in failing:
+                failing.discard(duty)
+                _LOGGER.info("Camera %s: %s works again", camera, duty)
+            else:
+                _LOGGER.debug("Camera %s: %s done", camera, duty)
+        elif duty not in failing:
+            failing.add(duty)
+            _LOGGER.warning(
+                "Camera %s: %s failed (%s); retrying every %.0f s at most",
+                camera,
+                duty,
+                outcome.detail,
+                RETRY_AFTER,
+            )
+        else:
+            _LOGGER.debug("Camera %s: %s failed again: %s", camera, duty, outcome.detail)

@@ -1,0 +1,230 @@
+"""The bridge's MQTT side: detections in (durably), camera frames for the duties, health out.
+
+Detections arrive with QoS 1 on a persistent session (fixed client id, clean_session false), so
+the broker keeps what is published while the bridge is down. Acknowledgements are manual: a
+detection is acknowledged only once its outbox commit returned, so the broker never forgets a
+detection that is not on disk. When the commit fails (disk full, I/O error) the message is not
+acknowledged and the connection is dropped: the broker sends it again after the reconnect.
+"""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from detector.bridge.outbox import Outbox
+from detector.config import Config
+from detector.pipeline import Detection
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Intake:
+    """The bridge's own MQTT client."""
+
+    def __init__(
+        self,
+        config: Config,
+        outbox: Outbox,
+        *,
+        on_stored: Callable[[], None],
+        on_frame: Callable[[str, bytes], None],
+        on_connected: Callable[[], None],
+    ) -> None:
+        self.mqtt = config.mqtt
+        self.settings = config.bridge
+        self.prefix = config.mqtt.topic_prefix
+        self.outbox = outbox
+        self.on_stored = on_stored
+        self.on_frame = on_frame
+        self.on_connected = on_connected
+        self.available_topic = f"{self.prefix}/bridge/available"
+        self.ha_status_topic = f"{config.mqtt.discovery_prefix}/status"
+        self.image_topics = {
+            config.cameras[camera].image_topic: camera
+            for camera in self.settings.cameras
+            if camera in config.cameras
+        }
+        self.connected = threading.Event()
+        self.storage_errors = 0
+        self.stored = 0
+        self._skipped_logged: set[str] = set()
+        self._stopping = False
+        self.client = self._client()
+
+    def _client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.settings.client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        client.will_set(self.available_topic, "offline", qos=1, retain=True)
+        if self.mqtt.username is not None:
+            client.username_pw_set(
+                str(self.mqtt.username),
+                None if self.mqtt.password is None else str(self.mqtt.password),
+            )
+        if self.mqtt.tls.enabled:
+            client.tls_set(
+                ca_certs=self.mqtt.tls.ca_certs,
+                certfile=self.mqtt.tls.certfile,
+                keyfile=self.mqtt.tls.keyfile,
+            )
+            client.tls_insecure_set(self.mqtt.tls.insecure)
+        client.reconnect_delay_set(1, 30)
+        # Health messages queue while the broker is away; the bound keeps memory flat.
+        client.max_queued_messages_set(1000)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def start(self) -> None:
+        """Connect in the background (paho reconnects by itself)."""
+        self.client.connect_async(self.mqtt.host, self.mqtt.port, self.mqtt.keepalive)
+        self.client.loop_start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Publish `offline`, disconnect (the session stays on the broker)."""
+        self._stopping = True
+        if self.connected.is_set():
+            info = self.client.publish(self.available_topic, "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                _LOGGER.warning("Could not publish the bridge's offline state")
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, topic: str, payload: str | bytes, *, retain: bool, qos: int = 0) -> None:
+        """Publish a full topic (from any thread; queued while disconnected)."""
+        result = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if result.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            _LOGGER.warning("Publish on %s failed: %s", topic, mqtt.error_string(result.rc))
+
+    # -- callbacks (paho's network thread) -------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            _LOGGER.error("The broker refused the bridge: %s", reason)
+            return
+        _LOGGER.info(
+            "Bridge connected to %s:%s (session %s)",
+            self.mqtt.host,
+            self.mqtt.port,
+            "resumed" if flags.session_present else "new",
+        )
+        topics = [(f"{self.prefix}/+/detection", 1), (self.ha_status_topic, 0)]
+        topics += [(topic, 0) for topic in self.image_topics]
+        client.subscribe(topics)
+        client.publish(self.available_topic, "online", qos=1, retain=True)
+        self.connected.set()
+        self.on_connected()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if self.connected.is_set() and not self._stopping:
+            _LOGGER.warning("Bridge disconnected from the broker (%s); reconnecting", reason)
+        self.connected.clear()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            stored = self._handle(message.topic, bytes(message.payload))
+        except Exception:  # a surprise must not kill paho's thread, nor be acknowledged
+            _LOGGER.exception("Intake of a message on %s failed", message.topic)
+            stored = False
+        if stored:
+            client.ack(message.mid, message.qos)
+        else:
+            self._redeliver_later()
+
+    def _handle(self, topic: str, payload: bytes) -> bool:
+        """Act on one message; False when it must not be acknowledged."""
+        camera = self.image_topics.get(topic)
+        if camera is not None:
+            self.on_frame(camera, payload)
+            return True
+        if topic == self.ha_status_topic:
+            if payload == b"online":
+                self.on_connected()
+            return True
+        return self._intake(topic, payload)
+
+    def _intake(self, topic: str, payload: bytes) -> bool:
+        """Commit one detection to the outbox before paho may acknowledge it."""
+        topic_camera = topic[len(self.prefix) + 1 : -len("/detection")]
+        try:
+            detection = Detection.from_json(json.loads(payload))
+            if detection.camera != topic_camera:
+                raise ValueError(f"camera {detection.camera!r} published on {topic}")
+        except (ValueError, TypeError, RecursionError, binascii.Error) as err:
+            _LOGGER.warning("Refused a detection on %s: %s", topic, err)
+            return self._count("rejected", topic_camera)
+        if detection.camera not in self.settings.cameras:
+            if detection.camera not in self._skipped_logged:
+                self._skipped_logged.add(detection.camera)
+                _LOGGER.warning(
+                    "Detections of camera %s are not forwarded: it has no token and pose_id"
+                    " under bridge.cameras (counted as skipped)",
+                    detection.camera,
+                )
+            return self._count("skipped", detection.camera)
+        boxes = [[float(v) for v in box] for box in detection.bboxes]
+        try:
+            added = self.outbox.add(
+                detection.id, detection.camera, detection.recorded_at, boxes, detection.jpeg
+            )
+            evicted = self.outbox.enforce_limits(self.settings.max_items, self.settings.max_bytes)
+        except Exception as err:
+            self.storage_errors += 1
+            _LOGGER.error(
+                "Cannot store detection %s in the outbox (%s): not acknowledged, the broker"
+                " will send it again",
+                detection.id,
+                err,
+            )
+            return False
+        if not added:
+            _LOGGER.info("Detection %s received again (broker redelivery): ignored", detection.id)
+        for item_id, camera in evicted:
+            _LOGGER.warning(
+                "Outbox over bridge.max_items/max_bytes: evicted the oldest undelivered"
+                " detection %s of %s (counted in stats as evicted)",
+                item_id,
+                camera,
+            )
+        self.stored += added
+        self.on_stored()
+        return True
+
+    def _count(self, name: str, camera: str) -> bool:
+        try:
+            self.outbox.count(name, camera)
+        except Exception as err:
+            self.storage_errors += 1
+            _LOGGER.error("Cannot count a %s detection in the outbox: %s", name, err)
+            return False
+        self.on_stored()
+        return True
+
+    def _redeliver_later(self) -> None:
+        """Drop the connection so the broker sends the unacknowledged message again."""
+        shutdown = getattr(self.client.socket(), "shutdown", None)
+        if shutdown is not None:
+            # paho sees the closed stream and reconnects with its backoff (1 s, doubling).
+            with contextlib.suppress(OSError):
+                shutdown(socket.SHUT_RDWR)

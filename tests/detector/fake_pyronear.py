@@ -1,0 +1,325 @@
+"""A local Pyronear alert API that enforces the real contract, with faults to inject.
+
+Auth: HS256 JWTs (401 without a header or with a bad signature / expired token, 406 for an
+undecodable one, 403 for a wrong scope or another camera's pose). `POST detections/`: the
+`bboxes` regex, at most 5 boxes and x1 < x2, y1 < y2 (422), 201 with an id, 204 for an empty
+frame with no recent detection. Faults: `mode` = ok, down (503), slow (does the work, answers
+`slow_seconds` late), portal (an HTML 200); `stop()` gives connection refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+SECRET = b"test-secret"
+NUMBER = r"(0?\.[0-9]{1,3}|0|1)"
+BOX = rf"\({NUMBER},{NUMBER},{NUMBER},{NUMBER},{NUMBER}\)"
+BBOXES = re.compile(rf"^\[({BOX}(,{BOX})*)?\]$")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_token(
+    camera_id: int,
+    *,
+    scopes: tuple[str, ...] = ("camera",),
+    expires_in: float = 3600,
+    secret: bytes = SECRET,
+) -> str:
+    """A camera token as the API mints them."""
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = _b64(
+        json.dumps(
+            {
+                "sub": str(camera_id),
+                "scopes": list(scopes),
+                "organization_id": 1,
+                "exp": time.time() + expires_in,
+            }
+        ).encode()
+    )
+    signature = _b64(hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+    return f"{header}.{payload}.{signature}"
+
+
+def bboxes_error(text: str) -> str | None:
+    """The server's check of the `bboxes` field: None when valid, else the reason."""
+    if not BBOXES.match(text):
+        return "does not match the bboxes pattern"
+    boxes = re.findall(BOX, text)
+    if len(boxes) > 5:
+        return "more than 5 boxes"
+    for box in boxes:
+        x1, y1, x2, y2, _conf = (float(v) for v in box)
+        if not (x1 < x2 and y1 < y2):
+            return "x1 < x2 and y1 < y2 are required"
+    return None
+
+
+@dataclass
+class Received:
+    """A detection the fake stored."""
+
+    id: int
+    camera_id: int
+    pose_id: int
+    bboxes: str
+    recorded_at: str | None
+    file: bytes
+    crops: int
+    arrived: float = field(default_factory=time.time)
+
+
+class FakePyronear:
+    """The fake API on 127.0.0.1 in a thread of its own."""
+
+    def __init__(self, poses: dict[int, int] | None = None, port: int = 0) -> None:
+        # pose id → camera id
+        self.poses = poses or {11: 1, 22: 2}
+        self.inactive: set[int] = set()
+        self.mode = "ok"
+        self.reject_next = 0  # answer the next N detections with a 422 (a permanent refusal)
+        self.slow_seconds = 3.0
+        self.detections: list[Received] = []
+        self.invalid: list[str] = []
+        # Statuses to answer to the next detection POSTs (before the contract checks).
+        self.script: list[int] = []
+        self.calls: list[tuple[str, str, int]] = []  # method, path, status
+        self.heartbeats: list[int] = []
+        self.images: list[tuple[str, int]] = []
+        self.masks: dict[int, list[dict[str, Any]]] = {
+            11: [
+                {
+                    "id": 5,
+                    "pose_id": 11,
+                    "mask": "(0.1,0.1,0.3,0.3)",
+                    "created_at": "2026-01-01T00:00:00",
+                }
+            ]
+        }
+        self._port = port
+        self.loop = asyncio.new_event_loop()
+        self.thread: threading.Thread | None = None
+        self.runner: web.AppRunner | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> FakePyronear:
+        """Serve (again, on the same port after a stop)."""
+        started = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._serve, args=(started,), daemon=True)
+        self.thread.start()
+        if not started.wait(10):
+            raise RuntimeError("fake API did not start")
+        return self
+
+    def _serve(self, started: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        app = web.Application(middlewares=[self._faults])
+        app.add_routes(
+            [
+                web.post("/api/v1/detections/", self.post_detection),
+                web.patch("/api/v1/cameras/heartbeat", self.heartbeat),
+                web.patch("/api/v1/cameras/image", self.camera_image),
+                web.patch("/api/v1/poses/{pose_id}/image", self.pose_image),
+                web.get("/api/v1/poses/{pose_id}/occlusion_masks", self.occlusion_masks),
+            ]
+        )
+        self.runner = web.AppRunner(app)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", self._port)
+        self.loop.run_until_complete(site.start())
+        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        started.set()
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        """Stop serving: connections are refused until start()."""
+        if self.runner is not None and self.thread is not None:
+            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.runner = None
+
+    @property
+    def url(self) -> str:
+        """Base URL (the client adds /api/v1/)."""
+        return f"http://127.0.0.1:{self._port}"
+
+    # -- contract --------------------------------------------------------------------------
+
+    @web.middleware
+    async def _faults(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.mode == "down":
+            response: web.StreamResponse = web.json_response({"detail": "maintenance"}, status=503)
+        elif self.mode == "slow":
+            # The work is done, only the answer is late: what a client timing out cannot know.
+            response = await handler(request)
+            await asyncio.sleep(self.slow_seconds)
+        elif self.mode == "portal":
+            response = web.Response(
+                text="<html><body>Please log in to the hotspot</body></html>",
+                content_type="text/html",
+            )
+        else:
+            response = await handler(request)
+        self.calls.append((request.method, request.path, response.status))
+        return response
+
+    def _camera(self, request: web.Request) -> int:
+        header = request.headers.get("Authorization")
+        if not header or not header.startswith("Bearer "):
+            raise web.HTTPUnauthorized(
+                text=json.dumps({"detail": "Not authenticated"}), content_type="application/json"
+            )
+        token = header[len("Bearer ") :]
+        parts = token.split(".")
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        except ValueError:
+            raise web.HTTPNotAcceptable(
+                text=json.dumps({"detail": "Invalid token."}), content_type="application/json"
+            ) from None
+        expected = _b64(
+            hmac.new(SECRET, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+        )
+        if not hmac.compare_digest(expected, parts[2]) or payload.get("exp", 0) < time.time():
+            raise web.HTTPUnauthorized(
+                text=json.dumps({"detail": "Could not validate credentials"}),
+                content_type="application/json",
+            )
+        if "camera" not in payload.get("scopes", []):
+            raise web.HTTPForbidden(
+                text=json.dumps({"detail": "Incompatible token scope."}),
+                content_type="application/json",
+            )
+        return int(payload["sub"])
+
+    def _pose(self, camera_id: int, pose_id: int) -> None:
+        if pose_id not in self.poses:
+            raise web.HTTPNotFound(
+                text=json.dumps({"detail": "Table Pose has no corresponding entry."}),
+                content_type="application/json",
+            )
+        if self.poses[pose_id] != camera_id:
+            raise web.HTTPForbidden(
+                text=json.dumps({"detail": "Access forbidden."}), content_type="application/json"
+            )
+
+    @staticmethod
+    def _unprocessable(detail: str) -> web.HTTPUnprocessableEntity:
+        return web.HTTPUnprocessableEntity(
+            text=json.dumps({"detail": detail}), content_type="application/json"
+        )
+
+    async def post_detection(self, request: web.Request) -> web.Response:
+        camera_id = self._camera(request)
+        form = await request.post()
+        if self.script:
+            status = self.script.pop(0)
+            return web.json_response({"detail": f"scripted {status}"}, status=status)
+        bboxes, pose_text = form.get("bboxes"), form.get("pose_id")
+        file = form.get("file")
+        if (
+            not isinstance(bboxes, str)
+            or not isinstance(pose_text, str)
+            or not hasattr(file, "file")
+        ):
+            raise self._unprocessable("bboxes, pose_id and file are required")
+        problem = bboxes_error(bboxes)
+        if problem is not None:
+            self.invalid.append(bboxes)
+            raise self._unprocessable(f"invalid bboxes {bboxes}: {problem}")
+        pose_id = int(pose_text)
+        self._pose(camera_id, pose_id)
+        if pose_id in self.inactive:
+            raise self._unprocessable("pose is not active")
+        if self.reject_next > 0:
+            self.reject_next -= 1
+            raise self._unprocessable("injected refusal")
+        recorded_at = form.get("recorded_at")
+        crops = [v for k, v in form.items() if k == "crop"]
+        if bboxes == "[]":
+            recent = [
+                d
+                for d in self.detections
+                if d.camera_id == camera_id and time.time() - d.arrived < 120
+            ]
+            if not recent:
+                return web.Response(status=204)
+        received = Received(
+            id=len(self.detections) + 1,
+            camera_id=camera_id,
+            pose_id=pose_id,
+            bboxes=bboxes,
+            recorded_at=recorded_at if isinstance(recorded_at, str) else None,
+            file=file.file.read(),  # type: ignore[union-attr]
+            crops=len(crops),
+        )
+        self.detections.append(received)
+        answer = {
+            "id": received.id,
+            "camera_id": camera_id,
+            "pose_id": pose_id,
+            "sequence_id": None,
+            "bbox": bboxes,
+            "others_bboxes": None,
+            "created_at": "2026-01-01T00:00:00",
+            "recorded_at": received.recorded_at,
+        }
+        return web.json_response(answer, status=201)
+
+    async def heartbeat(self, request: web.Request) -> web.Response:
+        camera_id = self._camera(request)
+        self.heartbeats.append(camera_id)
+        return web.json_response({"id": camera_id, "last_active_at": "2026-01-01T00:00:00"})
+
+    async def camera_image(self, request: web.Request) -> web.Response:
+        camera_id = self._camera(request)
+        await request.post()
+        self.images.append(("camera", camera_id))
+        return web.json_response({"id": camera_id})
+
+    async def pose_image(self, request: web.Request) -> web.Response:
+        camera_id = self._camera(request)
+        pose_id = int(request.match_info["pose_id"])
+        self._pose(camera_id, pose_id)
+        await request.post()
+        self.images.append(("pose", pose_id))
+        return web.json_response(
+            {
+                "id": pose_id,
+                "camera_id": camera_id,
+                "azimuth": 0,
+                "patrol_id": None,
+                "active": True,
+                "image": "x",
+            }
+        )
+
+    async def occlusion_masks(self, request: web.Request) -> web.Response:
+        camera_id = self._camera(request)
+        pose_id = int(request.match_info["pose_id"])
+        self._pose(camera_id, pose_id)
+        return web.json_response(self.masks.get(pose_id, []))
+
+
+def bboxes_valid(text: str) -> bool:
+    """True when the server accepts the `bboxes` field."""
+    return bboxes_error(text) is None

@@ -1,0 +1,104 @@
+"""Periodic duties against the contract-enforcing server: heartbeat, images, masks."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from detector.bridge.api import Outcome, PyronearClient
+from detector.bridge.duties import RETRY_AFTER, Duties
+from detector.config.bridge import BridgeCameraConfig, BridgeConfig
+from tests.detector.fake_pyronear import FakePyronear, make_token
+from tests.detector.tiny_model import smoke_jpeg
+
+
+@pytest.fixture
+def api() -> Iterator[FakePyronear]:
+    server = FakePyronear().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Clock:
+    def __init__(self, hour: int) -> None:
+        self.now = datetime(2026, 6, 1, hour, 30)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_duties_follow_frames_and_the_clock(api: FakePyronear) -> None:
+    settings = BridgeConfig(
+        url=api.url,
+        timeout=2,
+        heartbeat_interval=0.2,
+        cameras={
+            "a": BridgeCameraConfig(token=make_token(1), pose_id=11),
+            "b": BridgeCameraConfig(token=make_token(2), pose_id=22),
+        },
+    )
+    client = PyronearClient(api.url, 2)
+    published: list[tuple[str, str]] = []
+    outcomes: list[Outcome] = []
+    clock = Clock(hour=9)
+    duties = Duties(
+        settings,
+        client,
+        publish_masks=lambda camera, payload: published.append((camera, payload)),
+        on_outcome=outcomes.append,
+        local_now=clock,
+    )
+    try:
+        await duties.run_due()
+        # No frames: no heartbeat, no image; the masks are fetched (and published once).
+        assert api.heartbeats == [] and api.images == []
+        assert published == [("a", json.dumps(api.masks[11])), ("b", "[]")]
+        duties.frame("a", smoke_jpeg(100, 64))
+        await duties.run_due()
+        assert api.heartbeats == [1] and api.images == [("camera", 1)]  # 9:30: no pose image
+        clock.now = clock.now.replace(hour=12)
+        await duties.run_due()
+        assert api.images == [("camera", 1), ("pose", 11)]
+        await duties.run_due()
+        assert api.images.count(("pose", 11)) == 1  # once a day
+        assert api.heartbeats == [1]  # not due yet
+        # Frames stop: after two heartbeat intervals no more heartbeats.
+        assert duties.cameras["a"].frame_at is not None
+        duties.cameras["a"].frame_at -= 0.5
+        duties.cameras["a"].next_heartbeat = 0
+        await duties.run_due()
+        assert api.heartbeats == [1]
+        # Masks unchanged: not published again.
+        duties.cameras["a"].next_masks = 0
+        await duties.run_due()
+        assert len(published) == 2
+        assert all(o.ok for o in outcomes)
+    finally:
+        await client.close()
+
+
+async def test_failed_duties_retry_sooner_and_log_once(
+    api: FakePyronear, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = make_token(1)
+    settings = BridgeConfig(url=api.url, cameras={"a": BridgeCameraConfig(token=token, pose_id=11)})
+    client = PyronearClient(api.url, 2)
+    duties = Duties(settings, client, publish_masks=lambda *_: None, on_outcome=lambda _: None)
+    api.mode = "down"
+    try:
+        for _ in range(3):
+            duties.cameras["a"].next_masks = 0
+            await duties.run_due()
+        # Retried within a minute, not at the hourly cadence.
+        assert duties.cameras["a"].next_masks - time.monotonic() <= RETRY_AFTER
+    finally:
+        await client.close()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "occlusion masks failed" in warnings[0].getMessage()
+    assert token not in caplog.text

@@ -1,0 +1,87 @@
+"""The outbox file: idempotent intake, order, outcomes, bounds, figures that survive a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from detector.bridge.outbox import Outbox
+
+BOX = [[0.1, 0.1, 0.2, 0.2, 0.5]]
+
+
+def test_intake_is_idempotent_on_the_detection_id(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    assert outbox.add("a1", "a", 1.0, BOX, b"jpeg")
+    assert not outbox.add("a1", "a", 1.0, BOX, b"jpeg")
+    stats = outbox.stats()
+    assert stats["pending"] == 1 and stats["duplicates"] == 1
+    assert stats["cameras"]["a"]["duplicates"] == 1
+    outbox.close()
+
+
+def test_order_per_camera_and_outcomes(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    for index in range(3):
+        outbox.add(f"a{index}", "a", float(index), BOX, b"x" * 10)
+        outbox.add(f"b{index}", "b", float(index), [], b"y")
+    assert outbox.cameras_pending() == ["a", "b"]
+    first = outbox.next_pending("a")
+    assert first is not None and first.id == "a0" and first.bboxes == BOX
+    outbox.attempt(first.seq)
+    outbox.failed(first.seq, 422, "HTTP 422: bad")
+    second = outbox.next_pending("a")
+    assert second is not None and second.id == "a1"
+    outbox.attempt(second.seq)
+    outbox.delivered(second.seq, "7", 201)
+    stats = outbox.stats()
+    assert (stats["pending"], stats["delivered"], stats["failed"]) == (4, 1, 1)
+    assert stats["last_error"] == "HTTP 422: bad" and stats["last_success"] is not None
+    rows = {row["id"]: row for row in outbox.items()}
+    assert rows["a0"]["status"] == "failed" and rows["a0"]["http_status"] == 422
+    assert rows["a1"]["api_id"] == "7"
+    outbox.close()
+    # Everything is in the file: a new process sees the same figures.
+    again = Outbox(tmp_path / "o.sqlite3")
+    assert again.stats()["failed"] == 1
+    again.close()
+
+
+def test_an_interrupted_upload_is_counted_as_resent(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    outbox.add("a0", "a", 0.0, BOX, b"x")
+    item = outbox.next_pending("a")
+    assert item is not None
+    outbox.attempt(item.seq)  # ... and the process dies here
+    outbox.close()
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    outbox.attempt(item.seq)
+    outbox.delivered(item.seq, "1", 201)
+    assert outbox.stats()["resent"] == 1
+    # A refused connection never reached the server: no duplicate possible.
+    outbox.add("a1", "a", 0.0, BOX, b"x")
+    item = outbox.next_pending("a")
+    assert item is not None
+    outbox.attempt(item.seq)
+    outbox.retry_later(item.seq, "cannot connect", answered=True)
+    outbox.attempt(item.seq)
+    outbox.delivered(item.seq, "2", 201)
+    assert outbox.stats()["resent"] == 1
+    outbox.close()
+
+
+def test_bounds_drop_delivered_rows_first_then_count_evictions(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    for index in range(4):
+        outbox.add(f"a{index}", "a", float(index), BOX, b"x" * 100)
+    item = outbox.next_pending("a")
+    assert item is not None
+    outbox.delivered(item.seq, "1", 201)
+    outbox.add("a4", "a", 4.0, BOX, b"x" * 100)
+    assert outbox.enforce_limits(4, 10**6) == []  # the delivered row made room
+    assert [row["id"] for row in outbox.items()] == ["a1", "a2", "a3", "a4"]
+    outbox.add("a5", "a", 5.0, BOX, b"x" * 100)
+    assert outbox.enforce_limits(4, 10**6) == [("a1", "a")]
+    assert outbox.enforce_limits(10, 250) == [("a2", "a"), ("a3", "a")]
+    stats = outbox.stats()
+    assert stats["evicted"] == 3 and stats["pending"] == 2 and stats["bytes"] == 200
+    outbox.close()
