@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 from detector.config import CameraConfig, Config, ModelConfig
@@ -55,14 +56,17 @@ def add_camera(pipeline: Pipeline, camera: CameraConfig) -> CameraState:
     return state
 
 
-def build_pipeline(config: Config, model: ModelRuntime) -> Pipeline:
-    """A pipeline with every configured camera registered."""
+def build_pipeline(
+    config: Config, model: ModelRuntime, cameras: Iterable[str] | None = None
+) -> Pipeline:
+    """A pipeline with the configured cameras (or only those named) registered."""
     pipeline = Pipeline(
         model,
         conf_thresh=config.model.conf_thresh,
         max_bbox_width=config.model.max_bbox_width,
         max_frame_bytes=config.detection.max_frame_bytes,
     )
-    for camera in config.cameras.values():
-        add_camera(pipeline, camera)
+    names = config.cameras if cameras is None else cameras
+    for name in names:
+        add_camera(pipeline, config.cameras[name])
     return pipeline

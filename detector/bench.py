@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from detector.assembly import add_camera, load_model
+from detector.assembly import build_pipeline, load_model
 from detector.config import load_config, validate
 from detector.frames import decode_frame, letterbox_into
 from detector.masks import apply_masks
@@ -180,21 +180,17 @@ def bench_main(args: argparse.Namespace) -> int:
     else:
         config = validate({"cameras": {"bench": {}}})
     camera_config = next(iter(config.cameras.values()))
-    model = load_model(config.model, override=args.model, progress=not args.no_progress)
-    pipeline = Pipeline(
-        model,
-        conf_thresh=config.model.conf_thresh,
-        max_bbox_width=config.model.max_bbox_width,
-        max_frame_bytes=config.detection.max_frame_bytes,
-    )
-    add_camera(pipeline, camera_config)
     if args.frame is not None:
+        if not args.frame.is_file():
+            raise SystemExit(f"--frame {args.frame}: no such file")
         data = args.frame.read_bytes()
         source = str(args.frame)
     else:
         width, height = _parse_resolution(args.resolution)
         data = generated_frame(width, height)
         source = f"generated {width}x{height} JPEG"
+    model = load_model(config.model, override=args.model, progress=not args.no_progress)
+    pipeline = build_pipeline(config, model, [camera_config.id])
     _, size = decode_frame(data)
     results = measure(
         pipeline, camera_config.id, data, args.runs, args.warmup, not args.no_progress

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from detector.assembly import add_camera, load_model
+from detector.assembly import build_pipeline, load_model
 from detector.config import Config, check_config_main, load_config, validate
 from detector.errors import ConfigError
-from detector.pipeline import Pipeline
 from detector.replay import format_summary, replay
 
 DEFAULT_REPLAY_CAMERA = "replay"
@@ -89,13 +88,7 @@ def replay_main(args: argparse.Namespace) -> int:
     """`smokewatch replay`: returns 0, or 1 when the source cannot be read at all."""
     config, camera = _replay_config(args)
     model = load_model(config.model, override=args.model, progress=not args.no_progress)
-    pipeline = Pipeline(
-        model,
-        conf_thresh=config.model.conf_thresh,
-        max_bbox_width=config.model.max_bbox_width,
-        max_frame_bytes=config.detection.max_frame_bytes,
-    )
-    add_camera(pipeline, config.cameras[camera])
+    pipeline = build_pipeline(config, model, [camera])
     is_video = args.path.is_file() and args.path.suffix.lower() not in {".jpg", ".jpeg", ".png"}
     interval = args.interval
     if interval is None:

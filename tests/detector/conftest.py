@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.detector.broker import Broker
+from tests.detector.fake_pyronear import FakePyronear
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -29,3 +30,13 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"development data {path} is absent (it lives in ../shared/data)")
     return path
+
+
+@pytest.fixture
+def api() -> Iterator[FakePyronear]:
+    """The contract-enforcing fake Pyronear API on a free loopback port."""
+    server = FakePyronear().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from detector.bridge.api import Outcome, PyronearClient
@@ -12,15 +10,6 @@ from tests.detector.tiny_model import smoke_jpeg
 
 JPEG = smoke_jpeg(200, size=64)
 BOXES = "[(0.100,0.100,0.300,0.300,0.700)]"
-
-
-@pytest.fixture
-def api() -> Iterator[FakePyronear]:
-    server = FakePyronear().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def post(server: FakePyronear, token: str, bboxes: str = BOXES, pose: int = 11) -> Outcome:

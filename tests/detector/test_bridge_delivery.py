@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +21,6 @@ from tests.detector.fake_pyronear import FakePyronear, make_token
 from tests.detector.tiny_model import smoke_jpeg
 
 BOX = [[0.1, 0.1, 0.3, 0.3, 0.7]]
-
-
-@pytest.fixture
-def api() -> Iterator[FakePyronear]:
-    server = FakePyronear().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Rig:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -14,15 +13,6 @@ from detector.bridge.duties import RETRY_AFTER, Duties
 from detector.config.bridge import BridgeCameraConfig, BridgeConfig
 from tests.detector.fake_pyronear import FakePyronear, make_token
 from tests.detector.tiny_model import smoke_jpeg
-
-
-@pytest.fixture
-def api() -> Iterator[FakePyronear]:
-    server = FakePyronear().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Clock:

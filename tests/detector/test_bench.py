@@ -1,0 +1,47 @@
+"""`smokewatch bench` on the tiny model: every stage timed, the ratio and the capacity printed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from detector.bench import STAGES, capacity, generated_frame
+from detector.cli import main
+from detector.frames import image_size
+from tests.detector.tiny_model import make_tiny_model
+
+
+def test_capacity_keeps_headroom() -> None:
+    # 30 s at 80 % of the time: 24 000 ms of work, 350 ms a frame → 68 cameras.
+    assert capacity(350.0, 30.0, 0.2) == 68
+    assert capacity(350.0, 0.1, 0.2) == 0
+
+
+def test_generated_frame_size() -> None:
+    assert image_size(generated_frame(640, 360)) == (640, 360)
+
+
+def test_bench_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = make_tiny_model(tmp_path / "tiny.onnx")
+    report = tmp_path / "bench.json"
+    code = main(
+        ["bench", "--model", str(model), "--resolution", "320x180", "--runs", "3", "--warmup", "1",
+         "--interval", "10", "--no-progress", "--json", str(report)]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    for stage in STAGES:
+        assert f"  {stage} " in out
+    assert "Whole path / bare session.run:" in out and "Capacity:" in out
+    data = json.loads(report.read_text())
+    assert set(data["stages_ms"]) == set(STAGES)
+    assert data["ratio"] > 0 and data["whole_ms"] >= data["stages_ms"]["model"] * 0.5
+    assert data["capacity"] == capacity(data["whole_ms"], 10, 0.2)
+    assert data["size"] == [320, 180]
+
+
+def test_bad_resolution() -> None:
+    with pytest.raises(SystemExit, match="WIDTHxHEIGHT"):
+        main(["bench", "--model", "x.onnx", "--resolution", "big"])
