@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
@@ -12,7 +13,7 @@ from typing import Any
 from detector.assembly import build_pipeline, load_model
 from detector.config import Config, check_config_main, load_config, validate
 from detector.errors import ConfigError
-from detector.replay import format_summary, replay
+from detector.replay import format_summary, iter_frames, replay
 
 DEFAULT_REPLAY_CAMERA = "replay"
 
@@ -93,31 +94,30 @@ def replay_main(args: argparse.Namespace) -> int:
     interval = args.interval
     if interval is None:
         interval = 0.0 if is_video else config.cameras[camera].interval
-    if str(args.output) == "-":
+    # The source is checked before any output file is created.
+    count, frames = iter_frames(args.path, interval)
+    to_stdout = str(args.output) == "-"
+    if not to_stdout:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        contextlib.nullcontext(sys.stdout)
+        if to_stdout
+        else args.output.open("w", encoding="utf-8") as output
+    ):
         summary = replay(
             pipeline,
             camera,
-            args.path,
-            interval=interval,
-            output=sys.stdout,
+            frames,
+            count=count,
+            label=f"replay {args.path.name}",
+            output=output,
             save_alerts=args.save_alerts,
             progress=not args.no_progress,
         )
-    else:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        with args.output.open("w", encoding="utf-8") as output:
-            summary = replay(
-                pipeline,
-                camera,
-                args.path,
-                interval=interval,
-                output=output,
-                save_alerts=args.save_alerts,
-                progress=not args.no_progress,
-            )
+    if not to_stdout:
         print(f"Per-frame results: {args.output}", file=sys.stderr)
     if args.summary is not None:
         args.summary.write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
-    stream = sys.stderr if str(args.output) == "-" else sys.stdout
+    stream = sys.stderr if to_stdout else sys.stdout
     print(format_summary(summary), file=stream)
     return 0

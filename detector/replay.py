@@ -145,20 +145,20 @@ def _video_frames(path: Path, interval: float) -> tuple[int | None, Iterator[Rep
 def replay(
     pipeline: Pipeline,
     camera: str,
-    path: Path,
+    frames: Iterator[ReplayFrame],
     *,
-    interval: float,
     output: TextIO,
+    count: int | None = None,
+    label: str = "replay",
     save_alerts: Path | None = None,
     progress: bool = True,
 ) -> ReplaySummary:
-    """Replay `path` on `camera` of `pipeline`, writing one JSON line per frame to `output`."""
-    count, frames = iter_frames(path, interval)
+    """Replay `frames` (from iter_frames) on `camera`, one JSON line per frame to `output`."""
     summary = ReplaySummary()
     current: Alert | None = None
     if save_alerts is not None:
         save_alerts.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(frames, total=count, unit="frame", disable=not progress, desc=f"replay {path.name}")
+    bar = tqdm(frames, total=count, unit="frame", disable=not progress, desc=label)
     for index, frame in enumerate(bar):
         summary.frames += 1
         frame_time = REPLAY_START + frame.offset

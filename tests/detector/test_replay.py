@@ -115,7 +115,10 @@ def test_video_replay(tiny: Path, tmp_path: Path) -> None:
     assert [row["event"] for row in rows] == [None, "start", None, None, None, "end"]
 
 
-def test_bad_paths(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_paths(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     assert main(["replay", str(tmp_path / "absent"), "--model", str(tiny)]) == 1
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "notes.txt").write_text("x")
@@ -124,6 +127,7 @@ def test_bad_paths(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str
     empty.mkdir()
     assert main(["replay", str(empty), "--model", str(tiny)]) == 1
     assert "holds no .jpg" in capsys.readouterr().err
+    assert not (tmp_path / "replay.jsonl").exists()  # no output for a source that cannot be read
 
 
 def test_replay_with_config_camera(tiny: Path, tmp_path: Path) -> None:

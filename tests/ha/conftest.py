@@ -7,15 +7,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-
-# Imported before the hass fixture so that Home Assistant finds the custom integration.
-from custom_components.smokewatch.const import CONF_NODE_ID, CONF_PREFIX, DOMAIN
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_mqtt_message,
 )
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+
+# Imported before the hass fixture so that Home Assistant finds the custom integration.
+from custom_components.smokewatch.const import CONF_NODE_ID, CONF_PREFIX, DOMAIN
 
 PREFIX = "smokewatch"
 NODE_ID = "smokewatch"
