@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -97,24 +98,14 @@ def write_config(path: Path, port: int, model: Path, cameras: dict[str, str], **
     return path
 
 
-class ServiceProcess:
-    """`python -m detector run -c CONFIG` as a real process."""
+class SmokewatchProcess:
+    """`python -m detector ARGS...` as a real process, its output in a log file."""
 
-    def __init__(self, config: Path, log: Path, *args: str) -> None:
+    def __init__(self, args: list[str], log: Path) -> None:
         self.log_path = log
         self._log = log.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "detector",
-                "run",
-                "-c",
-                str(config),
-                "--stats-interval",
-                "0.5",
-                *args,
-            ],
+            [sys.executable, "-m", "detector", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
@@ -152,3 +143,20 @@ class ServiceProcess:
         if self.process.poll() is None:
             self.kill()
         self._log.close()
+
+
+class ServiceProcess(SmokewatchProcess):
+    """`python -m detector run -c CONFIG` (stats every 0.5 s)."""
+
+    def __init__(self, config: Path, log: Path, *args: str) -> None:
+        super().__init__(["run", "-c", str(config), "--stats-interval", "0.5", *args], log)
+
+
+def score_frame(
+    probe: Probe, camera: str, payload: bytes, prefix: str = "smokewatch"
+) -> dict[str, Any]:
+    """Publish one frame and wait for the attributes of its scoring."""
+    topic = f"{prefix}/{camera}/smoke/attributes"
+    before = len(probe.payloads(topic))
+    probe.publish(f"{prefix}/{camera}/image", payload)
+    return json.loads(probe.wait_count(topic, before + 1)[-1])  # type: ignore[no-any-return]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,43 +17,19 @@ import pytest
 from detector.pipeline import iso_utc
 from tests.detector.broker import Broker
 from tests.detector.fake_pyronear import FakePyronear, make_token
-from tests.detector.mqtt_helpers import REPO, Probe
+from tests.detector.mqtt_helpers import REPO, Probe, SmokewatchProcess
 from tests.detector.tiny_model import smoke_jpeg
 
 BASE_TIME = 1_790_000_000
 TOKENS = {"a": make_token(1), "b": make_token(2)}
 
 
-class BridgeProcess:
-    """`python -m detector bridge -c CONFIG` as a real process."""
+class BridgeProcess(SmokewatchProcess):
+    """`python -m detector -v bridge -c CONFIG` as a real process."""
 
     def __init__(self, config: Path, log: Path) -> None:
+        super().__init__(["-v", "bridge", "-c", str(config)], log)
         self.config = config
-        self.log_path = log
-        self._log = log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "detector", "-v", "bridge", "-c", str(config)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def terminate(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(20)
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.kill()
-        self._log.close()
 
 
 class Env:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.detector.broker import Broker
-from tests.detector.mqtt_helpers import Probe, ServiceProcess, write_config
+from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
 
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
@@ -50,14 +50,6 @@ def env(broker: Broker, tiny: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
     finally:
         service.close()
         probe.close()
-
-
-def score_frame(probe: Probe, camera: str, payload: bytes) -> dict[str, Any]:
-    """Publish one frame and wait for the attributes of its scoring."""
-    topic = f"{P}/{camera}/smoke/attributes"
-    before = len(probe.payloads(topic))
-    probe.publish(f"{P}/{camera}/image", payload)
-    return json.loads(probe.wait_count(topic, before + 1)[-1])  # type: ignore[no-any-return]
 
 
 def stats(probe: Probe, check: Any = bool) -> dict[str, Any]:

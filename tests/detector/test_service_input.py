@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.detector.broker import Broker
-from tests.detector.mqtt_helpers import Probe, ServiceProcess, write_config
+from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
 
 P = "smokewatch"
@@ -41,14 +41,6 @@ def env(broker: Broker, tiny: Path, tmp_path: Path) -> Iterator[tuple[Probe, Ser
     finally:
         service.close()
         probe.close()
-
-
-def attributes_after(probe: Probe, camera: str, payload: bytes) -> dict[str, Any]:
-    """Publish a frame and return the attributes of its scoring."""
-    topic = f"{P}/{camera}/smoke/attributes"
-    before = len(probe.payloads(topic))
-    probe.publish(f"{P}/{camera}/image", payload)
-    return json.loads(probe.wait_count(topic, before + 1)[-1])  # type: ignore[no-any-return]
 
 
 def newest_stats(probe: Probe, check: Any) -> dict[str, Any]:
@@ -89,29 +81,27 @@ def test_every_set_topic_refuses_garbage(env: tuple[Probe, ServiceProcess]) -> N
     assert "masks (command): masks are not valid JSON" in log
     # The service is still up and scoring.
     assert service.process.poll() is None
-    assert attributes_after(probe, "a", SMOKE)["score"] == 0.0
+    assert score_frame(probe, "a", SMOKE)["score"] == 0.0
 
 
 def test_remote_masks_from_the_bridge(env: tuple[Probe, ServiceProcess]) -> None:
     probe, _service = env
-    attributes_after(probe, "a", SMOKE)
-    assert attributes_after(probe, "a", SMOKE)["boxes"]  # two of three frames: the vote's box
+    score_frame(probe, "a", SMOKE)
+    assert score_frame(probe, "a", SMOKE)["boxes"]  # two of three frames: the vote's box
     # API masks use Pyronear's rule: IoU with the box (0.375..0.625) above 0.1 drops it.
     probe.publish(f"{P}/a/masks/remote", json.dumps([{"id": 1, "mask": "(0.3,0.3,0.7,0.7)"}]))
-    probe.wait_for(
-        lambda: not attributes_after(probe, "a", SMOKE)["boxes"], 5, "box under remote mask"
-    )
+    probe.wait_for(lambda: not score_frame(probe, "a", SMOKE)["boxes"], 5, "box under remote mask")
     probe.publish(f"{P}/a/masks/remote", b"not json")
     data = newest_stats(probe, lambda s: s["rejected"].get("bad_remote_masks"))
     assert data["rejected"]["bad_remote_masks"] == 1
-    assert attributes_after(probe, "a", SMOKE)["boxes"] == []  # the previous masks stay
+    assert score_frame(probe, "a", SMOKE)["boxes"] == []  # the previous masks stay
 
 
 def test_disabled_camera_stays_available_and_is_not_scored(
     env: tuple[Probe, ServiceProcess],
 ) -> None:
     probe, _service = env
-    attributes_after(probe, "b", CLEAR)
+    score_frame(probe, "b", CLEAR)
     probe.wait_for(lambda: probe.last(f"{P}/b/status") == b"online", 5, "b online")
     probe.publish(f"{P}/b/enabled/set", "OFF")
     probe.wait_for(lambda: probe.last(f"{P}/b/enabled/state") == b"OFF", 5, "disabled")
@@ -124,16 +114,19 @@ def test_disabled_camera_stays_available_and_is_not_scored(
     assert probe.payloads(f"{P}/b/status")[-1] == b"online"
     probe.publish(f"{P}/b/enabled/set", "ON")
     probe.wait_for(lambda: probe.last(f"{P}/b/enabled/state") == b"ON", 5, "enabled")
-    assert attributes_after(probe, "b", SMOKE)["score"] == 0.0
+    assert score_frame(probe, "b", SMOKE)["score"] == 0.0
 
 
 def test_camera_health_and_stats_shape(env: tuple[Probe, ServiceProcess]) -> None:
     probe, _service = env
-    attributes_after(probe, "b", CLEAR)
+    score_frame(probe, "b", CLEAR)
     # b: stale after 2 intervals (0.4 s) without a frame, offline after 4 (0.8 s).
-    probe.wait_for(lambda: probe.last(f"{P}/b/status") == b"offline", 5, "b offline")
-    statuses = probe.payloads(f"{P}/b/status")
-    assert statuses[-3:] == [b"online", b"stale", b"offline"]
+    # The status before the frame may itself be offline: wait for the whole transition.
+    probe.wait_for(
+        lambda: probe.payloads(f"{P}/b/status")[-3:] == [b"online", b"stale", b"offline"],
+        5,
+        "b online, then stale, then offline",
+    )
     data = newest_stats(probe, lambda s: s["cameras"]["b"]["scored"] >= 1)
     assert set(data) >= {"uptime", "inference_ms", "frames_dropped", "cameras", "rejected"}
     assert set(data["cameras"]["b"]) >= {
