@@ -25,7 +25,7 @@ import numpy as np
 from detector import __version__
 from detector.annotate import annotate_jpeg
 from detector.assembly import camera_settings
-from detector.config import CameraConfig, Config
+from detector.config import CameraConfig, Config, MqttConfig
 from detector.errors import FrameError
 from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
 from detector.pipeline import FrameResult, Pipeline, iso_utc
@@ -308,23 +308,8 @@ class DetectorService:
 
     def info(self) -> dict[str, Any]:
         """The retained description of this detector (read by the HA integration)."""
-        return {
-            "version": __version__,
-            "prefix": self.mqtt.topic_prefix,
-            "node_id": self.mqtt.node_id,
-            "discovery_prefix": self.mqtt.discovery_prefix,
-            "model": self._model_name,
-            "status": "ok",
-            "error": None,
-            "cameras": {
-                camera: {
-                    "name": runtime.config.name,
-                    "device_id": discovery.camera_device_id(self.mqtt, camera),
-                    "image_topic": runtime.config.image_topic,
-                }
-                for camera, runtime in self.cameras.items()
-            },
-        }
+        cameras = [runtime.config for runtime in self.cameras.values()]
+        return detector_info(self.mqtt, cameras, self._model_name)
 
     def _publish_all(self) -> None:
         """Discovery and every current state (after a (re)connect or HA's restart)."""
@@ -668,6 +653,34 @@ def _blank_jpeg() -> bytes:
     return bytes(encoded.tobytes())
 
 
+def detector_info(
+    mqtt: MqttConfig,
+    cameras: list[CameraConfig],
+    model: str | None,
+    *,
+    status: str = "ok",
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The retained `<prefix>/info` JSON: what the HA integration reads to find cameras."""
+    return {
+        "version": __version__,
+        "prefix": mqtt.topic_prefix,
+        "node_id": mqtt.node_id,
+        "discovery_prefix": mqtt.discovery_prefix,
+        "model": model,
+        "status": status,
+        "error": error,
+        "cameras": {
+            camera.id: {
+                "name": camera.name,
+                "device_id": discovery.camera_device_id(mqtt, camera.id),
+                "image_topic": camera.image_topic,
+            }
+            for camera in cameras
+        },
+    }
+
+
 def publish_model_error(config: Config, error: str) -> None:
     """Tell Home Assistant (retained P/info) that the model is missing, then disconnect."""
     comms = MqttComms(config.mqtt)
@@ -676,23 +689,9 @@ def publish_model_error(config: Config, error: str) -> None:
         _LOGGER.error("Broker unreachable: the model error is only in this log")
         comms.client.loop_stop()
         return
-    info = {
-        "version": __version__,
-        "prefix": config.mqtt.topic_prefix,
-        "node_id": config.mqtt.node_id,
-        "discovery_prefix": config.mqtt.discovery_prefix,
-        "model": None,
-        "status": "model_missing",
-        "error": error,
-        "cameras": {
-            camera.id: {
-                "name": camera.name,
-                "device_id": discovery.camera_device_id(config.mqtt, camera.id),
-                "image_topic": camera.image_topic,
-            }
-            for camera in config.cameras.values()
-        },
-    }
+    info = detector_info(
+        config.mqtt, list(config.cameras.values()), None, status="model_missing", error=error
+    )
     result = comms.client.publish(comms.topic("info"), json.dumps(info), qos=1, retain=True)
     result.wait_for_publish(5)
     comms.stop()
