@@ -42,15 +42,24 @@ def overlap_matrix(a: NDArray[np.floating], b: NDArray[np.floating]) -> NDArray[
     return np.asarray(wide & tall)
 
 
-def nms_iou0_indices(boxes: NDArray[np.floating]) -> NDArray[np.intp]:
-    """Indices of the boxes NMS at IoU 0 keeps, by decreasing score (column 4).
+def rank_by_score(boxes: NDArray[np.floating]) -> NDArray[np.intp]:
+    """Row indices by decreasing score (column 4); on equal scores the later row comes first.
 
-    A box is dropped when it overlaps (IoU > 0) any box of higher score, as in Pyronear's
+    This is Pyronear's order: a stable ascending sort, read from the end.
+    """
+    return np.argsort(np.asarray(boxes)[:, 4], kind="stable")[::-1]
+
+
+def nms_iou0_indices(boxes: NDArray[np.floating]) -> NDArray[np.intp]:
+    """Indices of the boxes NMS at IoU 0 keeps, ranked as `rank_by_score` ranks them.
+
+    A box is dropped when it overlaps (IoU > 0) any box ranked above it, as in Pyronear's
     engine, which walks from the lowest score while every higher box is still in the list.
     A box overlapped only by a box that is itself dropped is therefore dropped too: a chain
-    A > B > C where only A-B and B-C overlap keeps A alone. Ties rank the earlier row first.
+    A > B > C where only A-B and B-C overlap keeps A alone. On equal scores the later row
+    ranks higher, so of two overlapping tied boxes the later one survives (Pyronear's rule).
     """
-    order = np.argsort(-np.asarray(boxes)[:, 4], kind="stable")
+    order = rank_by_score(boxes)
     ranked = np.asarray(boxes)[order, :4]
     dropped = np.zeros(len(ranked), dtype=bool)
     for start in range(0, len(ranked), _NMS_CHUNK):
@@ -65,6 +74,6 @@ def nms_iou0_indices(boxes: NDArray[np.floating]) -> NDArray[np.intp]:
 def nms_iou0(boxes: NDArray[np.floating]) -> NDArray[np.floating]:
     """The rows of `boxes` (n, >=5) that NMS at IoU 0 keeps, by decreasing score.
 
-    See `nms_iou0_indices` for the rule.
+    See `nms_iou0_indices` for the rule and the order of ties.
     """
     return boxes[nms_iou0_indices(boxes)]

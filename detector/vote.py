@@ -10,7 +10,7 @@ from typing import Generic, Literal, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from detector.geometry import nms_iou0_indices, overlap_matrix
+from detector.geometry import nms_iou0_indices, overlap_matrix, rank_by_score
 
 Boxes = NDArray[np.float32]
 T = TypeVar("T")
@@ -31,19 +31,32 @@ class VoteResult:
     """The vote on one frame.
 
     `score` is the best valid candidate's score (0 when none); `boxes` are this frame's boxes
-    that overlap a valid candidate, each carrying the best such candidate's score, rounded to
-    3 decimals, at most 5, by decreasing score; `ongoing` tells whether an alert is open after
-    this frame; `event` is "start" or "end" on the frame where `ongoing` changes.
+    that overlap a valid candidate, each carrying that candidate's score (see
+    `TemporalVote`), rounded to 3 decimals, at most 5, by decreasing score; `ongoing` tells
+    whether an alert is open after this frame; `event` is "start" or "end" on the frame where
+    `ongoing` changes. `rows` gives, for each output box, its row in the frame's input boxes;
+    `support` gives, for every input box, the (box count, score) of the strongest candidate
+    it overlaps, valid or not ((0, 0) when none), which is what explains a box the vote left out.
     """
 
     score: float
     boxes: Boxes
     ongoing: bool
     event: Literal["start", "end"] | None = None
+    rows: tuple[int, ...] = ()
+    support: tuple[tuple[int, float], ...] = ()
 
 
 class TemporalVote:
-    """Confirms smoke only when it persists over the last `nb_frames` frames of a camera."""
+    """Confirms smoke only when it persists over the last `nb_frames` frames of a camera.
+
+    Pyronear's rules, ties included (DESIGN.md §5): the pool is this frame's boxes, then the
+    previous frames oldest to newest; candidates come from NMS at IoU 0 over the pool; a
+    candidate's count and score come from the pool boxes with IoU > 0 with it (itself included,
+    unless it has no area: Pyronear's IoU of such a box with itself is 0). A box of this frame
+    that overlaps several valid candidates takes the score of the first of them in ascending
+    order of their own confidence (ties in pool order).
+    """
 
     def __init__(self, nb_frames: int = 6, conf_thresh: float = 0.25) -> None:
         if nb_frames < 1:
@@ -52,12 +65,18 @@ class TemporalVote:
         # Public: a new threshold applies from the next frame without losing the history.
         self.conf_thresh = conf_thresh
         self.ongoing = False
+        # Oldest first, as Pyronear concatenates them after the current frame's boxes.
         self._previous: deque[Boxes] = deque(maxlen=nb_frames - 1)
 
     @property
     def min_count(self) -> int:
         """How many boxes of the window must overlap a candidate for it to be valid."""
         return math.ceil(self.nb_frames / 2)
+
+    @property
+    def threshold(self) -> float:
+        """The score a candidate must exceed on the next frame (lower while an alert is open)."""
+        return self.conf_thresh * HYSTERESIS if self.ongoing else self.conf_thresh
 
     def reset(self) -> None:
         """Forget the history and close any alert, without an event."""
@@ -67,37 +86,58 @@ class TemporalVote:
     def update(self, boxes: Boxes) -> VoteResult:
         """Vote on this frame's boxes (n, 5) [x1, y1, x2, y2, conf] together with the history."""
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 5)
-        threshold = self.conf_thresh * HYSTERESIS if self.ongoing else self.conf_thresh
+        threshold = self.threshold
         pool = np.concatenate([boxes, *self._previous])
-        self._previous.appendleft(boxes)
-        score, out = self._vote(boxes, pool, threshold)
+        if self._previous.maxlen:
+            self._previous.append(boxes)
+        score, out, rows, support = self._vote(boxes, pool, threshold)
         ongoing = score > threshold
         event: Literal["start", "end"] | None = None
         if ongoing != self.ongoing:
             event = "start" if ongoing else "end"
         self.ongoing = ongoing
-        return VoteResult(score=score, boxes=out, ongoing=ongoing, event=event)
+        return VoteResult(
+            score=score, boxes=out, ongoing=ongoing, event=event, rows=rows, support=support
+        )
 
-    def _vote(self, boxes: Boxes, pool: Boxes, threshold: float) -> tuple[float, Boxes]:
-        """The best valid score and this frame's boxes; `boxes` are the first rows of `pool`."""
-        candidates = nms_iou0_indices(pool)
+    def _vote(
+        self, boxes: Boxes, pool: Boxes, threshold: float
+    ) -> tuple[float, Boxes, tuple[int, ...], tuple[tuple[int, float], ...]]:
+        """Best valid score, output boxes, their input rows, and each input box's support.
+
+        `boxes` are the first rows of `pool`.
+        """
+        # Ascending confidence, ties in pool order: the order Pyronear walks its candidates.
+        candidates = nms_iou0_indices(pool)[::-1]
         overlaps = overlap_matrix(pool[candidates], pool)
-        # A candidate counts itself even when it has no area (IoU with itself is then 0).
-        overlaps[np.arange(len(candidates)), candidates] = True
         counts = overlaps.sum(axis=1)
-        scores = overlaps @ pool[:, 4].astype(np.float64) / self.nb_frames
+        scores = np.where(overlaps, pool[:, 4].astype(np.float64), 0.0).sum(axis=1)
+        scores /= self.nb_frames
+        frame_overlaps = overlaps[:, : len(boxes)].T  # (this frame's boxes, candidates)
+        strongest = np.where(frame_overlaps, scores, -1.0).argmax(axis=1) if len(scores) else []
+        support = tuple(
+            (int(counts[c]), float(scores[c])) if frame_overlaps[row, c] else (0, 0.0)
+            for row, c in enumerate(strongest)
+        )
         valid = (counts >= self.min_count) & (scores > threshold)
         if not valid.any():
-            return 0.0, _no_boxes()
-        # (this frame's boxes, valid candidates): which box overlaps which candidate.
-        frame_overlaps = overlaps[valid, : len(boxes)].T
-        hit = frame_overlaps.any(axis=1)
-        best = np.where(frame_overlaps, scores[valid], -np.inf).max(axis=1, initial=-np.inf)
-        out = boxes[hit].astype(np.float64)
-        out[:, 4] = best[hit]
+            return 0.0, _no_boxes(), (), support
+        hits = frame_overlaps[:, valid]
+        hit_rows = np.flatnonzero(hits.any(axis=1))
+        # The first valid candidate (ascending confidence) each hit box overlaps.
+        first = hits[hit_rows].argmax(axis=1)
+        out = boxes[hit_rows].astype(np.float64)
+        out[:, 4] = scores[valid][first]
         out = np.round(out, 3)
-        order = np.argsort(-out[:, 4], kind="stable")[:MAX_OUTPUT_BOXES]
-        return float(scores[valid].max()), np.ascontiguousarray(out[order], dtype=np.float32)
+        # Descending score, ties reversed from their input order (Pyronear's order).
+        order = rank_by_score(out)[:MAX_OUTPUT_BOXES]
+        rows = tuple(int(hit_rows[i]) for i in order)
+        return (
+            float(scores[valid].max()),
+            np.ascontiguousarray(out[order], dtype=np.float32),
+            rows,
+            support,
+        )
 
 
 @dataclass

@@ -58,10 +58,15 @@ def test_touching_edges_do_not_overlap() -> None:
     assert kept[:, 4].tolist() == pytest.approx([0.9, 0.8])
 
 
-def test_tie_keeps_the_earlier_row() -> None:
+def test_tie_keeps_the_later_row_as_pyronear() -> None:
+    # Pyronear sorts by score ascending (stable) and walks from the lowest: on equal scores
+    # the earlier row is met first, overlaps the later one still in the list, and goes.
     first = [0.0, 0.0, 0.2, 0.2, 0.5]
     second = [0.1, 0.0, 0.3, 0.2, 0.5]
-    assert nms_iou0_indices(boxes(first, second)).tolist() == [0]
+    assert nms_iou0_indices(boxes(first, second)).tolist() == [1]
+    third = [0.7, 0.0, 0.9, 0.2, 0.5]
+    # Disjoint tied boxes all survive, the later row ranked first.
+    assert nms_iou0_indices(boxes(first, third)).tolist() == [1, 0]
 
 
 def test_empty() -> None:

@@ -115,7 +115,7 @@ def test_only_this_frames_boxes_are_output() -> None:
     assert len(result.boxes) == 0
 
 
-def test_box_overlapping_several_candidates_takes_best_score() -> None:
+def test_box_overlapping_several_candidates_takes_first_by_ascending_confidence() -> None:
     vote = TemporalVote(nb_frames=2, conf_thresh=0.1)
     left = [0.0, 0.0, 0.1, 0.1, 0.8]
     right = [0.2, 0.0, 0.3, 0.1, 0.4]
@@ -123,17 +123,69 @@ def test_box_overlapping_several_candidates_takes_best_score() -> None:
     # Frame 2: one wide box overlapping both. Pool = wide 0.3, left 0.8, right 0.4.
     # NMS: left kept, right kept (disjoint from left), wide dropped (overlaps left).
     # left: (0.8 + 0.3) / 2 = 0.55; right: (0.4 + 0.3) / 2 = 0.35; both valid.
-    # The wide box takes the best of the two: 0.55.
+    # Pyronear walks the candidates by their own confidence ascending (right 0.4, then left
+    # 0.8) and the wide box takes the first it overlaps: right's 0.35, not the best 0.55.
     result = vote.update(boxes([0.05, 0.0, 0.25, 0.1, 0.3]))
-    np.testing.assert_allclose(result.boxes, [[0.05, 0.0, 0.25, 0.1, 0.55]], atol=1e-6)
+    np.testing.assert_allclose(result.boxes, [[0.05, 0.0, 0.25, 0.1, 0.35]], atol=1e-6)
     assert result.score == pytest.approx(0.55)
 
 
-def test_candidate_counts_itself_even_without_area() -> None:
+def test_zero_area_box_never_counts_itself() -> None:
+    # Pyronear's IoU of a box without area with itself is 0: a box squashed to a line by
+    # clipping supports nothing, so even with nb 1 it cannot alert (and never reaches the
+    # API, which refuses it).
+    for nb in (1, 2):
+        vote = TemporalVote(nb_frames=nb, conf_thresh=0.1)
+        results = [vote.update(boxes([0.2, 1.0, 0.3, 1.0, 0.9])) for _ in range(3)]
+        assert [r.score for r in results] == [0.0, 0.0, 0.0]
+        assert not any(r.ongoing or len(r.boxes) for r in results)
+        assert results[-1].support == ((0, 0.0),)
+
+
+def test_pool_order_decides_equal_scores_as_pyronear() -> None:
+    # Three boxes of exactly equal confidence in a chain, one per frame: which one NMS keeps
+    # decides the count and so the score.
+    vote = TemporalVote(nb_frames=3, conf_thresh=0.1)
+    old = [0.0, 0.0, 0.2, 0.2, 0.5]
+    mid = [0.15, 0.0, 0.35, 0.2, 0.5]
+    vote.update(boxes(old))
+    vote.update(boxes(mid))
+    # Pool = [current (far right box 0.5), old, mid] (oldest to newest after the current
+    # frame). Ties: mid (later row) survives NMS over old. mid overlaps old and itself:
+    # count 2 >= 2, score (0.5 + 0.5) / 3. The current box [0.3..0.5] overlaps mid only.
+    result = vote.update(boxes([0.3, 0.0, 0.5, 0.2, 0.5]))
+    # Candidates: current (row 0), old (row 1), mid (row 2) all tie at 0.5; ranked later
+    # row first: mid, old, current. mid kept; old overlaps mid → dropped; current overlaps
+    # mid → dropped. Only mid is a candidate: count 3 (old, mid, current), score 1.5 / 3.
+    # (Keeping the earlier row would keep `current` with count 2 and score 1.0 / 3.)
+    assert result.score == pytest.approx(0.5)
+    np.testing.assert_allclose(result.boxes, [[0.3, 0.0, 0.5, 0.2, 0.5]], atol=1e-6)
+
+
+def test_history_is_pooled_oldest_first() -> None:
+    # With equal scores, the newest of the previous frames must rank above the older ones;
+    # had the history been pooled newest first, `old` would be the kept candidate and the
+    # current box (overlapping only `new`) would take no score from it.
+    vote = TemporalVote(nb_frames=3, conf_thresh=0.05)
+    old = [0.0, 0.0, 0.2, 0.2, 0.3]
+    new = [0.1, 0.0, 0.3, 0.2, 0.3]
+    vote.update(boxes(old))
+    vote.update(boxes(new))
+    current = [0.25, 0.0, 0.4, 0.2, 0.1]
+    result = vote.update(boxes(current))
+    # Pool [current 0.1, old 0.3, new 0.3]: new (later) kept; old and current overlap it.
+    # new: count 3, score 0.7 / 3. The current box overlaps new → takes 0.233.
+    assert result.rows == (0,)
+    np.testing.assert_allclose(result.boxes[:, 4], [0.233], atol=1e-6)
+
+
+def test_output_ties_come_out_reversed_from_input_order() -> None:
     vote = TemporalVote(nb_frames=1, conf_thresh=0.1)
-    # A box squashed to a line by clipping still counts for itself: count 1, score 0.5.
-    result = vote.update(boxes([0.2, 1.0, 0.3, 1.0, 0.5]))
-    assert result.score == pytest.approx(0.5) and len(result.boxes) == 1
+    first = [0.0, 0.0, 0.1, 0.1, 0.4]
+    second = [0.5, 0.0, 0.6, 0.1, 0.4]
+    result = vote.update(boxes(first, second))
+    assert result.rows == (1, 0)
+    np.testing.assert_allclose(result.boxes[:, 0], [0.5, 0.0], atol=1e-7)
 
 
 def test_start_and_end_events_once_each() -> None:
