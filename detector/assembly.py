@@ -46,6 +46,9 @@ def camera_settings(camera: CameraConfig) -> CameraSettings:
         threshold=camera.threshold,
         nb_frames=camera.nb_frames,
         enabled=camera.enabled,
+        scene=camera.scene,
+        max_bbox_width=camera.width_cap,
+        night=camera.night_mode,
     )
 
 
@@ -63,7 +66,6 @@ def build_pipeline(
     pipeline = Pipeline(
         model,
         conf_thresh=config.model.conf_thresh,
-        max_bbox_width=config.model.max_bbox_width,
         max_frame_bytes=config.detection.max_frame_bytes,
     )
     names = config.cameras if cameras is None else cameras

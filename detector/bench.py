@@ -132,7 +132,7 @@ def measure(
             letterbox,
             model.smoke_class_ids,
             conf_thresh=pipeline.conf_thresh,
-            max_bbox_width=pipeline.max_bbox_width,
+            max_bbox_width=state.settings.max_bbox_width,
         )
         t4 = time.perf_counter()
         kept = apply_masks(boxes, state.masks())

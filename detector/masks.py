@@ -117,6 +117,43 @@ def fraction_inside(box: Sequence[float], polygon: Sequence[Point]) -> float:
     return polygon_area(clip_to_rect(polygon, x1, y1, x2, y2)) / area
 
 
+def masking(
+    boxes: NDArray[np.float32],
+    masks: Sequence[Mask],
+    *,
+    iou_thresh: float = 0.1,
+    inside_fraction: float = 0.5,
+) -> list[str | None]:
+    """For each box (n, 5), the name of the first enabled mask that removes it, else None.
+
+    An "iou" mask removes a box whose IoU with the mask's bounding rectangle exceeds
+    `iou_thresh`; an "inside" mask removes a box of which more than `inside_fraction` of the
+    area lies inside the polygon. Masks are tried in their order.
+    """
+    hits: list[str | None] = [None] * len(boxes)
+    active = [mask for mask in masks if mask.enabled]
+    if len(boxes) == 0 or not active:
+        return hits
+    rects = [mask for mask in active if mask.rule == "iou"]
+    ious = (
+        iou_matrix(boxes, np.array([mask.bounds for mask in rects], dtype=np.float64))
+        if rects
+        else np.zeros((len(boxes), 0))
+    )
+    for index in range(len(boxes)):
+        column = 0
+        for mask in active:
+            if mask.rule == "iou":
+                removed = bool(ious[index, column] > iou_thresh)
+                column += 1
+            else:
+                removed = fraction_inside(boxes[index], mask.polygon) > inside_fraction
+            if removed:
+                hits[index] = mask.name
+                break
+    return hits
+
+
 def apply_masks(
     boxes: NDArray[np.float32],
     masks: Sequence[Mask],
@@ -124,25 +161,12 @@ def apply_masks(
     iou_thresh: float = 0.1,
     inside_fraction: float = 0.5,
 ) -> NDArray[np.float32]:
-    """The boxes (n, 5) that no enabled mask removes, in their original order.
-
-    An "iou" mask removes a box whose IoU with the mask's bounding rectangle exceeds
-    `iou_thresh`; an "inside" mask removes a box of which more than `inside_fraction` of the
-    area lies inside the polygon.
-    """
-    active = [mask for mask in masks if mask.enabled]
-    if len(boxes) == 0 or not active:
+    """The boxes (n, 5) that no enabled mask removes (see `masking`), in their original order."""
+    hits = masking(boxes, masks, iou_thresh=iou_thresh, inside_fraction=inside_fraction)
+    if not any(hit is not None for hit in hits):
         return boxes
-    keep = np.ones(len(boxes), dtype=bool)
-    rects = [mask.bounds for mask in active if mask.rule == "iou"]
-    if rects:
-        keep &= ~(iou_matrix(boxes, np.array(rects, dtype=np.float64)) > iou_thresh).any(axis=1)
-    for mask in active:
-        if mask.rule == "inside":
-            for index in np.flatnonzero(keep):
-                if fraction_inside(boxes[index], mask.polygon) > inside_fraction:
-                    keep[index] = False
-    return boxes[keep]
+    kept: NDArray[np.float32] = boxes[np.array([hit is None for hit in hits], dtype=bool)]
+    return kept
 
 
 def parse_remote_masks(items: Any) -> list[Mask]:

@@ -13,16 +13,17 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from detector.frames import DEFAULT_MAX_FRAME_BYTES, decode_frame, letterbox_into
-from detector.masks import Mask, apply_masks
+from detector.masks import Mask, masking
 from detector.model import ModelRuntime
-from detector.postprocess import postprocess
-from detector.vote import AlertWindow, TemporalVote, VoteResult
+from detector.postprocess import best_score, narrower_than, postprocess
+from detector.view import ViewMonitor, ViewReport
+from detector.vote import MAX_OUTPUT_BOXES, AlertWindow, TemporalVote, VoteResult
 
 Boxes = NDArray[np.float32]
 
@@ -51,6 +52,11 @@ class CameraSettings:
     threshold: float = 0.25
     nb_frames: int = 6
     enabled: bool = True
+    scene: str = "nearby"
+    # Boxes at least this wide (fraction of the frame) are dropped; None keeps every width.
+    max_bbox_width: float | None = None
+    # "pause": grey (infrared) frames are not scored, as Pyronear does; "score": they are.
+    night: Literal["score", "pause"] = "score"
 
 
 @dataclass(frozen=True)
@@ -116,9 +122,44 @@ class Detection:
         )
 
 
+DropReason = Literal["score", "max_bbox_width", "mask", "vote", "max_boxes", "night"]
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Why a box of a frame (or the whole frame) did not become an alert box.
+
+    `reason` is the stage that dropped it: `score` (no candidate of the model scored above
+    `model.conf_thresh`; `box` is then None and `detail` gives the best score), `max_bbox_width`
+    (the box is at least as wide as the camera's cap), `mask` (`mask` names the zone),
+    `vote` (the smoke was not confirmed by the temporal vote), `max_boxes` (the API takes 5
+    boxes per frame) or `night` (a grey frame, not scored because the camera pauses at night).
+    """
+
+    reason: DropReason
+    detail: str
+    box: tuple[float, ...] | None = None
+    mask: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The drop as a JSON object (box rounded to 4 decimals)."""
+        data: dict[str, Any] = {"reason": self.reason, "detail": self.detail}
+        if self.box is not None:
+            data["box"] = [round(v, 4) for v in self.box]
+        if self.mask is not None:
+            data["mask"] = self.mask
+        return data
+
+
 @dataclass(frozen=True)
 class FrameResult:
-    """What the pipeline learnt from one frame."""
+    """What the pipeline learnt from one frame.
+
+    `raw_boxes` are the model's boxes after NMS (before the width cap and the masks), `boxes`
+    those the vote received, `dropped` says what happened to every box that did not come out
+    of the vote (and why a frame gave no box at all), `view` what the camera can see, and
+    `paused` is True for a night frame that was not scored.
+    """
 
     camera: str
     frame_time: float
@@ -128,6 +169,9 @@ class FrameResult:
     vote: VoteResult
     detections: list[Detection]
     timings: dict[str, float]
+    dropped: tuple[Drop, ...] = ()
+    view: ViewReport | None = None
+    paused: bool = False
 
     @property
     def score(self) -> float:
@@ -150,6 +194,7 @@ class CameraState:
     settings: CameraSettings
     vote: TemporalVote = field(init=False)
     window: AlertWindow[_Pending] = field(init=False)
+    view: ViewMonitor = field(default_factory=ViewMonitor)
     _masks: dict[str, tuple[Mask, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -198,12 +243,10 @@ class Pipeline:
         model: ModelRuntime,
         *,
         conf_thresh: float = 0.05,
-        max_bbox_width: float = 0.4,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
         self.model = model
         self.conf_thresh = conf_thresh
-        self.max_bbox_width = max_bbox_width
         self.max_frame_bytes = max_frame_bytes
         self._tensor = model.new_input()
         self._cameras: dict[str, CameraState] = {}
@@ -227,33 +270,38 @@ class Pipeline:
         """The state of a registered camera; KeyError for an unknown one."""
         return self._cameras[name]
 
-    def detect(self, data: bytes) -> tuple[Boxes, tuple[int, int], dict[str, float]]:
-        """Score one encoded frame: boxes normalised to the frame, its own size, stage timings."""
-        timings: dict[str, float] = {}
-        start = time.perf_counter()
-        image, size = decode_frame(
+    def decode(self, data: bytes) -> tuple[NDArray[np.uint8], tuple[int, int]]:
+        """Decode one encoded frame (reduced when much larger than the model): BGR, own size."""
+        return decode_frame(
             data,
             target_size=max(self.model.input_w, self.model.input_h),
             max_bytes=self.max_frame_bytes,
             rgb=False,
         )
-        decoded = time.perf_counter()
+
+    def infer(self, image: NDArray[np.uint8], timings: dict[str, float]) -> tuple[Boxes, float]:
+        """The model's boxes on a decoded frame (after NMS, no width cap) and its best score."""
+        start = time.perf_counter()
         letterbox = letterbox_into(image, self._tensor, bgr=True)
         prepared = time.perf_counter()
         output = self.model.run(self._tensor)
         inferred = time.perf_counter()
         boxes = postprocess(
-            output,
-            letterbox,
-            self.model.smoke_class_ids,
-            conf_thresh=self.conf_thresh,
-            max_bbox_width=self.max_bbox_width,
+            output, letterbox, self.model.smoke_class_ids, conf_thresh=self.conf_thresh
         )
+        best = best_score(output, self.model.smoke_class_ids) if len(boxes) == 0 else 0.0
         done = time.perf_counter()
-        timings["decode"] = (decoded - start) * 1000
-        timings["preprocess"] = (prepared - decoded) * 1000
+        timings["preprocess"] = (prepared - start) * 1000
         timings["model"] = (inferred - prepared) * 1000
         timings["postprocess"] = (done - inferred) * 1000
+        return boxes, best
+
+    def detect(self, data: bytes) -> tuple[Boxes, tuple[int, int], dict[str, float]]:
+        """Score one encoded frame: boxes normalised to the frame, its own size, stage timings."""
+        start = time.perf_counter()
+        image, size = self.decode(data)
+        timings = {"decode": (time.perf_counter() - start) * 1000}
+        boxes, _best = self.infer(image, timings)
         return boxes, size, timings
 
     def process(self, camera: str, data: bytes, frame_time: float | None = None) -> FrameResult:
@@ -263,17 +311,64 @@ class Pipeline:
         unknown camera. The vote state only changes once the frame has been scored.
         """
         state = self._cameras[camera]
+        settings = state.settings
         recorded_at = time.time() if frame_time is None else frame_time
-        raw_boxes, size, timings = self.detect(data)
+        start = time.perf_counter()
+        image, size = self.decode(data)
+        decoded = time.perf_counter()
+        view = state.view.observe(data, image)
+        timings = {
+            "decode": (decoded - start) * 1000,
+            "view": (time.perf_counter() - decoded) * 1000,
+        }
+        if view.state == "night" and settings.night == "pause":
+            # As Pyronear: a night frame is not scored and leaves the vote as it was.
+            return FrameResult(
+                camera=camera,
+                frame_time=recorded_at,
+                image_size=size,
+                raw_boxes=EMPTY_BOXES,
+                boxes=EMPTY_BOXES,
+                vote=VoteResult(score=0.0, boxes=EMPTY_BOXES, ongoing=state.ongoing),
+                detections=[],
+                timings=timings,
+                dropped=(Drop("night", "grey (infrared) frame not scored: night: pause"),),
+                view=view,
+                paused=True,
+            )
+        raw_boxes, best = self.infer(image, timings)
 
         start = time.perf_counter()
-        boxes = apply_masks(raw_boxes, state.masks())
+        dropped: list[Drop] = []
+        if len(raw_boxes) == 0:
+            dropped.append(
+                Drop("score", f"best model score {best:.3f} <= conf_thresh {self.conf_thresh:g}")
+            )
+        boxes = raw_boxes
+        cap = settings.max_bbox_width
+        if cap is not None and len(boxes):
+            narrow = narrower_than(boxes, cap)
+            dropped += [
+                Drop("max_bbox_width", f"width {box[2] - box[0]:.3f} >= {cap:g}", _row(box))
+                for box in boxes[~narrow]
+            ]
+            boxes = boxes[narrow]
+        hits = masking(boxes, state.masks())
+        dropped += [
+            Drop("mask", f"inside mask {hit}", _row(box), hit)
+            for box, hit in zip(boxes, hits, strict=True)
+            if hit is not None
+        ]
+        if any(hit is not None for hit in hits):
+            boxes = boxes[np.array([hit is None for hit in hits], dtype=bool)]
         masked = time.perf_counter()
+        threshold = state.vote.threshold
         vote = state.vote.update(boxes)
         to_send = state.window.push(_Pending(recorded_at, data), vote)
         voted = time.perf_counter()
         timings["masks"] = (masked - start) * 1000
         timings["vote"] = (voted - masked) * 1000
+        dropped += _vote_drops(boxes, vote, state.vote, threshold)
 
         detections = [
             Detection(
@@ -294,4 +389,34 @@ class Pipeline:
             vote=vote,
             detections=detections,
             timings=timings,
+            dropped=tuple(dropped),
+            view=view,
         )
+
+
+def _row(box: NDArray[np.floating]) -> tuple[float, ...]:
+    return tuple(float(v) for v in box)
+
+
+def _vote_drops(
+    boxes: Boxes, vote: VoteResult, temporal: TemporalVote, threshold: float
+) -> list[Drop]:
+    """Why each box the vote received is not among its output boxes."""
+    drops: list[Drop] = []
+    kept, matched = set(vote.rows), set(vote.matched)
+    for row, box in enumerate(boxes):
+        if row in kept:
+            continue
+        if row in matched:
+            drops.append(Drop("max_boxes", f"only the {MAX_OUTPUT_BOXES} best boxes", _row(box)))
+            continue
+        count, score = vote.support[row]
+        drops.append(
+            Drop(
+                "vote",
+                f"seen {count} times in the last {temporal.nb_frames} frames (needs "
+                f"{temporal.min_count}), vote score {score:.3f} (needs > {threshold:.3f})",
+                _row(box),
+            )
+        )
+    return drops

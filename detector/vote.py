@@ -35,6 +35,7 @@ class VoteResult:
     `TemporalVote`), rounded to 3 decimals, at most 5, by decreasing score; `ongoing` tells
     whether an alert is open after this frame; `event` is "start" or "end" on the frame where
     `ongoing` changes. `rows` gives, for each output box, its row in the frame's input boxes;
+    `matched` lists the input rows that overlap a valid candidate (before the cut to 5);
     `support` gives, for every input box, the (box count, score) of the strongest candidate
     it overlaps, valid or not ((0, 0) when none), which is what explains a box the vote left out.
     """
@@ -44,6 +45,7 @@ class VoteResult:
     ongoing: bool
     event: Literal["start", "end"] | None = None
     rows: tuple[int, ...] = ()
+    matched: tuple[int, ...] = ()
     support: tuple[tuple[int, float], ...] = ()
 
 
@@ -90,20 +92,26 @@ class TemporalVote:
         pool = np.concatenate([boxes, *self._previous])
         if self._previous.maxlen:
             self._previous.append(boxes)
-        score, out, rows, support = self._vote(boxes, pool, threshold)
+        score, out, rows, matched, support = self._vote(boxes, pool, threshold)
         ongoing = score > threshold
         event: Literal["start", "end"] | None = None
         if ongoing != self.ongoing:
             event = "start" if ongoing else "end"
         self.ongoing = ongoing
         return VoteResult(
-            score=score, boxes=out, ongoing=ongoing, event=event, rows=rows, support=support
+            score=score,
+            boxes=out,
+            ongoing=ongoing,
+            event=event,
+            rows=rows,
+            matched=matched,
+            support=support,
         )
 
     def _vote(
         self, boxes: Boxes, pool: Boxes, threshold: float
-    ) -> tuple[float, Boxes, tuple[int, ...], tuple[tuple[int, float], ...]]:
-        """Best valid score, output boxes, their input rows, and each input box's support.
+    ) -> tuple[float, Boxes, tuple[int, ...], tuple[int, ...], tuple[tuple[int, float], ...]]:
+        """Best valid score, output boxes, their input rows, matched rows, each box's support.
 
         `boxes` are the first rows of `pool`.
         """
@@ -121,7 +129,7 @@ class TemporalVote:
         )
         valid = (counts >= self.min_count) & (scores > threshold)
         if not valid.any():
-            return 0.0, _no_boxes(), (), support
+            return 0.0, _no_boxes(), (), (), support
         hits = frame_overlaps[:, valid]
         hit_rows = np.flatnonzero(hits.any(axis=1))
         # The first valid candidate (ascending confidence) each hit box overlaps.
@@ -136,6 +144,7 @@ class TemporalVote:
             float(scores[valid].max()),
             np.ascontiguousarray(out[order], dtype=np.float32),
             rows,
+            tuple(int(row) for row in hit_rows),
             support,
         )
 

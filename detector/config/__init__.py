@@ -208,9 +208,11 @@ def check_config_main(path: Path | str) -> int:
     print(f"{path}: OK")
     for camera in config.cameras.values():
         masks = len(camera.masks)
+        cap = "no width cap" if camera.width_cap is None else f"width cap {camera.width_cap:g}"
         print(
             f"  camera {camera.id} ({camera.name}): {camera.image_topic}, every "
-            f"{camera.interval:g} s, threshold {camera.threshold:g}, {masks} "
+            f"{camera.interval:g} s, threshold {camera.threshold:g}, scene {camera.scene} "
+            f"({cap}, night: {camera.night_mode}), {masks} "
             f"mask{'s' if masks != 1 else ''}{'' if camera.enabled else ', disabled'}"
         )
     print(f"  model: {config.model.path} (smoke classes: {', '.join(config.model.smoke_classes)})")

@@ -7,7 +7,13 @@ from typing import Any
 
 import voluptuous as vol
 
-from detector.config.detection import CAMERA_OVERRIDES, DetectionConfig
+from detector.config.detection import (
+    CAMERA_OVERRIDES,
+    DetectionConfig,
+    NightMode,
+    resolve_night,
+    resolve_width_cap,
+)
 from detector.config.masks import MASKS_SCHEMA
 from detector.config.sources import (
     CHECKED_SOURCE_SCHEMA,
@@ -34,9 +40,22 @@ class CameraConfig:
     nb_frames: int
     stale_after: int
     offline_after: int
+    scene: str = "nearby"
+    max_bbox_width: float | None = None
+    night: NightMode | None = None
     masks: tuple[Mask, ...] = ()
     source: SourceConfig | None = None
     frigate_events: FrigateEventsConfig | None = None
+
+    @property
+    def width_cap(self) -> float | None:
+        """The box width cap in force (its own setting, else the scene's); None for none."""
+        return resolve_width_cap(self.scene, self.max_bbox_width)
+
+    @property
+    def night_mode(self) -> NightMode:
+        """What this camera does with grey (infrared) frames."""
+        return resolve_night(self.scene, self.night)
 
 
 CAMERA_SCHEMA = vol.All(
@@ -76,6 +95,7 @@ _CAMERA_TOPICS = (
     "smoke",
     "smoke/attributes",
     "score",
+    "view",
     "alert/image",
     "detection",
     "masks/remote",

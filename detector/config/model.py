@@ -20,7 +20,6 @@ class ModelConfig:
     cache_dir: str = "~/.cache/smokewatch"
     smoke_classes: tuple[str, ...] = ("smoke",)
     conf_thresh: float = 0.05
-    max_bbox_width: float = 0.4
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     memory_pattern: bool = False
@@ -38,6 +37,13 @@ def _class_names(value: Any) -> tuple[str, ...]:
     raise vol.Invalid("expected a non-empty list of class names, e.g. [smoke]")
 
 
+def _moved_width(value: Any) -> Any:
+    raise vol.Invalid(
+        "moved to detection (or a camera): set scene: horizon for Pyronear's 0.4 cap, or "
+        "max_bbox_width there"
+    )
+
+
 MODEL_SCHEMA = vol.All(
     mapping_or_empty,
     vol.Schema(
@@ -50,10 +56,8 @@ MODEL_SCHEMA = vol.All(
             vol.Optional("smoke_classes", default=list(_DEFAULT.smoke_classes)): _class_names,
             # Boxes scoring at or below this are ignored before the vote.
             vol.Optional("conf_thresh", default=_DEFAULT.conf_thresh): number(0, 1),
-            # Boxes wider than this fraction of the frame are dropped (Pyronear's max_bbox_size).
-            vol.Optional("max_bbox_width", default=_DEFAULT.max_bbox_width): number(
-                0, 1, above_low=True
-            ),
+            # Moved: the width cap depends on what a camera watches (its scene).
+            vol.Optional("max_bbox_width"): _moved_width,
             # onnxruntime threads inside one operator; 0 lets onnxruntime choose.
             vol.Optional("intra_op_threads", default=0): integer(0, 256),
             # onnxruntime threads across operators; 0 lets onnxruntime choose.

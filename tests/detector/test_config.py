@@ -58,8 +58,64 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     )
     assert (backyard.interval, ridge.interval, ridge.threshold, ridge.nb_frames) == (20, 30, 0.3, 8)
     assert ridge.image_topic == "smokewatch/ridge/image"
+    assert (backyard.scene, backyard.width_cap, backyard.night_mode) == ("nearby", None, "score")
+    assert (ridge.scene, ridge.width_cap, ridge.night_mode) == ("horizon", 0.4, "pause")
     assert config.mqtt.password == "change-me"
     assert config.bridge.enabled is False
+
+
+def test_scenes_set_the_width_cap_and_night_unless_told_otherwise() -> None:
+    config = validate(
+        {
+            "cameras": {
+                "home": None,
+                "tower": {"scene": "horizon"},
+                "tower_wide": {"scene": "horizon", "max_bbox_width": 0.6, "night": "score"},
+                "home_capped": {"max_bbox_width": 0.9, "night": "pause"},
+                "uncapped": {"scene": "horizon", "max_bbox_width": 1},
+            }
+        }
+    )
+    resolved = {
+        name: (camera.scene, camera.width_cap, camera.night_mode)
+        for name, camera in config.cameras.items()
+    }
+    # A config that says nothing is a home camera: no width cap, scored at night.
+    assert resolved == {
+        "home": ("nearby", None, "score"),
+        "tower": ("horizon", 0.4, "pause"),
+        "tower_wide": ("horizon", 0.6, "score"),
+        "home_capped": ("nearby", 0.9, "pause"),
+        # A cap of 1 keeps a full-width plume (the test is strictly narrower than the cap).
+        "uncapped": ("horizon", None, "pause"),
+    }
+    # The detection section sets the default scene of every camera.
+    towers = validate({"detection": {"scene": "horizon"}, "cameras": {"a": None}})
+    assert towers.cameras["a"].width_cap == 0.4
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (
+            {"cameras": {"a": {"scene": "forest"}}},
+            "cameras.a.scene: 'forest' is not allowed: expected one of nearby, horizon",
+        ),
+        (
+            {"cameras": {"a": {"night": "sleep"}}},
+            "cameras.a.night: 'sleep' is not allowed: expected one of score, pause",
+        ),
+        (
+            {"model": {"max_bbox_width": 0.4}, "cameras": {"a": None}},
+            "model.max_bbox_width: 0.4 is not allowed: moved to detection (or a camera): set "
+            "scene: horizon for Pyronear's 0.4 cap, or max_bbox_width there",
+        ),
+    ],
+)
+def test_scene_errors(data: dict[str, object], error: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate(data)
+    assert info.value.errors == [error]
 
 
 def test_defaults_and_overrides() -> None:
@@ -457,7 +513,7 @@ def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert capsys.readouterr().out.splitlines() == [
         f"{good}: OK",
         "  camera backyard (Backyard): smokewatch/backyard/image, every 30 s, threshold 0.25, "
-        "1 mask",
+        "scene nearby (no width cap, night: score), 1 mask",
         "  model: pyronear/yolo11s_rapid-raccoon_v8.1.0 (smoke classes: smoke)",
         "  broker: localhost:1883, topic prefix smokewatch",
         "  bridge: disabled",
@@ -475,7 +531,8 @@ def test_check_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert out.splitlines() == [
         f"{bad}: 3 errors",
         "cameras.a.colour: unknown key; allowed keys: enabled, frigate_events, interval, masks, "
-        "name, nb_frames, offline_after, source, stale_after, threshold, topic",
+        "max_bbox_width, name, nb_frames, night, offline_after, scene, source, stale_after, "
+        "threshold, topic",
         "cameras.a.threshold: 2 is not allowed: expected a number between 0 and 1",
         "mqtt.port: 0 is not allowed: expected a whole number between 1 and 65535",
     ]

@@ -129,5 +129,13 @@ def test_detection_json_errors(change: dict[str, object], reason: str) -> None:
 
 def test_stage_timings(model: ModelRuntime, tmp_path: Path) -> None:
     result = pipeline_for(model).process("cam", SMOKE)
-    assert set(result.timings) == {"decode", "preprocess", "model", "postprocess", "masks", "vote"}
+    assert set(result.timings) == {
+        "decode",
+        "view",
+        "preprocess",
+        "model",
+        "postprocess",
+        "masks",
+        "vote",
+    }
     assert result.image_size == (256, 256)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from detector.frames import Letterbox
-from detector.postprocess import postprocess
+from detector.postprocess import best_score, narrower_than, postprocess
 
 # A 200x100 frame letterboxed into 64x64: scale 64/200 = 0.32, resized 64x32,
 # pad_y = (64 - 32) / 2 = 16.
@@ -121,3 +121,27 @@ def test_full_size_output_with_few_candidates() -> None:
 def test_no_class_is_an_error() -> None:
     with pytest.raises(ValueError, match="at least one class"):
         postprocess(output((32, 32, 4, 4, 0.9)), WIDE, [])
+
+
+def test_width_cap_is_strict_and_optional() -> None:
+    # A 200x100 frame: x 16..48 letterbox px → 0.25..0.75, width exactly 0.5.
+    raw = output((32, 32, 32, 8, 0.9))
+    # Pyronear keeps width < max: exactly at the cap is dropped.
+    assert postprocess(raw, WIDE, [0], max_bbox_width=0.5).shape == (0, 5)
+    assert len(postprocess(raw, WIDE, [0], max_bbox_width=0.5 + 1e-6)) == 1
+    # No cap by default (each camera applies its scene's).
+    assert len(postprocess(raw, WIDE, [0])) == 1
+    assert narrower_than(np.array([[0.25, 0, 0.75, 1, 0.9]]), 0.5).tolist() == [False]
+
+
+def test_equal_scores_come_out_later_candidate_first() -> None:
+    # Two disjoint candidates with the same score: Pyronear's stable ascending sort, reversed.
+    result = postprocess(output((10, 32, 4, 4, 0.5), (50, 32, 4, 4, 0.5)), WIDE, [0])
+    assert result[:, 0].tolist() == pytest.approx([48 / 64, 8 / 64])
+
+
+def test_best_score_reports_what_the_threshold_hid() -> None:
+    raw = output((32, 32, 4, 4, 0.03, 0.2), (20, 20, 4, 4, 0.01, 0.0))
+    assert best_score(raw, [0]) == pytest.approx(0.03)
+    assert best_score(raw, [0, 1]) == pytest.approx(0.2)
+    assert best_score(np.zeros((5, 0), dtype=np.float32), [0]) == 0.0

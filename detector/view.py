@@ -1,0 +1,103 @@
+"""What a camera can see: clear, night (infrared), frozen (a stuck camera) or obscured.
+
+Measured on every decoded frame, before the model, for the camera's `view` entity:
+
+- **frozen**: the same bytes arrived `frozen_after` times in a row. A live sensor's noise makes
+  two captures differ, so identical JPEGs mean a stuck camera, or an NVR re-serving its last
+  frame while the camera is down.
+- **night**: Pyronear's day/night rule: a frame whose red and green channels are equal on every
+  pixel is an infrared (grey) image.
+- **obscured**: the spread of brightness is too small to show a landscape: fog, glare, a covered
+  or soaked lens all squeeze the scene's grey levels together. The measure is the distance
+  between the 2nd and 98th percentiles of the luma of a 64-pixel-wide thumbnail: the thumbnail
+  averages sensor noise away (else a covered lens in the dark reads as contrast), and the
+  percentiles ignore what covers less than 2% of the frame, such as a timestamp overlay or a
+  few hot pixels. A landscape spans well over 40 grey levels even on a dull day; fog and a
+  covered lens fall under 20.
+
+The order of precedence is frozen, night, obscured: a stuck frame says nothing of the scene,
+and an infrared frame is grey by nature. The state never stops scoring except at night when the
+camera's `night` setting says `pause`: thick smoke in front of the lens also reads as obscured,
+and a frozen frame showing a plume is still a plume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+ViewState = Literal["clear", "night", "frozen", "obscured"]
+VIEW_STATES: tuple[ViewState, ...] = ("clear", "night", "frozen", "obscured")
+
+FROZEN_AFTER = 3
+OBSCURED_SPREAD = 20.0
+_THUMB_WIDTH = 64
+
+
+@dataclass(frozen=True)
+class ViewReport:
+    """The view state of one frame and the measures behind it."""
+
+    state: ViewState
+    grey: bool
+    spread: float
+    repeats: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as published in the camera's attributes."""
+        return {
+            "state": self.state,
+            "grey": self.grey,
+            "contrast": round(self.spread, 1),
+            "repeats": self.repeats,
+        }
+
+
+def is_grey(image: NDArray[np.uint8]) -> bool:
+    """Pyronear's infrared test on a BGR image: red equals green on every pixel."""
+    return bool(np.array_equal(image[..., 2], image[..., 1]))
+
+
+def brightness_spread(image: NDArray[np.uint8]) -> float:
+    """Grey levels between the 2nd and 98th percentiles of a small thumbnail's luma."""
+    height, width = image.shape[:2]
+    thumb_height = max(1, round(height * _THUMB_WIDTH / max(width, 1)))
+    thumb = cv2.resize(image, (_THUMB_WIDTH, thumb_height), interpolation=cv2.INTER_AREA)
+    luma = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY)
+    low, high = np.percentile(luma, [2, 98])
+    return float(high - low)
+
+
+class ViewMonitor:
+    """Follows one camera's frames and says what it can see."""
+
+    def __init__(
+        self, *, frozen_after: int = FROZEN_AFTER, obscured_below: float = OBSCURED_SPREAD
+    ) -> None:
+        self.frozen_after = frozen_after
+        self.obscured_below = obscured_below
+        self._last_digest: bytes | None = None
+        self._repeats = 0
+        self.last: ViewReport | None = None
+
+    def observe(self, data: bytes, image: NDArray[np.uint8]) -> ViewReport:
+        """The view state after this frame (its encoded bytes and its decoded BGR image)."""
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        self._repeats = self._repeats + 1 if digest == self._last_digest else 1
+        self._last_digest = digest
+        grey = is_grey(image)
+        spread = brightness_spread(image)
+        state: ViewState = "clear"
+        if self._repeats >= self.frozen_after:
+            state = "frozen"
+        elif grey:
+            state = "night"
+        elif spread < self.obscured_below:
+            state = "obscured"
+        self.last = ViewReport(state, grey, spread, self._repeats)
+        return self.last
