@@ -12,8 +12,15 @@ from typing import Any
 
 from detector.assembly import build_pipeline, load_model
 from detector.config import Config, check_config_main, load_config, validate
+from detector.config.detection import SCENES
 from detector.errors import ConfigError
-from detector.replay import format_summary, iter_frames, replay
+from detector.replay import (
+    ReplaySourceError,
+    format_summary,
+    iter_frames,
+    repeat_frames,
+    replay,
+)
 
 DEFAULT_REPLAY_CAMERA = "replay"
 
@@ -49,6 +56,19 @@ def register(subparsers: Any) -> None:
     rep.add_argument("--threshold", type=float, help="vote threshold (0..1)")
     rep.add_argument("--nb-frames", type=int, help="temporal vote window")
     rep.add_argument(
+        "--scene",
+        choices=sorted(SCENES),
+        help="what the camera watches (nearby: no width cap; horizon: Pyronear's settings); "
+        "also resets max_bbox_width and night to the scene's",
+    )
+    rep.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="send each image N times in a row, as a camera would at every interval",
+    )
+    rep.add_argument(
         "-o",
         "--output",
         type=Path,
@@ -78,6 +98,8 @@ def _replay_config(args: argparse.Namespace) -> tuple[Config, str]:
         overrides["threshold"] = args.threshold
     if args.nb_frames is not None:
         overrides["nb_frames"] = args.nb_frames
+    if args.scene is not None:
+        overrides.update(scene=args.scene, max_bbox_width=None, night=None)
     if overrides:
         cameras = dict(config.cameras)
         cameras[camera] = dataclasses.replace(cameras[camera], **overrides)
@@ -96,6 +118,11 @@ def replay_main(args: argparse.Namespace) -> int:
         interval = 0.0 if is_video else config.cameras[camera].interval
     # The source is checked before any output file is created.
     count, frames = iter_frames(args.path, interval)
+    if args.repeat < 1:
+        raise ReplaySourceError(f"--repeat {args.repeat}: expected 1 or more")
+    if args.repeat > 1:
+        frames = repeat_frames(frames, args.repeat, interval)
+        count = None if count is None else count * args.repeat
     to_stdout = str(args.output) == "-"
     if not to_stdout:
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -119,5 +146,5 @@ def replay_main(args: argparse.Namespace) -> int:
     if args.summary is not None:
         args.summary.write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
     stream = sys.stderr if to_stdout else sys.stdout
-    print(format_summary(summary), file=stream)
+    print(format_summary(summary, "stdout" if to_stdout else str(args.output)), file=stream)
     return 0

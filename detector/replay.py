@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from detector.annotate import annotate_jpeg
 from detector.errors import FrameError, SmokeWatchError
-from detector.pipeline import Pipeline, iso_utc
+from detector.pipeline import FrameResult, Pipeline, iso_utc
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,8 +58,22 @@ class Alert:
 
 
 @dataclass
+class DropCount:
+    """How often one cause dropped boxes during a replay."""
+
+    frames: int = 0
+    boxes: int = 0
+    first_frame: int = 0
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The count as a JSON object."""
+        return {"frames": self.frames, "boxes": self.boxes, "first_frame": self.first_frame}
+
+
+@dataclass
 class ReplaySummary:
-    """What a replay found."""
+    """What a replay found, and why boxes did not become alerts."""
 
     frames: int = 0
     scored: int = 0
@@ -67,6 +81,10 @@ class ReplaySummary:
     alerts: list[Alert] = field(default_factory=list)
     max_score: float = 0.0
     frames_with_boxes: int = 0
+    # Keyed by cause: "score", "max_bbox_width", "mask:<name>", "vote", "max_boxes", "night".
+    drops: dict[str, DropCount] = field(default_factory=dict)
+    views: dict[str, int] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The summary as a JSON object."""
@@ -76,12 +94,41 @@ class ReplaySummary:
             "frames_with_boxes": self.frames_with_boxes,
             "max_score": round(self.max_score, 3),
             "alerts": [alert.to_json() for alert in self.alerts],
+            "dropped": {cause: count.to_json() for cause, count in self.drops.items()},
+            "views": self.views,
+            "settings": self.settings,
             "errors": self.errors,
         }
+
+    def count_drops(self, index: int, result: FrameResult) -> None:
+        """Add one frame's drops and view state."""
+        if result.view is not None:
+            self.views[result.view.state] = self.views.get(result.view.state, 0) + 1
+        seen: set[str] = set()
+        for drop in result.dropped:
+            cause = drop.reason if drop.mask is None else f"mask:{drop.mask}"
+            count = self.drops.setdefault(cause, DropCount(first_frame=index))
+            count.boxes += drop.box is not None
+            if cause not in seen:
+                count.frames += 1
+                seen.add(cause)
 
 
 class ReplaySourceError(SmokeWatchError):
     """The replay path is missing, empty or not something replay can read."""
+
+
+def repeat_frames(
+    frames: Iterator[ReplayFrame], times: int, interval: float
+) -> Iterator[ReplayFrame]:
+    """Each frame `times` times in a row, `interval` seconds apart, as a camera sending the
+    same view at every interval would (the bytes are identical, so the view reads frozen
+    from the third copy on)."""
+    for index, frame in enumerate(frames):
+        for copy in range(times):
+            yield ReplayFrame(
+                f"{frame.label}#{copy + 1}", (index * times + copy) * interval, frame.data
+            )
 
 
 def iter_frames(path: Path, interval: float) -> tuple[int | None, Iterator[ReplayFrame]]:
@@ -154,7 +201,17 @@ def replay(
     progress: bool = True,
 ) -> ReplaySummary:
     """Replay `frames` (from iter_frames) on `camera`, one JSON line per frame to `output`."""
-    summary = ReplaySummary()
+    settings = pipeline.camera(camera).settings
+    summary = ReplaySummary(
+        settings={
+            "scene": settings.scene,
+            "max_bbox_width": settings.max_bbox_width,
+            "night": settings.night,
+            "threshold": settings.threshold,
+            "nb_frames": settings.nb_frames,
+            "conf_thresh": pipeline.conf_thresh,
+        }
+    )
     current: Alert | None = None
     if save_alerts is not None:
         save_alerts.mkdir(parents=True, exist_ok=True)
@@ -173,6 +230,11 @@ def replay(
             _LOGGER.warning("Frame %s skipped: %s", frame.label, err)
             record["error"] = {"reason": err.reason, "message": str(err)}
             summary.errors.append({"frame": index, "source": frame.label, "reason": err.reason})
+            output.write(json.dumps(record) + "\n")
+            continue
+        summary.count_drops(index, result)
+        if result.paused:
+            record.update({"paused": True, "view": _view(result), "dropped": _drops(result)})
             output.write(json.dumps(record) + "\n")
             continue
         summary.scored += 1
@@ -194,6 +256,8 @@ def replay(
                 "event": result.vote.event,
                 "boxes": [[round(float(v), 4) for v in box] for box in result.vote.boxes],
                 "raw_boxes": [[round(float(v), 4) for v in box] for box in result.raw_boxes],
+                "dropped": _drops(result),
+                "view": _view(result),
                 "detections": len(result.detections),
                 "timings_ms": {k: round(v, 2) for k, v in result.timings.items()},
             }
@@ -206,8 +270,48 @@ def replay(
     return summary
 
 
-def format_summary(summary: ReplaySummary) -> str:
-    """A short human summary of a replay."""
+def _drops(result: FrameResult) -> list[dict[str, Any]]:
+    return [drop.to_json() for drop in result.dropped]
+
+
+def _view(result: FrameResult) -> dict[str, Any] | None:
+    return None if result.view is None else result.view.to_json()
+
+
+# What each cause means, in words, for the summary.
+_CAUSES = {
+    "score": "had no model box above conf_thresh {conf_thresh:g} (the model saw nothing)",
+    "max_bbox_width": "had smoke boxes dropped by max_bbox_width {max_bbox_width:g} "
+    "(boxes at least that wide; scene {scene})",
+    "vote": "had boxes the temporal vote did not confirm (not seen in {min_count} of the last "
+    "{nb_frames} frames with a vote score above {threshold:g})",
+    "max_boxes": "had boxes beyond the 5 per frame the Pyronear API takes",
+    "night": "were grey (infrared) frames not scored (night: pause)",
+}
+
+
+def explain_drops(summary: ReplaySummary, output_name: str = "the JSON lines") -> list[str]:
+    """One sentence per cause that dropped boxes, most frequent first."""
+    settings = {**summary.settings, "min_count": -(-summary.settings.get("nb_frames", 6) // 2)}
+    lines = []
+    for cause, count in sorted(summary.drops.items(), key=lambda item: -item[1].frames):
+        if cause.startswith("mask:"):
+            words = f"had boxes dropped by mask {cause[5:]!r}"
+        else:
+            try:
+                words = _CAUSES[cause].format(**settings)
+            except (KeyError, ValueError, TypeError):
+                words = f"had boxes dropped by {cause}"
+        plural = "frame" if count.frames == 1 else "frames"
+        lines.append(
+            f'{count.frames} {plural} {words}; see "dropped" in {output_name}, '
+            f"first at frame {count.first_frame}."
+        )
+    return lines
+
+
+def format_summary(summary: ReplaySummary, output_name: str = "the JSON lines") -> str:
+    """A short human summary of a replay, with the reasons boxes were dropped."""
     lines = [
         f"{summary.frames} frames, {summary.scored} scored, {len(summary.errors)} unreadable, "
         f"{summary.frames_with_boxes} with smoke boxes, max vote score {summary.max_score:.3f}",
@@ -223,6 +327,12 @@ def format_summary(summary: ReplaySummary) -> str:
         lines.append(
             f"Alert {number}: started at frame {alert.start_frame}, {end}, "
             f"max score {alert.max_score:.3f}"
+        )
+    lines += explain_drops(summary, output_name)
+    views = {state: n for state, n in summary.views.items() if state != "clear"}
+    if views:
+        lines.append(
+            "View: " + ", ".join(f"{n} frames {state}" for state, n in sorted(views.items()))
         )
     for error in summary.errors:
         lines.append(f"Unreadable frame {error['frame']} ({error['source']}): {error['reason']}")
