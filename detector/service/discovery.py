@@ -11,6 +11,7 @@ from typing import Any
 
 from detector import __version__
 from detector.config import CameraConfig, MqttConfig
+from detector.view import VIEW_STATES
 
 # Where a Home Assistant user is sent from the device page ("origin" of the discovered entities).
 SUPPORT_URL = "https://github.com/smokewatch/smokewatch"
@@ -27,6 +28,7 @@ CAMERA_ENTITIES = (
     ("button", "reset"),
     ("button", "test"),
     ("sensor", "status"),
+    ("sensor", "view"),
 )
 DETECTOR_ENTITIES = (
     ("sensor", "inference_ms"),
@@ -145,8 +147,16 @@ def camera_entities(
             "name": "Status",
             "state_topic": f"{base}/status",
             "device_class": "enum",
-            "options": ["online", "stale", "offline"],
+            "options": ["online", "frozen", "stale", "offline"],
             "entity_category": "diagnostic",
+        },
+        "view": {
+            "name": "View",
+            "state_topic": f"{base}/view",
+            "device_class": "enum",
+            "options": list(VIEW_STATES),
+            "entity_category": "diagnostic",
+            "icon": "mdi:eye",
         },
     }
     payloads: dict[tuple[str, str], dict[str, Any]] = {}

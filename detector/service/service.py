@@ -45,6 +45,7 @@ REJECT_LOG_EVERY = 300.0
 # names) refusals are only counted, so the bookkeeping cannot grow without bound.
 REJECT_LOG_KEYS = 1000
 PRESS = "PRESS"
+MAX_DROPS_SHOWN = 10
 STATE_KEYS = ("enabled", "threshold", "masks")
 CAMERA_STATE_TOPICS = (
     "smoke",
@@ -52,6 +53,7 @@ CAMERA_STATE_TOPICS = (
     "score",
     "alert/image",
     "status",
+    "view",
     "enabled/state",
     "threshold/state",
     "masks/state",
@@ -69,6 +71,7 @@ class CameraRuntime:
     last_jpeg: bytes | None = None
     alert_image: bytes | None = None  # kept to publish again to a broker that lost it
     last_attributes: dict[str, Any] | None = None
+    view: str | None = None  # the view state last published (clear, night, frozen, obscured)
     last_score: float | None = None
     last_scored_at: float | None = None
     errors: Counter[str] = field(default_factory=Counter)
@@ -324,6 +327,8 @@ class DetectorService:
         for camera, runtime in self.cameras.items():
             self._publish_settings(camera)
             self.comms.publish(f"{camera}/status", runtime.status, retain=True, qos=1)
+            if runtime.view is not None:
+                self.comms.publish(f"{camera}/view", runtime.view, retain=True, qos=1)
             self.comms.publish(
                 f"{camera}/smoke", "ON" if runtime.smoke else "OFF", retain=True, qos=1
             )
@@ -390,7 +395,8 @@ class DetectorService:
                 silence = now - slot.last_frame_at
                 interval = runtime.config.interval
                 if silence <= runtime.config.stale_after * interval:
-                    status = "online"
+                    # Frames that keep arriving with the same bytes show nothing new.
+                    status = "frozen" if runtime.view == "frozen" else "online"
                 elif silence <= runtime.config.offline_after * interval:
                     status = "stale"
             if status != runtime.status:
@@ -604,8 +610,19 @@ class DetectorService:
             if runtime.alert_started is None
             else iso_utc(runtime.alert_started),
             "test": False,
+            "view": None if result.view is None else result.view.state,
+            "paused": result.paused,
+            # Why boxes did not become alert boxes (README, "Why no alert"); capped so the
+            # attributes stay small whatever the model outputs.
+            "dropped": [drop.to_json() for drop in result.dropped[:MAX_DROPS_SHOWN]],
         }
         runtime.last_attributes = attributes
+        if result.view is not None and result.view.state != runtime.view:
+            runtime.view = result.view.state
+            self.comms.publish(f"{camera}/view", runtime.view, retain=True, qos=1)
+            _LOGGER.info("Camera %s: view %s", camera, runtime.view)
+            # The status follows a frozen view at once, not at the next health check.
+            self.control.put(self._update_health)
         self.comms.publish(f"{camera}/score", f"{runtime.last_score:.1f}", retain=True)
         self.comms.publish(f"{camera}/smoke/attributes", json.dumps(attributes), retain=True)
         if vote.ongoing:

@@ -154,10 +154,9 @@ def test_dfire_frames_with_real_model(tmp_path: Path) -> None:
     images = SHARED_DATA / "images" / "dfire" / "images"
     labels = SHARED_DATA / "images" / "dfire" / "labels"
     out = tmp_path / "dfire.jsonl"
-    # These are close-up frames whose plumes are up to half the frame wide: the 0.4 width
-    # cap meant for distant tower cameras would drop them, so it is lifted here.
+    # Plumes up to half the frame wide: the default scene (nearby) keeps every width.
     config = tmp_path / "c.yaml"
-    config.write_text(f"model: {{path: {model}, max_bbox_width: 1.0}}\ncameras: {{dfire: {{}}}}\n")
+    config.write_text(f"model: {{path: {model}}}\ncameras: {{dfire: {{}}}}\n")
     assert main(["replay", str(images), "-c", str(config), "-o", str(out), "--no-progress"]) == 0
     rows = {row["source"]: row for row in read_jsonl(out)}
     assert len(rows) == 10
@@ -182,3 +181,43 @@ def test_dfire_frames_with_real_model(tmp_path: Path) -> None:
             )
 
         assert any(overlaps(box, label) for box in found for label in smoke), name  # type: ignore[union-attr]
+
+
+def test_replay_explains_every_miss(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = frames_folder(tmp_path / "f", [0, 200, 200, 200])
+    config = tmp_path / "c.yaml"
+    # The tiny model's box is 0.25 wide: a 0.2 cap drops it on every smoke frame; the other
+    # camera masks the centre; the third sees it but the vote (nb 6, needs 3) never confirms.
+    config.write_text(
+        f"model: {{path: {tiny}}}\n"
+        "cameras:\n"
+        "  capped: {max_bbox_width: 0.2}\n"
+        "  masked: {masks: [{name: centre, rect: [0.3, 0.3, 0.7, 0.7]}]}\n"
+        "  short: {nb_frames: 8}\n"
+    )
+    expected = {
+        "capped": ("max_bbox_width", "3 frames had smoke boxes dropped by max_bbox_width 0.2"),
+        "masked": ("mask", "3 frames had boxes dropped by mask 'centre'"),
+        "short": ("vote", "3 frames had boxes the temporal vote did not confirm (not seen in 4 "),
+    }
+    for camera, (reason, words) in expected.items():
+        out = tmp_path / f"{camera}.jsonl"
+        argv = ["replay", str(folder), "-c", str(config), "--camera", camera, "-o", str(out)]
+        assert main([*argv, "--no-progress"]) == 0
+        summary = capsys.readouterr().out
+        assert "No alert." in summary and words in summary, summary
+        assert f'see "dropped" in {out}, first at frame 1.' in summary
+        rows = read_jsonl(out)
+        # The clear frame: nothing scored above conf_thresh.
+        assert [d["reason"] for d in rows[0]["dropped"]] == ["score"]  # type: ignore[index]
+        for row in rows[1:]:
+            drops = row["dropped"]
+            assert [d["reason"] for d in drops] == [reason], row  # type: ignore[union-attr]
+            assert drops[0]["box"] == pytest.approx(
+                [0.375, 0.375, 0.625, 0.625, 200 / 255], abs=0.01
+            )  # type: ignore[index]
+            assert row["raw_boxes"] and row["view"]["state"] in {"night", "frozen"}  # type: ignore[index]
+        if reason == "mask":
+            assert rows[1]["dropped"][0]["mask"] == "centre"  # type: ignore[index]
