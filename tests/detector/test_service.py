@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
 from tests.detector.broker import Broker
@@ -302,3 +304,43 @@ def test_settings_survive_a_restart(env: dict[str, Any], tmp_path: Path) -> None
         assert probe.last(f"{P}/a/threshold/state") == b"0.7"
     finally:
         again.close()
+
+
+def test_view_state_and_a_frozen_camera_is_not_online(env: dict[str, Any]) -> None:
+    probe: Probe = env["probe"]
+    colour = _colour_jpeg(1)
+    attributes = score_frame(probe, "a", colour)
+    assert attributes["view"] == "clear" and attributes["paused"] is False
+    # The clear frame gave no box: the attributes say why.
+    assert [d["reason"] for d in attributes["dropped"]] == ["score"]
+    probe.wait_for(lambda: probe.last(f"{P}/a/view") == b"clear", 5, "view clear")
+    probe.wait_for(lambda: probe.last(f"{P}/a/status") == b"online", 5, "online")
+    # The same bytes three times: a stuck camera. Its status leaves `online`.
+    for _ in range(2):
+        attributes = score_frame(probe, "a", colour)
+    assert attributes["view"] == "frozen"
+    probe.wait_for(lambda: probe.last(f"{P}/a/view") == b"frozen", 5, "view frozen")
+    probe.wait_for(lambda: probe.last(f"{P}/a/status") == b"frozen", 5, "status frozen")
+    # A new frame: clear and online again at once.
+    score_frame(probe, "a", _colour_jpeg(2))
+    probe.wait_for(lambda: probe.last(f"{P}/a/view") == b"clear", 5, "view clear again")
+    probe.wait_for(lambda: probe.last(f"{P}/a/status") == b"online", 5, "online again")
+    # A grey (infrared) frame reads as night; the nearby scene keeps scoring it.
+    attributes = score_frame(probe, "a", SMOKE)
+    assert attributes["view"] == "night" and attributes["paused"] is False
+    assert [d["reason"] for d in attributes["dropped"]] == ["vote"]
+    assert "seen 1 times" in attributes["dropped"][0]["detail"]
+
+
+def _colour_jpeg(seed: int) -> bytes:
+    # A blue-green gradient (contrast, colour) with a dark centre (the tiny model's box
+    # scores under conf_thresh); the seed changes a few pixels so the bytes differ.
+    rng = np.random.default_rng(seed)
+    image = np.zeros((256, 256, 3), dtype=np.uint8)
+    image[:, :, 0] = np.linspace(40, 250, 256, dtype=np.uint8)[None, :]
+    image[:, :, 1] = 90
+    image[96:160, 96:160] = 4
+    image[:8, :8] = rng.integers(0, 255, (8, 8, 3))
+    ok, encoded = cv2.imencode(".jpg", image)
+    assert ok
+    return bytes(encoded.tobytes())

@@ -45,8 +45,12 @@ def test_mixed_cameras_each_scored_and_failing_source_stale(
     try:
         probe.wait_for(lambda: probe.last(f"{P}/available") == b"online", 30, "online")
         start = time.monotonic()
-        frame = smoke_jpeg(40)
+        # Live cameras never send the same bytes twice; three levels in turn do the same here.
+        frames = [smoke_jpeg(level) for level in (38, 40, 42)]
+        sent = 0
         while time.monotonic() - start < 4.5:
+            frame = frames[sent % len(frames)]
+            sent += 1
             probe.client.publish(f"{P}/mqtt_one/image", frame)
             probe.client.publish(f"{P}/mqtt_two/image", frame)
             time.sleep(0.25)  # twice per interval: half of them are dropped, and counted
@@ -61,7 +65,9 @@ def test_mixed_cameras_each_scored_and_failing_source_stale(
         # 4.5 s at one frame per 0.5 s: about 9 scorings each, never more than the interval allows.
         for camera in ("mqtt_one", "mqtt_two", "polled"):
             assert 6 <= cams[camera]["scored"] <= 11, (camera, cams[camera])
-            assert cams[camera]["status"] == "online"
+        assert cams["mqtt_one"]["status"] == cams["mqtt_two"]["status"] == "online"
+        # The fake go2rtc serves the very same JPEG each time, as a stuck camera would.
+        assert cams["polled"]["status"] == "frozen"
         assert cams["mqtt_one"]["dropped"] > 0
         # The polled frame went out on its MQTT topic for other consumers too.
         assert probe.payloads(f"{P}/polled/image")
@@ -69,7 +75,8 @@ def test_mixed_cameras_each_scored_and_failing_source_stale(
         assert cams["broken"]["scored"] == 0
         assert cams["broken"]["errors"]["unreachable"] >= 1
         assert probe.last(f"{P}/broken/status") in (b"offline", b"stale")
-        assert probe.last(f"{P}/polled/status") == b"online"
+        assert probe.last(f"{P}/polled/status") == b"frozen"
+        assert probe.last(f"{P}/polled/view") == b"frozen"
         assert service.log().count("Refused input for broken (unreachable)") == 1
     finally:
         service.close()
