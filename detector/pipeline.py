@@ -344,23 +344,8 @@ class Pipeline:
             dropped.append(
                 Drop("score", f"best model score {best:.3f} <= conf_thresh {self.conf_thresh:g}")
             )
-        boxes = raw_boxes
-        cap = settings.max_bbox_width
-        if cap is not None and len(boxes):
-            narrow = narrower_than(boxes, cap)
-            dropped += [
-                Drop("max_bbox_width", f"width {box[2] - box[0]:.3f} >= {cap:g}", _row(box))
-                for box in boxes[~narrow]
-            ]
-            boxes = boxes[narrow]
-        hits = masking(boxes, state.masks())
-        dropped += [
-            Drop("mask", f"inside mask {hit}", _row(box), hit)
-            for box, hit in zip(boxes, hits, strict=True)
-            if hit is not None
-        ]
-        if any(hit is not None for hit in hits):
-            boxes = boxes[np.array([hit is None for hit in hits], dtype=bool)]
+        boxes = _apply_width_cap(raw_boxes, settings.max_bbox_width, dropped)
+        boxes = _apply_masks(boxes, state.masks(), dropped)
         masked = time.perf_counter()
         threshold = state.vote.threshold
         vote = state.vote.update(boxes)
@@ -398,6 +383,33 @@ def _row(box: NDArray[np.floating]) -> tuple[float, ...]:
     return tuple(float(v) for v in box)
 
 
+def _apply_width_cap(boxes: Boxes, cap: float | None, dropped: list[Drop]) -> Boxes:
+    """The boxes strictly narrower than the camera's cap; the others are added to `dropped`."""
+    if cap is None or len(boxes) == 0:
+        return boxes
+    narrow = narrower_than(boxes, cap)
+    dropped += [
+        Drop("max_bbox_width", f"width {box[2] - box[0]:.3f} >= {cap:g}", _row(box))
+        for box in boxes[~narrow]
+    ]
+    kept: Boxes = boxes[narrow]
+    return kept
+
+
+def _apply_masks(boxes: Boxes, masks: tuple[Mask, ...], dropped: list[Drop]) -> Boxes:
+    """The boxes no mask removes; the others are added to `dropped` with the mask's name."""
+    hits = masking(boxes, masks)
+    if all(hit is None for hit in hits):
+        return boxes
+    dropped += [
+        Drop("mask", f"in mask {hit}", _row(box), hit)
+        for box, hit in zip(boxes, hits, strict=True)
+        if hit is not None
+    ]
+    kept: Boxes = boxes[np.array([hit is None for hit in hits], dtype=bool)]
+    return kept
+
+
 def _vote_drops(
     boxes: Boxes, vote: VoteResult, temporal: TemporalVote, threshold: float
 ) -> list[Drop]:
@@ -414,7 +426,7 @@ def _vote_drops(
         drops.append(
             Drop(
                 "vote",
-                f"seen {count} times in the last {temporal.nb_frames} frames (needs "
+                f"{count} overlapping boxes over the last {temporal.nb_frames} frames (needs "
                 f"{temporal.min_count}), vote score {score:.3f} (needs > {threshold:.3f})",
                 _row(box),
             )

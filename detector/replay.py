@@ -283,8 +283,8 @@ _CAUSES = {
     "score": "had no model box above conf_thresh {conf_thresh:g} (the model saw nothing)",
     "max_bbox_width": "had smoke boxes dropped by max_bbox_width {max_bbox_width:g} "
     "(boxes at least that wide; scene {scene})",
-    "vote": "had boxes the temporal vote did not confirm (not seen in {min_count} of the last "
-    "{nb_frames} frames with a vote score above {threshold:g})",
+    "vote": "had boxes the temporal vote did not confirm (it needs {min_count} overlapping boxes "
+    "over the last {nb_frames} frames and a vote score above {threshold:g})",
     "max_boxes": "had boxes beyond the 5 per frame the Pyronear API takes",
     "night": "were grey (infrared) frames not scored (night: pause)",
 }

@@ -12,6 +12,7 @@ from detector.masks import (
     apply_masks,
     clip_to_rect,
     fraction_inside,
+    masking,
     masks_from_json,
     masks_to_json,
     parse_remote_masks,
@@ -197,3 +198,22 @@ def test_masks_never_add_or_change_boxes(
 def test_fraction_inside_is_a_fraction(box: tuple[float, float, float, float]) -> None:
     x, y, w, h = box
     assert -1e-9 <= fraction_inside([x, y, x + w, y + h], ELL) <= 1 + 1e-9
+
+
+def test_masking_names_the_first_mask_that_removes_each_box() -> None:
+    boxes = np.array(
+        [
+            [0.0, 0.0, 0.1, 0.1, 0.9],  # inside both zones: the first one named
+            [0.5, 0.5, 0.6, 0.6, 0.9],  # IoU with the remote rectangle > 0.1
+            [0.8, 0.8, 0.9, 0.9, 0.9],  # in no zone
+        ],
+        dtype=np.float32,
+    )
+    masks = [
+        Mask.rect("corner", 0.0, 0.0, 0.2, 0.2),
+        Mask.rect("remote-1", 0.45, 0.45, 0.65, 0.65, "iou"),
+        Mask.rect("big", 0.0, 0.0, 0.3, 0.3),
+        Mask("off", Mask.rect("off", 0.7, 0.7, 1.0, 1.0).polygon, enabled=False),
+    ]
+    assert masking(boxes, masks) == ["corner", "remote-1", None]
+    assert apply_masks(boxes, masks).tolist() == boxes[2:].tolist()

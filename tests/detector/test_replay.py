@@ -200,7 +200,10 @@ def test_replay_explains_every_miss(
     expected = {
         "capped": ("max_bbox_width", "3 frames had smoke boxes dropped by max_bbox_width 0.2"),
         "masked": ("mask", "3 frames had boxes dropped by mask 'centre'"),
-        "short": ("vote", "3 frames had boxes the temporal vote did not confirm (not seen in 4 "),
+        "short": (
+            "vote",
+            "3 frames had boxes the temporal vote did not confirm (it needs 4 overlapping ",
+        ),
     }
     for camera, (reason, words) in expected.items():
         out = tmp_path / f"{camera}.jsonl"

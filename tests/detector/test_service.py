@@ -329,7 +329,7 @@ def test_view_state_and_a_frozen_camera_is_not_online(env: dict[str, Any]) -> No
     attributes = score_frame(probe, "a", SMOKE)
     assert attributes["view"] == "night" and attributes["paused"] is False
     assert [d["reason"] for d in attributes["dropped"]] == ["vote"]
-    assert "seen 1 times" in attributes["dropped"][0]["detail"]
+    assert attributes["dropped"][0]["detail"].startswith("1 overlapping boxes over the last 3")
 
 
 def _colour_jpeg(seed: int) -> bytes:
