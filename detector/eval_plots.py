@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on a server or in CI
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from detector.vote import HYSTERESIS
 
@@ -32,7 +33,9 @@ def timeline(
         t for t, f in zip(times, sequence.frames, strict=True) for _ in range(len(f.raw_boxes))
     ]
     raw_y = [float(box[4]) for f in sequence.frames for box in f.raw_boxes]
-    ax.scatter(raw_x, raw_y, s=10, color="0.55", label="raw box scores (model)", zorder=2)
+    ax.scatter(
+        raw_x, raw_y, s=10, color="0.55", label="model boxes (after the width cap)", zorder=2
+    )
     kept_x = [t for t, f in zip(times, sequence.frames, strict=True) for _ in range(len(f.boxes))]
     kept_y = [float(box[4]) for f in sequence.frames for box in f.boxes]
     ax.scatter(
@@ -41,7 +44,7 @@ def timeline(
         s=14,
         facecolors="none",
         edgecolors="tab:blue",
-        label="boxes kept (width cap, masks)",
+        label="boxes kept after the masks",
         zorder=3,
     )
     ax.step(
@@ -105,41 +108,67 @@ def timeline(
 def grid(
     reports: list[SettingReport], chosen: SettingReport, budget: float | None, path: Path
 ) -> None:
-    """Median time to detect (worst as a bar) against false alarms per camera-day, per setting."""
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
-    for report in reports:
-        if report.median_ttd_s is None:
-            continue
-        x = report.false_alarms_per_day or 0.0
-        median = _minutes(report.median_ttd_s)
-        worst = _minutes(report.worst_ttd_s or report.median_ttd_s)
-        is_chosen = report.setting == chosen.setting
+    """Median time to detect (bar up to the worst) against false alarms per camera-day.
+
+    One colour per vote window; settings with equal false alarms are spread sideways so that
+    none hides another; each point is labelled with its threshold and sequences detected.
+    """
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=100)
+    drawn = [r for r in reports if r.median_ttd_s is not None]
+    xs = [r.false_alarms_per_day or 0.0 for r in drawn]
+    spread = 0.012 * ((max(xs) - min(xs)) if xs and max(xs) > min(xs) else 1.0)
+    windows = sorted({r.setting.nb_frames for r in reports})
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, max(len(windows), 1)))
+    same_x: dict[float, int] = {}
+    for x in xs:
+        same_x[x] = same_x.get(x, -1) + 1
+    seen: dict[float, int] = {}
+    for report, x in zip(drawn, xs, strict=True):
+        seen[x] = seen.get(x, -1) + 1
+        shifted = x + (seen[x] - same_x[x] / 2) * spread
+        median = _minutes(report.median_ttd_s or 0.0)
+        worst = _minutes(report.worst_ttd_s or 0.0)
+        colour = colours[windows.index(report.setting.nb_frames)]
         ax.errorbar(
-            [x],
+            [shifted],
             [median],
             yerr=[[0.0], [worst - median]],
             fmt="o",
-            color="tab:red" if is_chosen else "tab:blue",
-            ms=8 if is_chosen else 6,
-            capsize=3,
+            color=colour,
+            ms=6,
+            capsize=2,
             lw=1,
+            label=f"nb_frames {report.setting.nb_frames}",
         )
+        if report.setting == chosen.setting:
+            ax.plot(
+                [shifted],
+                [median],
+                "o",
+                ms=13,
+                mfc="none",
+                mec="tab:red",
+                mew=2,
+                label="shown setting",
+            )
         ax.annotate(
-            f"thr {report.setting.threshold:g} nb {report.setting.nb_frames}\n"
-            f"{report.detected}/{report.fire_sequences} det.",
-            (x, median),
+            f"{report.setting.threshold:g} ({report.detected}/{report.fire_sequences})",
+            (shifted, median),
             textcoords="offset points",
-            xytext=(6, 4),
-            fontsize=7,
+            xytext=(4, -10),
+            fontsize=6.5,
+            rotation=-35,
         )
     if budget is not None:
         ax.axvline(budget, color="tab:orange", ls="--", label=f"budget {budget:.3g}/day")
-        ax.legend(fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), fontsize=8, loc="upper right")
     missed = [r for r in reports if r.median_ttd_s is None]
-    note = f"\n({len(missed)} setting(s) detect nothing, not drawn)" if missed else ""
+    note = f"; {len(missed)} setting(s) detect nothing, not drawn" if missed else ""
     ax.set_title(
-        "Time to detect vs false alarms; dot = median, bar up to the worst; "
-        f"red = shown setting{note}",
+        "Time to detect vs false alarms per setting: dot = median, bar up to the worst;\n"
+        f"label = threshold (fire sequences detected){note}",
         fontsize=9,
     )
     ax.set_xlabel("false alarms per camera-day (fire-free time)")
