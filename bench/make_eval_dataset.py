@@ -6,7 +6,9 @@ Sequences (frames 30 s apart, 1280x720 JPEG, names stamped with their time):
 - `dfire_real`: D-Fire's seven consecutive tower frames AoF04033..39 (smoke from the first);
 - `plume_<background>_<distance>`: the white plume of videos/test_smoke.mp4 blended onto a real
   fire-free background (the two D-Fire negatives, the first frame of videos/test_bg.mp4) at a known
-  place and size (far: 6 % of the frame wide, mid: 18 %, near: 55 %); the label is the first frame
+  place and size (the plume's crop is 6 % of the frame wide far, 18 % mid, 55 % near, 300 %
+  close: the D-Fire model boxes the close plume 0.40-0.51 wide, across the 0.4 width cap; the
+  video's compression blocks show at that scale); the label is the first frame
   the plume is blended in, so it is known by construction;
 - fire-free look-alikes: cloud-like blobs drifting through the sky or along the ridge, a fog bank,
   a dust plume-like haze on the road, exposure jumps and slow brightness ramps, still scenes.
@@ -245,11 +247,13 @@ def build(data: Path, out: Path, seed: int) -> int:
             "far": Placement(0.30, 0.42, 0.06),
             "mid": Placement(0.62, 0.50, 0.18),
             "near": Placement(0.45, 0.95, 0.55),
+            "close": Placement(0.50, 1.15, 3.0),
         },
         "road": {
             "far": Placement(0.70, 0.45, 0.06),
             "mid": Placement(0.35, 0.62, 0.18),
             "near": Placement(0.50, 0.98, 0.55),
+            "close": Placement(0.45, 1.15, 3.0),
         },
         "ridge": {
             "far": Placement(0.55, 0.40, 0.06),
