@@ -28,7 +28,7 @@ def timeline(
     """One sequence: raw box scores, vote score, threshold, alert spans and the fire start."""
     origin = sequence.frames[0].time
     times = [_minutes(frame.time - origin) for frame in sequence.frames]
-    fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
+    fig, ax = plt.subplots(figsize=(12, 3.6), dpi=100)
     raw_x = [
         t for t, f in zip(times, sequence.frames, strict=True) for _ in range(len(f.raw_boxes))
     ]
@@ -99,7 +99,8 @@ def timeline(
     ax.set_ylabel("score")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", ncols=2, framealpha=0.85)
+    # Outside the axes, so that it never hides a score.
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.85)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -113,7 +114,7 @@ def grid(
     One colour per vote window; settings with equal false alarms are spread sideways so that
     none hides another; each point is labelled with its threshold and sequences detected.
     """
-    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=100)
+    fig, ax = plt.subplots(figsize=(10.5, 5.5), dpi=100)
     drawn = [r for r in reports if r.median_ttd_s is not None]
     xs = [r.false_alarms_per_day or 0.0 for r in drawn]
     spread = 0.012 * ((max(xs) - min(xs)) if xs and max(xs) > min(xs) else 1.0)
@@ -163,7 +164,9 @@ def grid(
         ax.axvline(budget, color="tab:orange", ls="--", label=f"budget {budget:.3g}/day")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), fontsize=8, loc="upper right")
+    ax.legend(
+        unique.values(), unique.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1)
+    )
     missed = [r for r in reports if r.median_ttd_s is None]
     note = f"; {len(missed)} setting(s) detect nothing, not drawn" if missed else ""
     ax.set_title(
