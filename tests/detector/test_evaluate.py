@@ -12,6 +12,8 @@ import io
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -20,6 +22,7 @@ from detector.config import validate
 from detector.errors import SmokeWatchError
 from detector.eval_dataset import DatasetError, exif_time, load_dataset, name_time
 from detector.evaluate import (
+    ScoredSequence,
     VoteSetting,
     choose_within_budget,
     evaluate_setting,
@@ -79,7 +82,7 @@ def dataset(tmp_path: Path) -> Path:
     return root
 
 
-def scored(dataset: Path, tiny: Path) -> list:  # type: ignore[type-arg]
+def scored(dataset: Path, tiny: Path) -> list[ScoredSequence]:
     config = validate({"cameras": {"eval": {"threshold": 0.25, "nb_frames": 3}}})
     result, _ = score_dataset(
         load_dataset(dataset), config, "eval", model_override=str(tiny), progress=False
@@ -267,3 +270,25 @@ def test_frame_times_from_names_and_exif(tmp_path: Path) -> None:
     image.save(buffer, "JPEG", exif=exif)
     (tmp_path / "a.jpg").write_bytes(buffer.getvalue())
     assert exif_time(tmp_path / "a.jpg") == 1782907230.0
+
+
+def test_video_sequence(tmp_path: Path, tiny: Path) -> None:
+    # A 1 fps video: 3 dark seconds, then 5 grey ones; fire labelled at 3 s of video time.
+    folder = tmp_path / "dataset" / "clip"
+    folder.mkdir(parents=True)
+    writer = cv2.VideoWriter(
+        str(folder / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 1.0, (64, 64)
+    )
+    for level in [0, 0, 0, 200, 200, 200, 200, 200]:
+        writer.write(np.full((64, 64, 3), level, dtype=np.uint8))
+    writer.release()
+    (folder / "label.yaml").write_text("fire_start: 3\n")
+    config = validate({"cameras": {"eval": {}}})
+    sequences, _ = score_dataset(
+        load_dataset(tmp_path / "dataset"), config, "eval", model_override=str(tiny), progress=False
+    )
+    assert [f.time for f in sequences[0].frames] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    # nb 3: boxes at 3 s and 4 s make the two needed: detected at 4 s, one frame after the start.
+    outcome = replay_vote(sequences[0], VoteSetting(0.25, 3))
+    assert (outcome.fire_index, outcome.ttd_seconds, outcome.ttd_frames) == (3, 1.0, 1)
+    assert outcome.fire_free_seconds == 3.0
