@@ -572,7 +572,9 @@ def build_report(
             for s in scored
         ],
         "budget": budget,
-        "chosen": None if chosen is None else chosen.to_json() | {"sequences": None},
+        "chosen": None
+        if chosen is None
+        else {k: v for k, v in chosen.to_json().items() if k != "sequences"},
         "grid": [r.to_json() for r in reports],
     }
 
