@@ -302,7 +302,9 @@ def score_dataset(
 def replay_vote(sequence: ScoredSequence, setting: VoteSetting) -> SequenceOutcome:
     """Replay the temporal vote at `setting` over the cached boxes of a sequence."""
     # The camera state the live pipeline uses, so the vote replayed here is the live vote.
-    state = CameraState(CameraSettings("eval", setting.threshold, setting.nb_frames))
+    state = CameraState(
+        CameraSettings(name="eval", threshold=setting.threshold, nb_frames=setting.nb_frames)
+    )
     fire_index = sequence.fire_index
     scores: list[float] = []
     ongoing: list[bool] = []
