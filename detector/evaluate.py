@@ -73,6 +73,7 @@ class ScoredFrame:
     raw_boxes: Boxes
     boxes: Boxes
     error: str | None = None
+    paused: bool = False
 
 
 @dataclass
@@ -215,7 +216,16 @@ def score_sequence(
         except FrameError as err:
             frames.append(ScoredFrame(frame.label, frame.offset, empty, empty, err.reason))
         else:
-            frames.append(ScoredFrame(frame.label, frame.offset, result.raw_boxes, result.boxes))
+            # A night frame the camera pauses on never reaches the vote, as live.
+            frames.append(
+                ScoredFrame(
+                    frame.label,
+                    frame.offset,
+                    result.raw_boxes,
+                    result.boxes,
+                    paused=result.paused,
+                )
+            )
             pipeline_scores.append(result.score)
         if on_frame is not None:
             on_frame()
@@ -311,8 +321,9 @@ def replay_vote(sequence: ScoredSequence, setting: VoteSetting) -> SequenceOutco
     spans: list[Span] = []
     origin = sequence.frames[0].time
     for index, frame in enumerate(sequence.frames):
-        if frame.error is not None:
-            # An unreadable frame never reaches the vote (as live): the alert state carries on.
+        if frame.error is not None or frame.paused:
+            # An unreadable or paused frame never reaches the vote (as live): the alert state
+            # carries on.
             scores.append(0.0)
             ongoing.append(bool(spans) and spans[-1].end is None)
             continue
@@ -559,7 +570,8 @@ def build_report(
         "dataset": str(dataset),
         "model": model,
         "camera": camera,
-        "max_bbox_width": config.model.max_bbox_width,
+        "scene": config.cameras[camera].scene,
+        "max_bbox_width": config.cameras[camera].width_cap,
         "conf_thresh": config.model.conf_thresh,
         "sequences": [
             {
@@ -567,6 +579,7 @@ def build_report(
                 "fire": s.has_fire,
                 "frames": len(s.frames),
                 "unreadable": sum(1 for f in s.frames if f.error is not None),
+                "paused": sum(1 for f in s.frames if f.paused),
                 "frame_seconds": s.frame_seconds,
                 "fire_frame": s.fire_index,
                 "label": s.label,
@@ -654,7 +667,8 @@ def eval_main(args: argparse.Namespace) -> int:
         f"Model {model_name}, {len(scored)} sequences "
         f"({sum(s.has_fire for s in scored)} with fire), "
         f"{sum(len(s.frames) for s in scored)} frames, fire-free time "
-        f"{fire_free_days * 24:.2f} camera-hours, max_bbox_width {config.model.max_bbox_width:g}",
+        f"{fire_free_days * 24:.2f} camera-hours, scene {cam.scene}, "
+        f"max_bbox_width {cam.width_cap if cam.width_cap is not None else 'none'}",
         "",
         markdown_table(reports),
         "",
