@@ -29,6 +29,8 @@ CAMERA_ENTITIES = (
     ("button", "test"),
     ("sensor", "status"),
     ("sensor", "view"),
+    ("image", "scored_frame"),
+    ("sensor", "masks"),
 )
 DETECTOR_ENTITIES = (
     ("sensor", "inference_ms"),
@@ -157,6 +159,22 @@ def camera_entities(
             "options": list(VIEW_STATES),
             "entity_category": "diagnostic",
             "icon": "mdi:eye",
+        },
+        # The picture the zone card draws on: the latest scored frame, at a bounded rate.
+        "scored_frame": {
+            "name": "Scored frame",
+            "image_topic": f"{base}/frame",
+            "content_type": "image/jpeg",
+            "entity_category": "diagnostic",
+        },
+        # The zone card reads every mask (local, the API's, dismissed false alarms) from here.
+        "masks": {
+            "name": "Masks",
+            "state_topic": f"{base}/masks/attributes",
+            "value_template": "{{ value_json.local | count }}",
+            "json_attributes_topic": f"{base}/masks/attributes",
+            "entity_category": "diagnostic",
+            "icon": "mdi:vector-polygon",
         },
     }
     payloads: dict[tuple[str, str], dict[str, Any]] = {}

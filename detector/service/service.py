@@ -31,6 +31,12 @@ from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
 from detector.pipeline import FrameResult, Pipeline, iso_utc
 from detector.service import discovery
 from detector.service.comms import Comms, MqttComms
+from detector.service.false_alarm import (
+    MAX_EVENTS_SHOWN,
+    FalseAlarm,
+    false_alarm_masks,
+    masks_attributes,
+)
 from detector.service.payloads import parse_frame_payload
 from detector.service.scheduler import Scheduler
 from detector.sources import FrigateEvents, SourceRunner
@@ -47,6 +53,9 @@ REJECT_LOG_KEYS = 1000
 PRESS = "PRESS"
 MAX_DROPS_SHOWN = 10
 STATE_KEYS = ("enabled", "threshold", "masks")
+# The latest scored frame goes to Home Assistant (the zone card's picture) at most this often
+# per camera: enough to draw on, without a multi-megabyte retained publish at every interval.
+SCORED_FRAME_EVERY = 30.0
 CAMERA_STATE_TOPICS = (
     "smoke",
     "smoke/attributes",
@@ -57,6 +66,8 @@ CAMERA_STATE_TOPICS = (
     "enabled/state",
     "threshold/state",
     "masks/state",
+    "masks/attributes",
+    "frame",
 )
 
 
@@ -77,6 +88,11 @@ class CameraRuntime:
     errors: Counter[str] = field(default_factory=Counter)
     testing: bool = False
     test_timer: threading.Timer | None = None
+    # The boxes of the latest frame of the latest real alert: what "Not smoke" masks.
+    alert_boxes: list[list[float]] = field(default_factory=list)
+    alert_boxes_started: float | None = None
+    false_alarms: deque[FalseAlarm] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS_SHOWN))
+    frame_published_at: float | None = None  # monotonic
 
 
 class DetectorService:
@@ -90,11 +106,13 @@ class DetectorService:
         comms: Comms | None = None,
         stats_interval: float = 10.0,
         health_interval: float | None = None,
+        scored_frame_every: float = SCORED_FRAME_EVERY,
     ) -> None:
         self.config = config
         self.mqtt = config.mqtt
         self.pipeline = pipeline
         self.stats_interval = stats_interval
+        self.scored_frame_every = scored_frame_every
         # Check health at least twice per shortest stale window (and at least every second)
         # so a silent camera's status changes close to when its config says it should.
         windows = [c.interval * c.stale_after for c in config.cameras.values()]
@@ -357,6 +375,14 @@ class DetectorService:
             retain=True,
             qos=1,
         )
+        self._publish_masks_attributes(camera)
+
+    def _publish_masks_attributes(self, camera: str) -> None:
+        state = self.pipeline.camera(camera)
+        attributes = masks_attributes(
+            state.masks("local"), state.masks("remote"), list(self.cameras[camera].false_alarms)
+        )
+        self.comms.publish(f"{camera}/masks/attributes", json.dumps(attributes), retain=True)
 
     def stats(self) -> dict[str, Any]:
         """The stats JSON published on <prefix>/stats."""
@@ -459,6 +485,8 @@ class DetectorService:
                 self._reset(camera)
             else:
                 self._test_alert(camera)
+        elif setting == "false_alarm":
+            self._false_alarm(camera, payload)
         elif setting in STATE_KEYS:
             if self._apply(camera, setting, payload, source="command"):
                 self._publish_settings(camera)
@@ -513,6 +541,7 @@ class DetectorService:
             return
         with self._lock:
             self.pipeline.camera(camera).set_masks("remote", masks)
+        self._publish_masks_attributes(camera)
         _LOGGER.info("Camera %s: %d occlusion mask(s) from the Pyronear API", camera, len(masks))
 
     def _reset(self, camera: str) -> None:
@@ -531,6 +560,54 @@ class DetectorService:
                 )
             self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
         _LOGGER.info("Camera %s: alert reset", camera)
+
+    def _false_alarm(self, camera: str, payload: bytes) -> None:
+        """ "Not smoke": mask the latest alert's boxes (IoU rule), then end the alert."""
+        text = payload.decode("utf-8", "replace").strip()
+        if text.upper() != PRESS:
+            self._reject(
+                camera,
+                "bad_command",
+                f"false_alarm: expected {PRESS}, got {text[:40]!r}",
+                detail="false_alarm",
+            )
+            return
+        runtime = self.cameras[camera]
+        with self._lock:
+            state = self.pipeline.camera(camera)
+            local = state.masks("local")
+            added = false_alarm_masks(runtime.alert_boxes, [mask.name for mask in local])
+            if not added:
+                self._reject(
+                    camera,
+                    "bad_command",
+                    "false_alarm: no alert on this camera has boxes to mask yet",
+                    detail="false_alarm",
+                )
+                return
+            state.set_masks("local", (*local, *added))
+            event = FalseAlarm(
+                at=time.time(),
+                alert_started=runtime.alert_boxes_started,
+                masks=tuple(mask.name for mask in added),
+                boxes=tuple(mask.bounds for mask in added),
+            )
+            runtime.false_alarms.append(event)
+            runtime.alert_boxes = []
+            if runtime.last_attributes is not None:
+                runtime.last_attributes = {
+                    **runtime.last_attributes,
+                    "false_alarm": event.to_json(),
+                }
+        _LOGGER.info(
+            "Camera %s: false alarm, %d box(es) masked as %s",
+            camera,
+            len(added),
+            ", ".join(event.masks),
+        )
+        self._publish_settings(camera)
+        # The alert ends as an acknowledged one does (the reset publishes the attributes).
+        self._reset(camera)
 
     def _test_alert(self, camera: str) -> None:
         """A synthetic alert through the real outputs; never forwarded to the Pyronear API."""
@@ -615,6 +692,8 @@ class DetectorService:
             # Why boxes did not become alert boxes (README, "Why no alert"); capped so the
             # attributes stay small whatever the model outputs.
             "dropped": [drop.to_json() for drop in result.dropped[:MAX_DROPS_SHOWN]],
+            # The latest "Not smoke" on this camera (its masks are in masks/attributes).
+            "false_alarm": runtime.false_alarms[-1].to_json() if runtime.false_alarms else None,
         }
         runtime.last_attributes = attributes
         if result.view is not None and result.view.state != runtime.view:
@@ -628,6 +707,10 @@ class DetectorService:
         if vote.ongoing:
             boxes = vote.boxes
             self._images.submit(self._publish_alert_image, camera, data, boxes)
+            if len(boxes):
+                runtime.alert_boxes = [[float(v) for v in box[:4]] for box in boxes]
+                runtime.alert_boxes_started = runtime.alert_started
+        self._publish_scored_frame(runtime, data)
         if vote.ongoing and not runtime.smoke:
             runtime.smoke = True
             self.comms.publish(f"{camera}/smoke", "ON", retain=True, qos=1)
@@ -642,6 +725,15 @@ class DetectorService:
                 self.frigate.alert(camera, runtime.config.frigate_events, False, vote.score)
         for detection in result.detections:
             self.comms.publish(f"{camera}/detection", json.dumps(detection.to_json()), qos=1)
+
+    def _publish_scored_frame(self, runtime: CameraRuntime, data: bytes) -> None:
+        """The frame just scored, unannotated, for the zone card: at most once per period."""
+        now = time.monotonic()
+        last = runtime.frame_published_at
+        if last is not None and now - last < self.scored_frame_every:
+            return
+        runtime.frame_published_at = now
+        self.comms.publish(f"{runtime.config.id}/frame", data, retain=True)
 
     def _publish_alert_image(self, camera: str, data: bytes, boxes: Any) -> None:
         try:
