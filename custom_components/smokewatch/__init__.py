@@ -12,6 +12,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN, MQTT_DOMAIN
+from .frontend import async_register_card
 from .runtime import SmokeWatchConfigEntry, SmokeWatchRuntime
 from .services import async_setup_services
 
@@ -19,8 +20,9 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the services once, whether or not a detector is configured."""
+    """Register the services and the zone card once, whether or not a detector is configured."""
     async_setup_services(hass)
+    await async_register_card(hass)
     return True
 
 

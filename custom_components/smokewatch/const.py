@@ -29,6 +29,7 @@ SERVICE_SET_ZONES: Final = "set_zones"
 SERVICE_CLEAR_ZONES: Final = "clear_zones"
 SERVICE_RESET_ALERT: Final = "reset_alert"
 SERVICE_TEST_ALERT: Final = "test_alert"
+SERVICE_MARK_FALSE_ALARM: Final = "mark_false_alarm"
 
 ATTR_ZONES: Final = "zones"
 ATTR_NAME: Final = "name"
@@ -41,6 +42,10 @@ ZONE_RULES: Final = ("inside", "iou")
 PAYLOAD_ON: Final = "ON"
 PAYLOAD_OFF: Final = "OFF"
 PAYLOAD_PRESS: Final = "PRESS"
+
+# The zone card, served from the integration's own folder (see frontend.py).
+CARD_URL_BASE: Final = "/smokewatch_static"
+CARD_FILENAME: Final = "smokewatch-zone-card.js"
 
 STATUS_MODEL_MISSING: Final = "model_missing"
 

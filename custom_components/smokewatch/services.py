@@ -24,6 +24,7 @@ from .const import (
     DOMAIN,
     PAYLOAD_PRESS,
     SERVICE_CLEAR_ZONES,
+    SERVICE_MARK_FALSE_ALARM,
     SERVICE_RESET_ALERT,
     SERVICE_SET_ZONES,
     SERVICE_TEST_ALERT,
@@ -165,10 +166,16 @@ def async_setup_services(hass: HomeAssistant) -> None:
         for target in _targets(hass, call):
             await _async_publish(hass, target, "test", PAYLOAD_PRESS)
 
+    async def mark_false_alarm(call: ServiceCall) -> None:
+        # The detector owns the alert's boxes: it turns them into masks and ends the alert.
+        for target in _targets(hass, call):
+            await _async_publish(hass, target, "false_alarm", PAYLOAD_PRESS)
+
     hass.services.async_register(DOMAIN, SERVICE_SET_ZONES, set_zones, schema=SET_ZONES_SCHEMA)
     for name, handler in (
         (SERVICE_CLEAR_ZONES, clear_zones),
         (SERVICE_RESET_ALERT, reset_alert),
         (SERVICE_TEST_ALERT, test_alert),
+        (SERVICE_MARK_FALSE_ALARM, mark_false_alarm),
     ):
         hass.services.async_register(DOMAIN, name, handler, schema=TARGET_SCHEMA)

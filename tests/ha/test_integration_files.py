@@ -47,6 +47,7 @@ async def test_blueprint_is_valid_and_instantiates(
     assert validated.validation_error is None, validated.validation_error
     actions = str(config["actions"])
     assert "smokewatch.reset_alert" in actions
+    assert "smokewatch.mark_false_alarm" in actions and "Not smoke" in actions
     assert "/api/camera_proxy/" in actions
 
 

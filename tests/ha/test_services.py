@@ -56,6 +56,7 @@ async def test_set_zones_publishes_masks(
         ("clear_zones", "masks", "[]"),
         ("reset_alert", "reset", "PRESS"),
         ("test_alert", "test", "PRESS"),
+        ("mark_false_alarm", "false_alarm", "PRESS"),
     ],
 )
 async def test_command_services(
