@@ -134,7 +134,15 @@ for await (const line of lines) {
     if (!handler) throw new Error(`unknown command ${message.cmd}`);
     answer = { ok: true, ...(await handler(message)) };
   } catch (err) {
-    answer = { ok: false, error: String(err?.stack ?? err) };
+    let where = "";
+    if (page) {
+      // What the page showed: its address and a screenshot beside the driver's log.
+      where = ` (page ${page.url()})`;
+      if (process.env.DRIVER_FAILURE_SCREENSHOT) {
+        await page.screenshot({ path: process.env.DRIVER_FAILURE_SCREENSHOT }).catch(() => {});
+      }
+    }
+    answer = { ok: false, error: `${String(err?.stack ?? err)}${where}` };
   }
   process.stdout.write(`${JSON.stringify(answer)}\n`);
   if (JSON.parse(line).cmd === "close") break;

@@ -275,7 +275,14 @@ export class SmokeWatchZoneCard extends LitElement {
   private sync(): void {
     if (!this._hass || !this._config) return;
     const masks = this.masksEntity ? this._hass.states[this.masksEntity] : undefined;
-    if (masks) this.editor.load(zonesFromAttributes(masks.attributes.local));
+    if (masks) {
+      const before = JSON.stringify(this.editor.zones);
+      this.editor.load(zonesFromAttributes(masks.attributes.local));
+      // The detector's zones changed (e.g. a "Not smoke" elsewhere): an older note is stale.
+      if (!this.saving && JSON.stringify(this.editor.zones) !== before && this.message && !this.message.error) {
+        this.message = null;
+      }
+    }
     const smoke = this._hass.states[this._config.entity];
     const boxes = smoke?.attributes.boxes;
     const key = JSON.stringify(boxes ?? null);
