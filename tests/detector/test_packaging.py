@@ -114,7 +114,8 @@ def test_translations_cover_flows_services_and_issues(name: str) -> None:
     strings = load(COMPONENT / name)
     assert strings == load(COMPONENT / "strings.json")
     services = set((COMPONENT / "services.yaml").read_text().split("\n")) & {
-        f"{s}:" for s in ("set_zones", "clear_zones", "reset_alert", "test_alert")
+        f"{s}:"
+        for s in ("set_zones", "clear_zones", "reset_alert", "test_alert", "mark_false_alarm")
     }
     assert {f"{s}:" for s in strings["services"]} == services
     assert set(strings["issues"]) == {"detector_offline", "bridge_failing", "model_missing"}
