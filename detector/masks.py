@@ -24,6 +24,10 @@ Point = tuple[float, float]
 
 _NUMBER = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
 _REMOTE_MASK = re.compile(rf"^\({_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}\)$")
+# Bounds on what a command may ask for: masking costs a polygon clip per box and mask on
+# the scoring path, so the work a message can cause stays small.
+MAX_MASKS = 50
+MAX_POINTS = 100
 _JSON_KEYS = frozenset({"name", "polygon", "rect", "rule", "enabled"})
 
 
@@ -145,25 +149,34 @@ def apply_masks(
     return boxes[keep]
 
 
-def parse_remote_masks(items: Any) -> list[Mask]:
+def parse_remote_masks(items: Any) -> tuple[list[Mask], list[str]]:
     """Masks from the Pyronear API (`[{"id": 1, "mask": "(x1,y1,x2,y2)"}, ...]`), IoU rule.
 
-    Raises ValueError naming the first bad item.
+    Returns the valid masks and one problem per item skipped: the API checks only the text
+    format (it accepts `(0.5,0.5,0.1,0.1)`), and one bad mask must not cost the camera the
+    others. Raises ValueError when `items` is not a list at all.
     """
     if not isinstance(items, list):
         raise ValueError("remote masks must be a JSON list")
+    if len(items) > MAX_MASKS:
+        raise ValueError(f"{len(items)} remote masks, more than {MAX_MASKS}")
     masks: list[Mask] = []
+    problems: list[str] = []
     for index, item in enumerate(items):
         where = f"remote mask {index}"
-        if not isinstance(item, dict) or not isinstance(item.get("mask"), str):
-            raise ValueError(f"{where}: expected an object with a 'mask' string")
-        match = _REMOTE_MASK.match(item["mask"])
-        if not match:
-            raise ValueError(f"{where}: {item['mask']!r} is not '(x1,y1,x2,y2)'")
-        x1, y1, x2, y2 = (float(v) for v in match.groups())
-        _check_rect(where, x1, y1, x2, y2)
+        try:
+            if not isinstance(item, dict) or not isinstance(item.get("mask"), str):
+                raise ValueError(f"{where}: expected an object with a 'mask' string")
+            match = _REMOTE_MASK.match(item["mask"][:200])
+            if not match:
+                raise ValueError(f"{where}: {item['mask'][:60]!r} is not '(x1,y1,x2,y2)'")
+            x1, y1, x2, y2 = (float(v) for v in match.groups())
+            _check_rect(where, x1, y1, x2, y2)
+        except ValueError as err:
+            problems.append(str(err))
+            continue
         masks.append(Mask.rect(f"remote-{item.get('id', index)}", x1, y1, x2, y2, "iou"))
-    return masks
+    return masks, problems
 
 
 def masks_from_json(obj: Any) -> list[Mask]:
@@ -175,6 +188,8 @@ def masks_from_json(obj: Any) -> list[Mask]:
     """
     if not isinstance(obj, list):
         raise ValueError("masks must be a JSON list (use [] to clear)")
+    if len(obj) > MAX_MASKS:
+        raise ValueError(f"{len(obj)} masks, more than {MAX_MASKS}")
     masks = [_mask_from_json(item, f"masks[{index}]") for index, item in enumerate(obj)]
     seen: dict[str, int] = {}
     for index, mask in enumerate(masks):
@@ -219,6 +234,8 @@ def _mask_from_json(obj: Any, where: str) -> Mask:
     points = obj["polygon"]
     if not isinstance(points, list) or len(points) < 3:
         raise ValueError(f"{where}.polygon: expected at least 3 [x, y] points")
+    if len(points) > MAX_POINTS:
+        raise ValueError(f"{where}.polygon: {len(points)} points, more than {MAX_POINTS}")
     polygon: list[Point] = []
     for index, point in enumerate(points):
         if not _is_numbers(point, 2):

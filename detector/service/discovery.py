@@ -11,6 +11,7 @@ from typing import Any
 
 from detector import __version__
 from detector.config import CameraConfig, MqttConfig
+from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
 
 # Where a Home Assistant user is sent from the device page ("origin" of the discovered entities).
 SUPPORT_URL = "https://github.com/smokewatch/smokewatch"
@@ -122,8 +123,8 @@ def camera_entities(
             "name": "Smoke threshold",
             "command_topic": f"{base}/threshold/set",
             "state_topic": f"{base}/threshold/state",
-            "min": 0.05,
-            "max": 0.95,
+            "min": THRESHOLD_MIN,
+            "max": THRESHOLD_MAX,
             "step": 0.01,
             "mode": "box",
             "entity_category": "config",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import time
 from typing import Any
 
 from detector.errors import FrameError
 from detector.frames import JPEG_MAGIC, PNG_MAGIC
+from detector.untrusted import epoch_seconds, parse_json
 
 _BASE64_TEXT = re.compile(rb"^(data:[\w/+.-]+;base64,)?[A-Za-z0-9+/=_\-\s]+$")
 
@@ -38,25 +38,31 @@ def parse_frame_payload(payload: bytes, received_at: float | None = None) -> tup
 
 
 def _envelope(payload: bytes, arrived: float) -> tuple[bytes, float]:
+    # The envelope is {"image", "ts"}: two levels are all it can need.
     try:
-        data: Any = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise FrameError("bad_envelope", f"JSON envelope is not valid JSON: {err}") from None
+        data: Any = parse_json(payload, max_depth=2)
+    except ValueError as err:
+        raise FrameError("bad_envelope", f"JSON envelope: {err}") from None
     if not isinstance(data, dict) or not isinstance(data.get("image"), str):
         raise FrameError("bad_envelope", 'JSON envelope must be {"image": "<base64>", "ts": ...}')
-    ts = data.get("ts", arrived)
-    if isinstance(ts, bool) or not isinstance(ts, int | float):
-        raise FrameError("bad_envelope", "JSON envelope 'ts' must be epoch seconds")
-    if ts > 1e12:  # milliseconds, as JavaScript clients send
-        ts = ts / 1000
-    return _base64(data["image"].encode("ascii", "replace")), float(ts)
+    if "ts" not in data:
+        return _base64(data["image"].encode("ascii", "replace")), arrived
+    try:
+        # Seconds, or milliseconds as JavaScript clients send, µs or ns; checked here so a
+        # time no date can hold never reaches the vote, the stats or the API.
+        ts = epoch_seconds(data["ts"], now=max(arrived, time.time()))
+    except ValueError as err:
+        raise FrameError("bad_envelope", f"JSON envelope: {err}") from None
+    return _base64(data["image"].encode("ascii", "replace")), ts
 
 
 def _base64(text: bytes) -> bytes:
     if text.startswith(b"data:"):  # a data URL: data:image/jpeg;base64,....
         text = text.partition(b",")[2]
+    # MIME encoders wrap base64 at 76 columns: line breaks and spaces are not data.
+    compact = b"".join(text.split())
     try:
-        image = base64.b64decode(text.strip(), validate=True)
+        image = base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
         raise FrameError(
             "bad_base64", "payload is neither a JPEG/PNG image nor valid base64 text"

@@ -26,14 +26,17 @@ from detector import __version__
 from detector.annotate import annotate_jpeg
 from detector.assembly import camera_settings
 from detector.config import CameraConfig, Config, MqttConfig
+from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
 from detector.errors import FrameError
 from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
-from detector.pipeline import FrameResult, Pipeline, iso_utc
+from detector.pipeline import Detection, FrameResult, Pipeline, iso_utc
 from detector.service import discovery
 from detector.service.comms import Comms, MqttComms
 from detector.service.payloads import parse_frame_payload
 from detector.service.scheduler import Scheduler
 from detector.sources import FrigateEvents, SourceRunner
+from detector.supervise import Health, supervised_thread
+from detector.untrusted import parse_json
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,6 +48,9 @@ REJECT_LOG_EVERY = 300.0
 # names) refusals are only counted, so the bookkeeping cannot grow without bound.
 REJECT_LOG_KEYS = 1000
 PRESS = "PRESS"
+# A masks command or state larger than this is refused before it is parsed (a few hundred
+# masks of a dozen points fit in a tenth of it).
+MASKS_MAX_BYTES = 64 * 1024
 STATE_KEYS = ("enabled", "threshold", "masks")
 CAMERA_STATE_TOPICS = (
     "smoke",
@@ -109,7 +115,13 @@ class DetectorService:
         self.stop_event = threading.Event()
         self._lock = threading.Lock()  # pipeline state: worker vs commands
         self._images = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-image")
-        self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
+        self.health = Health("detector")
+        self._worker = supervised_thread("inference", self._work, self.health, self.stop_event)
+        # Detections also go here (the bridge hosted in this process) besides MQTT.
+        self.on_detection: Callable[[Detection], None] | None = None
+        # One re-publish of everything pending at most: HA announcing `online` a thousand
+        # times must not queue a thousand copies of discovery in front of the detections.
+        self._publish_all_pending = threading.Event()
         self._inference_ms: deque[float] = deque(maxlen=20)
         self.rejected: Counter[str] = Counter()
         # (camera, reason) → [monotonic time of the last warning, refusals since then]
@@ -211,6 +223,12 @@ class DetectorService:
 
     def _ha_status(self, topic: str, payload: bytes) -> None:
         if payload.strip().lower() == b"online":
+            self._request_publish_all()
+
+    def _request_publish_all(self) -> None:
+        """Queue one re-publish of everything, unless one is already waiting (any thread)."""
+        if not self._publish_all_pending.is_set():
+            self._publish_all_pending.set()
             self.control.put(self._publish_all)
 
     def _on_connected(self) -> None:
@@ -239,10 +257,10 @@ class DetectorService:
         while not self.stop_event.is_set():
             now = time.monotonic()
             if now >= next_health:
-                self._update_health()
+                self._guarded("camera health", self._update_health)
                 next_health = now + self.health_interval
             if now >= next_stats:
-                self._publish_stats()
+                self._guarded("stats", self._publish_stats)
                 next_stats = now + self.stats_interval
             # Wake at least twice a second so a stop request is seen promptly.
             timeout = max(0.0, min(next_health, next_stats, now + 0.5) - time.monotonic())
@@ -250,11 +268,18 @@ class DetectorService:
                 task = self.control.get(timeout=timeout)
             except queue.Empty:
                 continue
-            try:
-                task()
-            except Exception:  # one failed task must not stop the service
-                _LOGGER.exception("Control task failed")
+            self._guarded("control", task)
         self._shutdown()
+
+    def _guarded(self, part: str, task: Callable[[], None]) -> None:
+        """Run one step of the control loop: a failure is logged once, counted and shown in
+        stats (`healthy`, `faults`), and the loop goes on."""
+        try:
+            task()
+        except Exception as err:  # one failed step must not stop the service
+            self.health.failed(part, err)
+        else:
+            self.health.ok(part)
 
     def stop(self) -> None:
         """Ask the service to stop (safe from signal handlers and other threads)."""
@@ -277,8 +302,9 @@ class DetectorService:
         if self._restoring:
             time.sleep(RESTORE_WAIT)  # retained states and info arrive right after subscribing
             self._restoring = False
-            self._restore_states()
-            self._remove_old_cameras()
+            # Whatever the broker held for us, discovery, info and states go out below.
+            self._guarded("restore states", self._restore_states)
+            self._guarded("remove old cameras", self._remove_old_cameras)
         self._publish_all()
 
     def _restore_states(self) -> None:
@@ -313,6 +339,7 @@ class DetectorService:
 
     def _publish_all(self) -> None:
         """Discovery and every current state (after a (re)connect or HA's restart)."""
+        self._publish_all_pending.clear()
         self.comms.publish("info", json.dumps(self.info()), retain=True, qos=1)
         if self.mqtt.discovery:
             payloads = dict(discovery.detector_entities(self.mqtt))
@@ -376,6 +403,7 @@ class DetectorService:
             "frames_dropped": sum(slot.dropped for slot in self.scheduler.slots.values()),
             "cameras": cameras,
             "rejected": dict(self.rejected),
+            **self.health.snapshot(),
         }
 
     def _publish_stats(self) -> None:
@@ -478,15 +506,17 @@ class DetectorService:
                     value = float(text)
                 except ValueError:
                     raise ValueError(f"expected a number, got {text[:40]!r}") from None
-                if not 0.05 <= value <= 0.95:
-                    raise ValueError(f"threshold {value} is outside 0.05..0.95")
+                if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:
+                    raise ValueError(
+                        f"threshold {value} is outside {THRESHOLD_MIN}..{THRESHOLD_MAX}"
+                    )
                 runtime.config = replace(runtime.config, threshold=value)
                 with self._lock:
                     self.pipeline.add_camera(camera_settings(runtime.config))
             elif key == "masks":
                 try:
-                    data = json.loads(text) if text else []
-                except json.JSONDecodeError as err:
+                    data = parse_json(text, max_bytes=MASKS_MAX_BYTES) if text else []
+                except ValueError as err:
                     raise ValueError(f"masks are not valid JSON: {err}") from None
                 masks = masks_from_json(data)
                 with self._lock:
@@ -501,10 +531,13 @@ class DetectorService:
         if camera not in self.cameras:
             return
         try:
-            masks = parse_remote_masks(json.loads(payload) if payload else [])
-        except (ValueError, UnicodeDecodeError) as err:
+            data = parse_json(payload, max_bytes=MASKS_MAX_BYTES) if payload else []
+            masks, problems = parse_remote_masks(data)
+        except ValueError as err:
             self._reject(camera, "bad_remote_masks", str(err))
             return
+        for problem in problems:  # one bad mask of the API is skipped, not the whole list
+            self._reject(camera, "bad_remote_masks", problem)
         with self._lock:
             self.pipeline.camera(camera).set_masks("remote", masks)
         _LOGGER.info("Camera %s: %d occlusion mask(s) from the Pyronear API", camera, len(masks))
@@ -564,8 +597,10 @@ class DetectorService:
     # -- the inference worker --------------------------------------------------------------
 
     def _work(self) -> None:
+        """The inference worker's loop (supervised: restarted if anything escapes it)."""
         while not self.stop_event.is_set():
             job = self.scheduler.next_job(timeout=0.5)
+            self.health.ok("inference")
             if job is None:
                 continue
             runtime = self.cameras[job.camera]
@@ -625,6 +660,11 @@ class DetectorService:
                 self.frigate.alert(camera, runtime.config.frigate_events, False, vote.score)
         for detection in result.detections:
             self.comms.publish(f"{camera}/detection", json.dumps(detection.to_json()), qos=1)
+            if self.on_detection is not None:
+                try:
+                    self.on_detection(detection)
+                except Exception as err:  # whatever the bridge does, detection goes on
+                    self.health.failed("bridge", err)
 
     def _publish_alert_image(self, camera: str, data: bytes, boxes: Any) -> None:
         try:

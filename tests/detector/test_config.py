@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,7 @@ def test_every_error_reported_with_path_value_and_allowed() -> None:
     assert errors == [
         "cameras.a.masks[0].polygon[1]: [2, 0] is not allowed: "
         "expected [x, y] with x and y between 0 and 1",
-        "cameras.a.threshold: 1.5 is not allowed: expected a number between 0 and 1",
+        "cameras.a.threshold: 1.5 is not allowed: expected a number between 0.05 and 0.95",
         "cameras.b.enabled: 'maybe' is not allowed: expected true or false",
         "cameras.b.interval: 0 is not allowed: expected a number above 0 and at most 86400",
         "detection.offline_after: 4 is not allowed: expected more than stale_after (5)",
@@ -476,8 +477,40 @@ def test_check_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         f"{bad}: 3 errors",
         "cameras.a.colour: unknown key; allowed keys: enabled, frigate_events, interval, masks, "
         "name, nb_frames, offline_after, source, stale_after, threshold, topic",
-        "cameras.a.threshold: 2 is not allowed: expected a number between 0 and 1",
+        "cameras.a.threshold: 2 is not allowed: expected a number between 0.05 and 0.95",
         "mqtt.port: 0 is not allowed: expected a whole number between 1 and 65535",
     ]
     assert check_config_main(tmp_path / "absent.yaml") == 1
     assert "no such configuration file" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", [0, 1.0, 0.04, 0.96])
+def test_threshold_range_is_the_one_of_commands(value: float) -> None:
+    # A threshold of 1.0 silenced the alarm for good and 0 flooded it; the command refused
+    # both (0.05..0.95) while the config took them.
+    errors = errors_of({"cameras": {"a": {"threshold": value}}})
+    assert errors == [
+        f"cameras.a.threshold: {value} is not allowed: expected a number between 0.05 and 0.95"
+    ]
+
+
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, 10):
+        refs = ", ".join([f"*a{level - 1}"] * 9)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    lines.append("cameras: {a: {name: *a9}}")
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    started = time.monotonic()
+    errors = load_errors(path)
+    # Generous for a loaded 2-core machine; the bomb itself took over 120 s and 1.3 GB.
+    assert time.monotonic() - started < 10
+    assert len(errors) == 1
+    assert "expands to more than" in errors[0]
+
+
+def test_deep_yaml_nesting_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "cameras: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    errors = load_errors(path)
+    assert len(errors) == 1
+    assert "nested deeper than" in errors[0]

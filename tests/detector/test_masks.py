@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -98,10 +100,13 @@ def test_no_masks_or_no_boxes() -> None:
 
 
 def test_remote_masks_from_api() -> None:
-    masks = parse_remote_masks([{"id": 4, "mask": "(0.1,0.2,0.3,0.4)"}, {"mask": "( 0, 0,1, 1)"}])
+    masks, problems = parse_remote_masks(
+        [{"id": 4, "mask": "(0.1,0.2,0.3,0.4)"}, {"mask": "( 0, 0,1, 1)"}]
+    )
     assert masks[0].rule == "iou" and masks[0].bounds == (0.1, 0.2, 0.3, 0.4)
     assert [mask.name for mask in masks] == ["remote-4", "remote-1"]
-    assert parse_remote_masks([]) == []
+    assert problems == []
+    assert parse_remote_masks([]) == ([], [])
 
 
 @pytest.mark.parametrize(
@@ -115,9 +120,15 @@ def test_remote_masks_from_api() -> None:
         ({"mask": "(0,0,1.5,1)"}, "between 0 and 1"),
     ],
 )
-def test_remote_mask_errors(item: dict[str, object], reason: str) -> None:
-    with pytest.raises(ValueError, match=f"remote mask 1: .*{reason}"):
-        parse_remote_masks([{"mask": "(0,0,0.1,0.1)"}, item])
+def test_remote_mask_errors_skip_the_bad_mask_only(item: dict[str, object], reason: str) -> None:
+    # The real API accepts any '(a,b,c,d)' text, e.g. (0.5,0.5,0.1,0.1): one bad mask must
+    # not cost the camera the good ones beside it.
+    masks, problems = parse_remote_masks(
+        [{"mask": "(0,0,0.1,0.1)"}, item, {"id": 9, "mask": "(0.5,0.5,0.6,0.6)"}]
+    )
+    assert [mask.name for mask in masks] == ["remote-0", "remote-9"]
+    assert len(problems) == 1
+    assert re.search(f"remote mask 1: .*{reason}", problems[0])
     with pytest.raises(ValueError, match="JSON list"):
         parse_remote_masks({"mask": "(0,0,0.1,0.1)"})
 
