@@ -21,7 +21,9 @@ from datetime import datetime
 from typing import Any
 
 from detector.bridge.api import Outcome, PyronearClient, fit_for_upload
+from detector.bridge.delivery import token_fault, token_part
 from detector.config import BridgeConfig
+from detector.supervise import Health
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,12 +56,14 @@ class Duties:
         publish_masks: Callable[[str, str], None],
         on_outcome: Callable[[Outcome], None],
         local_now: Callable[[], datetime] = datetime.now,
+        health: Health | None = None,
     ) -> None:
         self.settings = settings
         self.api = api
         self.publish_masks = publish_masks
         self.on_outcome = on_outcome
         self.local_now = local_now
+        self.health = health or Health("bridge")
         self.cameras = {camera: CameraDuties() for camera in settings.cameras}
         self.calls: dict[str, int] = {}
 
@@ -79,6 +83,7 @@ class Duties:
         """Do what is due, then sleep until the next thing is (at most a second)."""
         while not stop.is_set():
             await self.run_due()
+            self.health.ok("duties")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 
@@ -133,6 +138,11 @@ class Duties:
     def _report(self, camera: str, duty: str, outcome: Outcome) -> None:
         self.calls[duty] = self.calls.get(duty, 0) + 1
         self.on_outcome(outcome)
+        # A refused token shows even while no detection is waiting to be delivered.
+        if outcome.kind == "auth":
+            self.health.fault(token_part(camera), token_fault(outcome))
+        elif outcome.ok:
+            self.health.ok(token_part(camera))
         failing = self.cameras[camera].failing
         if outcome.ok:
             if duty in failing:

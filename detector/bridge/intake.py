@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import binascii
 import contextlib
-import json
 import logging
 import socket
 import threading
@@ -24,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from detector.bridge.outbox import Outbox
 from detector.config import Config
 from detector.pipeline import Detection
+from detector.untrusted import parse_json
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,8 +39,12 @@ class Intake:
         on_stored: Callable[[], None],
         on_frame: Callable[[str, bytes], None],
         on_connected: Callable[[], None],
+        subscribe_detections: bool = True,
     ) -> None:
         self.mqtt = config.mqtt
+        # False when the bridge is hosted by `smokewatch run`: detections are handed over in
+        # the process (`store`), without the broker hop and without storing them twice.
+        self.subscribe_detections = subscribe_detections
         self.settings = config.bridge
         self.prefix = config.mqtt.topic_prefix
         self.outbox = outbox
@@ -127,7 +131,9 @@ class Intake:
             self.mqtt.port,
             "resumed" if flags.session_present else "new",
         )
-        topics = [(f"{self.prefix}/+/detection", 1), (self.ha_status_topic, 0)]
+        topics = [(self.ha_status_topic, 0)]
+        if self.subscribe_detections:
+            topics.append((f"{self.prefix}/+/detection", 1))
         topics += [(topic, 0) for topic in self.image_topics]
         client.subscribe(topics)
         client.publish(self.available_topic, "online", qos=1, retain=True)
@@ -168,12 +174,18 @@ class Intake:
         """Commit one detection to the outbox before paho may acknowledge it."""
         topic_camera = topic[len(self.prefix) + 1 : -len("/detection")]
         try:
-            detection = Detection.from_json(json.loads(payload))
+            # Bounded: a detection is 3 levels deep; no NaN, no 400-digit number.
+            detection = Detection.from_json(parse_json(payload, max_depth=4))
             if detection.camera != topic_camera:
                 raise ValueError(f"camera {detection.camera!r} published on {topic}")
         except (ValueError, TypeError, RecursionError, binascii.Error) as err:
             _LOGGER.warning("Refused a detection on %s: %s", topic, err)
             return self._count("rejected", topic_camera)
+        return self.store(detection)
+
+    def store(self, detection: Detection) -> bool:
+        """Commit one detection to the outbox; False when it could not be stored (counted in
+        `storage_errors`, logged): the caller must keep it and offer it again."""
         if detection.camera not in self.settings.cameras:
             if detection.camera not in self._skipped_logged:
                 self._skipped_logged.add(detection.camera)

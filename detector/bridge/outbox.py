@@ -303,6 +303,26 @@ class Outbox:
                 )
             self._fact(db, "last_error", row[0], error)
 
+    def requeue_failed(self, camera: str | None = None) -> list[tuple[str, str]]:
+        """Put every failed detection (of one camera, or all) back in line; (id, camera) of each.
+
+        Their images are still in the file (only delivered rows drop theirs), so they go again
+        as they were; the `failed` counter keeps the past outcomes.
+        """
+        query = "SELECT id, camera FROM items WHERE status = 'failed'"
+        args: tuple[Any, ...] = ()
+        if camera is not None:
+            query += " AND camera = ?"
+            args = (camera,)
+        with self._transaction() as db:
+            rows = db.execute(query + " ORDER BY seq", args).fetchall()
+            db.execute(
+                "UPDATE items SET status = 'pending', done_at = NULL, http_status = NULL"
+                f" WHERE id IN (SELECT id FROM ({query}))",
+                args,
+            )
+        return [(row[0], row[1]) for row in rows]
+
     # -- figures ---------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:

@@ -4,7 +4,12 @@ Three parts around the outbox: intake (paho's thread) commits detections before 
 them; delivery and the periodic duties run as asyncio tasks on a loop in a thread of their own;
 health (stats and discovery) is published from that loop. Nothing calls the API at start-up:
 the bridge starts, and queues, with the API unreachable. `BridgeService(config).start()` and
-`.stop()` let `smokewatch run` host the bridge too.
+`.stop()` let `smokewatch run` host the bridge too; hosted, it takes detections straight from
+the detector (`accept`) rather than over the broker.
+
+Every loop runs supervised (detector.supervise): a failure (disk full, a surprise) is logged
+once, counted, retried with backoff and published as `healthy: false` with its reason in
+`faults`, until the part works again.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from detector import __version__
@@ -25,13 +31,19 @@ from detector.bridge.duties import Duties
 from detector.bridge.intake import Intake
 from detector.bridge.outbox import Outbox
 from detector.config import Config
-from detector.pipeline import iso_utc
+from detector.pipeline import Detection, iso_utc
+from detector.redact import redact_url
 from detector.service.discovery import ORIGIN
+from detector.supervise import Health, supervise
 
 _LOGGER = logging.getLogger(__name__)
 
 # Several delivery changes within this many seconds give one stats message.
 STATS_COALESCE = 0.2
+# Detections handed over in the process but not yet stored (disk full): kept in memory and
+# stored again every few seconds. Bounded by count: beyond it the oldest go, counted.
+BACKLOG_LIMIT = 1000
+BACKLOG_RETRY = 2.0
 
 
 def stats_payload(data: dict[str, Any]) -> dict[str, Any]:
@@ -49,8 +61,12 @@ def stats_payload(data: dict[str, Any]) -> dict[str, Any]:
 class BridgeService:
     """The bridge process, or a part of `smokewatch run` when `bridge.enabled`."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, hosted: bool = False) -> None:
         self.config = config
+        self.health = Health("bridge")
+        self._backlog: deque[Detection] = deque()
+        self._backlog_lock = threading.Lock()
+        self.backlog_dropped = 0
         self.settings = config.bridge
         self.prefix = config.mqtt.topic_prefix
         self.node_id = config.mqtt.node_id
@@ -71,12 +87,14 @@ class BridgeService:
             self.api,
             on_outcome=self._api_outcome,
             on_change=self._stats_changed,
+            health=self.health,
         )
         self.duties = Duties(
             self.settings,
             self.api,
             publish_masks=self._publish_masks,
             on_outcome=self._api_outcome,
+            health=self.health,
         )
         self.intake = Intake(
             config,
@@ -84,6 +102,7 @@ class BridgeService:
             on_stored=self._stored,
             on_frame=self.duties.frame,
             on_connected=self._announce,
+            subscribe_detections=not hosted,
         )
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
@@ -97,7 +116,7 @@ class BridgeService:
         """Connect to the broker and start delivering (no API call happens here)."""
         _LOGGER.info(
             "Bridge to %s for %s; outbox %s",
-            self.settings.url,
+            redact_url(self.settings.url),
             ", ".join(sorted(self.settings.cameras)) or "no camera",
             self.outbox.path,
         )
@@ -152,14 +171,53 @@ class BridgeService:
         self._stats_due = asyncio.Event()
         if self._stopped.is_set():
             return
+        stop = self._stop
+        cap = min(60.0, self.settings.backoff_max)
         try:
             await asyncio.gather(
-                self.delivery.run(self._stop),
-                self.duties.run(self._stop),
-                self._stats_loop(self._stop),
+                supervise("delivery", lambda: self.delivery.run(stop), self.health, stop, cap=cap),
+                supervise("duties", lambda: self.duties.run(stop), self.health, stop, cap=cap),
+                supervise("stats", lambda: self._stats_loop(stop), self.health, stop, cap=cap),
+                supervise("backlog", lambda: self._backlog_loop(stop), self.health, stop, cap=cap),
             )
         finally:
             await self.api.close()
+
+    # -- detections handed over in the process ---------------------------------------------
+
+    def accept(self, detection: Detection) -> None:
+        """A detection from the detector in this process (any thread): stored now, or kept
+        in memory and stored again until the outbox takes it."""
+        with self._backlog_lock:
+            if not self._backlog and self.intake.store(detection):
+                return
+            self._backlog.append(detection)
+            while len(self._backlog) > BACKLOG_LIMIT:
+                dropped = self._backlog.popleft()
+                self.backlog_dropped += 1
+                _LOGGER.error(
+                    "Detection %s of %s dropped: the outbox has refused writes for too long"
+                    " (%d kept in memory)",
+                    dropped.id,
+                    dropped.camera,
+                    BACKLOG_LIMIT,
+                )
+        self.health.fault("outbox", "cannot store detections (see the log); kept in memory")
+
+    def _store_backlog(self) -> None:
+        with self._backlog_lock:
+            while self._backlog and self.intake.store(self._backlog[0]):
+                self._backlog.popleft()
+            empty = not self._backlog
+        if empty:
+            self.health.ok("outbox")
+
+    async def _backlog_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if self._backlog:
+                await asyncio.to_thread(self._store_backlog)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), BACKLOG_RETRY)
 
     # -- health ----------------------------------------------------------------------------
 
@@ -209,14 +267,27 @@ class BridgeService:
         data["api_connected"] = self.api_connected
         data["storage_errors"] = self.intake.storage_errors
         data["uptime"] = round(time.monotonic() - self.started_at)
+        data["backlog"] = len(self._backlog)
+        data["backlog_dropped"] = self.backlog_dropped
+        data.update(self.health.snapshot())
         return data
 
     def _publish_stats(self) -> None:
         try:
             payload = json.dumps(self.stats())
-        except Exception as err:  # the outbox closed while stopping, or a disk error
-            _LOGGER.debug("No stats this time: %s", err)
-            return
+        except Exception as err:  # the outbox unreadable: still say that something is wrong
+            if self._stopped.is_set():
+                return
+            self.health.failed("stats", err)
+            payload = json.dumps(
+                {
+                    "api_connected": self.api_connected,
+                    "storage_errors": self.intake.storage_errors,
+                    **self.health.snapshot(),
+                }
+            )
+        else:
+            self.health.ok("stats")
         self.intake.publish(f"{self.prefix}/bridge/stats", payload, retain=True)
 
     def _publish_masks(self, camera: str, payload: str) -> None:
@@ -269,6 +340,14 @@ def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
             "name": "Last delivery",
             "device_class": "timestamp",
             "value_template": "{{ value_json.last_success or 'None' }}",
+        },
+        ("binary_sensor", "problem"): {
+            "name": "Problem",
+            "device_class": "problem",
+            "entity_category": "diagnostic",
+            "value_template": "{{ 'OFF' if value_json.healthy else 'ON' }}",
+            "json_attributes_topic": stats,
+            "json_attributes_template": "{{ {'faults': value_json.faults} | tojson }}",
         },
         ("sensor", "failed"): {
             "name": "Failed deliveries",
