@@ -43,13 +43,14 @@ class Comms(Protocol):
 
     def publish(
         self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
-    ) -> None:
-        """Publish on a topic below the prefix."""
+    ) -> bool:
+        """Publish on a topic below the prefix; False when the message was not taken."""
 
     def publish_absolute(
         self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
-    ) -> None:
-        """Publish on a full topic (discovery lives outside the prefix)."""
+    ) -> bool:
+        """Publish on a full topic (discovery lives outside the prefix); False when the
+        message was not taken (a full queue)."""
 
 
 class MqttComms:
@@ -70,6 +71,7 @@ class MqttComms:
         self.connected = threading.Event()
         self._stopping = False
         self._last_failure: str | None = None
+        self._last_publish_error: int | None = None  # logged once per streak, not per message
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id or config.client_id,
@@ -127,17 +129,24 @@ class MqttComms:
 
     def publish(
         self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
-    ) -> None:
+    ) -> bool:
         """Publish below the prefix (queued while disconnected, up to a bound)."""
-        self.publish_absolute(self.topic(topic), payload, retain=retain, qos=qos)
+        return self.publish_absolute(self.topic(topic), payload, retain=retain, qos=qos)
 
     def publish_absolute(
         self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
-    ) -> None:
-        """Publish a full topic."""
+    ) -> bool:
+        """Publish a full topic; False when paho did not take it (its queue is full)."""
         result = self.client.publish(topic, payload, qos=qos, retain=retain)
-        if result.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            _LOGGER.warning("Publish on %s failed: %s", topic, mqtt.error_string(result.rc))
+        if result.rc == mqtt.MQTT_ERR_NO_CONN:
+            return qos > 0  # kept by paho for the reconnect (QoS 0 is not)
+        if result.rc != mqtt.MQTT_ERR_SUCCESS:
+            if result.rc != self._last_publish_error:
+                _LOGGER.warning("Publish on %s failed: %s", topic, mqtt.error_string(result.rc))
+            self._last_publish_error = result.rc
+            return False
+        self._last_publish_error = None
+        return True
 
     def _connect_cb(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any

@@ -146,7 +146,8 @@ def camera_entities(
             "name": "Status",
             "state_topic": f"{base}/status",
             "device_class": "enum",
-            "options": ["online", "stale", "offline"],
+            # refused: frames arrive, but none could be scored (see the stats' errors)
+            "options": ["online", "stale", "offline", "refused"],
             "entity_category": "diagnostic",
         },
     }

@@ -42,6 +42,12 @@ _LOGGER = logging.getLogger(__name__)
 
 TEST_ALERT_SECONDS = 30.0
 RESTORE_WAIT = 1.0  # seconds to collect our own retained states after the first connect
+# Seconds between two re-publishes of everything asked by HA's `online`: the first goes at
+# once, those within this time are merged into one after it.
+REPUBLISH_MIN_INTERVAL = 5.0
+# Detections the MQTT client could not take (its queue full): kept and offered again from
+# the control thread, up to this many (beyond it the oldest goes, counted and logged).
+UNSENT_DETECTIONS_LIMIT = 1000
 # A refused input is logged at once, then summarised at most this often per (camera, reason).
 REJECT_LOG_EVERY = 300.0
 # Distinct (camera, reason) pairs remembered for that; beyond it (a flood of made-up camera
@@ -77,6 +83,9 @@ class CameraRuntime:
     last_attributes: dict[str, Any] | None = None
     last_score: float | None = None
     last_scored_at: float | None = None
+    # time.monotonic() of the last frame scored and of the last one refused (health)
+    last_good_at: float | None = None
+    last_refused_at: float | None = None
     errors: Counter[str] = field(default_factory=Counter)
     testing: bool = False
     test_timer: threading.Timer | None = None
@@ -122,6 +131,10 @@ class DetectorService:
         # One re-publish of everything pending at most: HA announcing `online` a thousand
         # times must not queue a thousand copies of discovery in front of the detections.
         self._publish_all_pending = threading.Event()
+        self._next_publish_all = 0.0
+        self._unsent: deque[tuple[str, str]] = deque()
+        self._unsent_lock = threading.Lock()
+        self.detections_dropped = 0
         self._inference_ms: deque[float] = deque(maxlen=20)
         self.rejected: Counter[str] = Counter()
         # (camera, reason) → [monotonic time of the last warning, refusals since then]
@@ -195,7 +208,7 @@ class DetectorService:
             # A disabled camera is still watched: its status (and so the availability of its
             # entities, the Detection switch included) must not drop to offline.
             self.scheduler.seen(camera)
-        if runtime.status != "online":
+        if runtime.status in ("stale", "offline"):
             # Back online at once, not at the next health check (on the control thread).
             self.control.put(self._update_health)
 
@@ -226,10 +239,11 @@ class DetectorService:
             self._request_publish_all()
 
     def _request_publish_all(self) -> None:
-        """Queue one re-publish of everything, unless one is already waiting (any thread)."""
+        """Ask for one re-publish of everything (any thread): the control loop does it once
+        for any number of requests, at most every REPUBLISH_MIN_INTERVAL seconds."""
         if not self._publish_all_pending.is_set():
             self._publish_all_pending.set()
-            self.control.put(self._publish_all)
+            self.control.put(lambda: None)  # wake the control loop
 
     def _on_connected(self) -> None:
         self.control.put(self._after_connect)
@@ -262,6 +276,10 @@ class DetectorService:
             if now >= next_stats:
                 self._guarded("stats", self._publish_stats)
                 next_stats = now + self.stats_interval
+            if self._publish_all_pending.is_set() and now >= self._next_publish_all:
+                self._guarded("publish", self._publish_all)
+            if self._unsent:
+                self._guarded("detections", self._send_unsent)
             # Wake at least twice a second so a stop request is seen promptly.
             timeout = max(0.0, min(next_health, next_stats, now + 0.5) - time.monotonic())
             try:
@@ -340,6 +358,7 @@ class DetectorService:
     def _publish_all(self) -> None:
         """Discovery and every current state (after a (re)connect or HA's restart)."""
         self._publish_all_pending.clear()
+        self._next_publish_all = time.monotonic() + REPUBLISH_MIN_INTERVAL
         self.comms.publish("info", json.dumps(self.info()), retain=True, qos=1)
         if self.mqtt.discovery:
             payloads = dict(discovery.detector_entities(self.mqtt))
@@ -403,6 +422,8 @@ class DetectorService:
             "frames_dropped": sum(slot.dropped for slot in self.scheduler.slots.values()),
             "cameras": cameras,
             "rejected": dict(self.rejected),
+            "detections_waiting": len(self._unsent),
+            "detections_dropped": self.detections_dropped,
             **self.health.snapshot(),
         }
 
@@ -417,8 +438,9 @@ class DetectorService:
             if slot.last_frame_at is not None:
                 silence = now - slot.last_frame_at
                 interval = runtime.config.interval
-                if silence <= runtime.config.stale_after * interval:
-                    status = "online"
+                window = runtime.config.stale_after * interval
+                if silence <= window:
+                    status = "refused" if _blind(runtime, now, window) else "online"
                 elif silence <= runtime.config.offline_after * interval:
                     status = "stale"
             if status != runtime.status:
@@ -612,8 +634,10 @@ class DetectorService:
                     result = self.pipeline.process(job.camera, data, frame_time)
                     self._inference_ms.append(result.timings["model"])
                     runtime.last_jpeg = data
+                    runtime.last_good_at = time.monotonic()
                     self._publish_result(runtime, result, data)
             except FrameError as err:
+                runtime.last_refused_at = time.monotonic()
                 self._reject(job.camera, err.reason, str(err))
                 continue
             except Exception:  # the worker must survive anything one frame does
@@ -659,12 +683,33 @@ class DetectorService:
             if runtime.config.frigate_events is not None:
                 self.frigate.alert(camera, runtime.config.frigate_events, False, vote.score)
         for detection in result.detections:
-            self.comms.publish(f"{camera}/detection", json.dumps(detection.to_json()), qos=1)
+            self._publish_detection(camera, json.dumps(detection.to_json()))
             if self.on_detection is not None:
                 try:
                     self.on_detection(detection)
                 except Exception as err:  # whatever the bridge does, detection goes on
                     self.health.failed("bridge", err)
+
+    def _publish_detection(self, camera: str, payload: str) -> None:
+        """QoS 1, never dropped by a full client queue: kept and offered again instead."""
+        with self._unsent_lock:
+            if not self._unsent and self.comms.publish(f"{camera}/detection", payload, qos=1):
+                return
+            self._unsent.append((camera, payload))
+            if len(self._unsent) > UNSENT_DETECTIONS_LIMIT:
+                self._unsent.popleft()
+                self.detections_dropped += 1
+                _LOGGER.error("A detection of %s was dropped: the MQTT queue stayed full", camera)
+        self.control.put(lambda: None)  # wake the control loop to offer it again
+
+    def _send_unsent(self) -> None:
+        """Offer the detections the client refused again, oldest first, in order."""
+        with self._unsent_lock:
+            while self._unsent:
+                camera, payload = self._unsent[0]
+                if not self.comms.publish(f"{camera}/detection", payload, qos=1):
+                    return
+                self._unsent.popleft()
 
     def _publish_alert_image(self, camera: str, data: bytes, boxes: Any) -> None:
         try:
@@ -674,6 +719,15 @@ class DetectorService:
             return
         self.cameras[camera].alert_image = image
         self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
+
+
+def _blind(runtime: CameraRuntime, now: float, window: float) -> bool:
+    """Frames arrive but none could be scored within the stale window: the camera sends
+    something, yet the detector sees nothing (a wrong format, a broken encoder)."""
+    refused, good = runtime.last_refused_at, runtime.last_good_at
+    if refused is None or now - refused > window:
+        return False
+    return good is None or now - good > window
 
 
 def _is_default_image_topic(prefix: str, topic: str) -> bool:

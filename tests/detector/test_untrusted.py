@@ -207,13 +207,15 @@ class RecordingComms:
 
     def publish(
         self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
-    ) -> None:
+    ) -> bool:
         self.published[topic] = payload
+        return True
 
     def publish_absolute(
         self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
-    ) -> None:
+    ) -> bool:
         self.published[topic] = payload
+        return True
 
 
 @pytest.fixture(scope="module")
