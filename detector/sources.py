@@ -23,6 +23,7 @@ import cv2
 from detector.config import CameraConfig
 from detector.config.sources import FrigateEventsConfig, SourceConfig
 from detector.frames import JPEG_MAGIC, PNG_MAGIC
+from detector.redact import redact_text, redact_url
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ async def fetch_snapshot(
                 )
             if response.status != 200:
                 raise SourceError(
-                    f"http_{response.status}", f"camera {camera}: HTTP {response.status} from {url}"
+                    f"http_{response.status}",
+                    f"camera {camera}: HTTP {response.status} from {redact_url(url)}",
                 )
             if response.headers.get("X-Frigate-Offline", "").lower() == "true":
                 return None
@@ -97,7 +99,9 @@ async def fetch_snapshot(
             "timeout", f"camera {camera}: no answer within {source.timeout:g} s"
         ) from None
     except aiohttp.ClientError as err:
-        raise SourceError("unreachable", f"camera {camera}: {type(err).__name__}: {err}") from None
+        raise SourceError(
+            "unreachable", f"camera {camera}: {type(err).__name__}: {redact_text(str(err))}"
+        ) from None
     data = bytes(body)
     if not data.startswith((JPEG_MAGIC, PNG_MAGIC)):
         kind = response.headers.get("Content-Type", "unknown type")

@@ -30,6 +30,7 @@ from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
 from detector.errors import FrameError
 from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
 from detector.pipeline import Detection, FrameResult, Pipeline, iso_utc
+from detector.redact import redact_text
 from detector.service import discovery
 from detector.service.comms import Comms, MqttComms
 from detector.service.payloads import parse_frame_payload
@@ -456,6 +457,8 @@ class DetectorService:
         logged on its own) without splitting the counters.
         """
         now = time.monotonic()
+        # Messages may quote a source URL or a server's answer: never its credentials.
+        message = redact_text(message)
         with self._reject_lock:
             self.rejected[reason] += 1
             runtime = self.cameras.get(camera)
