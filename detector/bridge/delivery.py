@@ -26,6 +26,7 @@ from collections.abc import Callable
 from detector.bridge.api import Outcome, PyronearClient, crops, fit_for_upload
 from detector.bridge.bboxes import correct_boxes, format_bboxes
 from detector.bridge.outbox import Item, Outbox
+from detector.bridge.spacing import UploadSpacing
 from detector.config import BridgeConfig
 from detector.supervise import Health, supervise
 
@@ -73,6 +74,7 @@ class Delivery:
         on_change: Callable[[], None],
         rng: random.Random | None = None,
         health: Health | None = None,
+        spacing: UploadSpacing | None = None,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
@@ -80,6 +82,7 @@ class Delivery:
         self.on_outcome = on_outcome
         self.on_change = on_change
         self.health = health or Health("bridge")
+        self.spacing = spacing or UploadSpacing()
         rng = rng or random.Random()
         self.link = Backoff(settings.backoff_initial, settings.backoff_max, rng)
         self.backoffs = {
@@ -174,15 +177,16 @@ class Delivery:
         crop_images: list[bytes] = []
         if self.settings.send_crops and boxes:
             crop_images = await asyncio.to_thread(crops, jpeg, boxes)
-        await asyncio.to_thread(self.outbox.attempt, item.seq)
-        outcome = await self.api.post_detection(
-            str(identity.token),
-            identity.pose_id,
-            format_bboxes(boxes),
-            item.recorded_at,
-            jpeg,
-            crop_images,
-        )
+        async with self.spacing.upload(item.camera, "detection", jpeg):
+            await asyncio.to_thread(self.outbox.attempt, item.seq)
+            outcome = await self.api.post_detection(
+                str(identity.token),
+                identity.pose_id,
+                format_bboxes(boxes),
+                item.recorded_at,
+                jpeg,
+                crop_images,
+            )
         await self._record(item, outcome)
 
     async def _record(self, item: Item, outcome: Outcome) -> None:

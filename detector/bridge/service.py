@@ -30,6 +30,7 @@ from detector.bridge.delivery import Delivery
 from detector.bridge.duties import Duties
 from detector.bridge.intake import Intake
 from detector.bridge.outbox import Outbox
+from detector.bridge.spacing import UploadSpacing
 from detector.config import Config
 from detector.pipeline import Detection, iso_utc
 from detector.redact import redact_url
@@ -81,6 +82,7 @@ class BridgeService:
         self.api = PyronearClient(self.settings.url, self.settings.timeout)
         self.api_connected: bool | None = None
         self.started_at = time.monotonic()
+        spacing = UploadSpacing()
         self.delivery = Delivery(
             self.settings,
             self.outbox,
@@ -88,6 +90,7 @@ class BridgeService:
             on_outcome=self._api_outcome,
             on_change=self._stats_changed,
             health=self.health,
+            spacing=spacing,
         )
         self.duties = Duties(
             self.settings,
@@ -95,6 +98,8 @@ class BridgeService:
             publish_masks=self._publish_masks,
             on_outcome=self._api_outcome,
             health=self.health,
+            spacing=spacing,
+            outbox=self.outbox,
         )
         self.intake = Intake(
             config,

@@ -105,6 +105,7 @@ class FakePyronear:
         self.calls: list[tuple[str, str, int]] = []  # method, path, status
         self.heartbeats: list[int] = []
         self.images: list[tuple[str, int]] = []
+        self.image_times: list[float] = []  # when each of `images` arrived (epoch seconds)
         self.masks: dict[int, list[dict[str, Any]]] = {
             11: [
                 {
@@ -302,6 +303,7 @@ class FakePyronear:
         camera_id = self._camera(request)
         await request.post()
         self.images.append(("camera", camera_id))
+        self.image_times.append(time.time())
         return web.json_response({"id": camera_id})
 
     async def pose_image(self, request: web.Request) -> web.Response:
@@ -310,6 +312,7 @@ class FakePyronear:
         self._pose(camera_id, pose_id)
         await request.post()
         self.images.append(("pose", pose_id))
+        self.image_times.append(time.time())
         return web.json_response(
             {
                 "id": pose_id,
