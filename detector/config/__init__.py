@@ -197,8 +197,15 @@ def load_config(path: Path | str) -> Config:
 
 def check_config_main(path: Path | str) -> int:
     """`smokewatch check-config FILE`: print every error, or a short summary; 0 when valid."""
+    from detector.config.resources import check_resources
+
     try:
         config = load_config(path)
+        # What `run` and `bridge` open at start: a file that validates but names a broken
+        # model, CA file or outbox must not pass here and fail there.
+        errors, notes = check_resources(config)
+        if errors:
+            raise ConfigError(errors)
     except ConfigError as err:
         count = len(err.errors)
         print(f"{path}: {count} error{'s' if count != 1 else ''}")
@@ -220,4 +227,6 @@ def check_config_main(path: Path | str) -> int:
         f"topic prefix {config.mqtt.topic_prefix}"
     )
     print(f"  bridge: {'enabled' if config.bridge.enabled else 'disabled'}")
+    for note in notes:
+        print(f"  note: {note}")
     return 0

@@ -453,8 +453,13 @@ def test_tls_certificate_needs_its_key() -> None:
 
 
 def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    good = write(tmp_path, "cameras: {backyard: {masks: [{name: m, rect: [0, 0, 1, 0.1]}]}}\n")
+    good = write(
+        tmp_path,
+        f"model: {{cache_dir: {tmp_path / 'cache'}}}\n"
+        "cameras: {backyard: {masks: [{name: m, rect: [0, 0, 1, 0.1]}]}}\n",
+    )
     assert check_config_main(good) == 0
+    cache = tmp_path / "cache" / "pyronear__yolo11s_rapid-raccoon_v8.1.0"
     assert capsys.readouterr().out.splitlines() == [
         f"{good}: OK",
         "  camera backyard (Backyard): smokewatch/backyard/image, every 30 s, threshold 0.25, "
@@ -462,7 +467,47 @@ def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         "  model: pyronear/yolo11s_rapid-raccoon_v8.1.0 (smoke classes: smoke)",
         "  broker: localhost:1883, topic prefix smokewatch",
         "  bridge: disabled",
+        "  note: model pyronear/yolo11s_rapid-raccoon_v8.1.0 is not downloaded yet: `smokewatch"
+        f" run` fetches it once into {cache}"
+        " (network needed then)",
     ]
+
+
+def test_check_config_opens_what_run_opens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each of these passed check-config and then stopped `run` or `bridge` at start.
+    not_onnx = tmp_path / "model.onnx"
+    not_onnx.write_bytes(b"not a model")
+    corrupt = tmp_path / "outbox.sqlite3"
+    corrupt.write_bytes(b"not a database" * 100)
+    (tmp_path / "secrets.yaml").write_text("t: abc\n")
+    path = write(
+        tmp_path,
+        f"""\
+        model: {{path: {not_onnx}}}
+        mqtt: {{tls: {{ca_certs: {tmp_path / "missing-ca.pem"}}}}}
+        cameras: {{a: {{}}}}
+        bridge: {{outbox: {corrupt}, cameras: {{a: {{token: !secret t, pose_id: 1}}}}}}
+        """,
+    )
+    assert check_config_main(path) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"{path}: 3 errors")
+    assert f"model.path: {not_onnx} cannot be used" in out
+    assert f"mqtt.tls.ca_certs: '{tmp_path / 'missing-ca.pem'}' is not allowed" in out
+    assert "bridge.outbox: cannot open the outbox" in out
+
+
+def test_check_config_loads_a_real_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.detector.tiny_model import make_tiny_model
+
+    model = make_tiny_model(tmp_path / "tiny.onnx")
+    path = write(tmp_path, f"model: {{path: {model}}}\ncameras: {{a: {{}}}}\n")
+    assert check_config_main(path) == 0
+    assert "note: model tiny.onnx loads" in capsys.readouterr().out
 
 
 def test_check_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
