@@ -74,6 +74,47 @@ def polygon_area(points: Sequence[Point]) -> float:
     return abs(twice) / 2
 
 
+def polygon_problem(points: Sequence[Point]) -> str | None:
+    """Why a polygon cannot be a zone (None when it can): no area, or edges that cross.
+
+    A self-intersecting polygon (a bow tie) has no inside a person meant: the shoelace area
+    of its two lobes cancels out, so the "inside" rule would mask a random part of it.
+    """
+    if polygon_area(points) <= 0:
+        return "the polygon has no area (all points on a line)"
+    count = len(points)
+    edges = [(points[i], points[(i + 1) % count]) for i in range(count)]
+    for i in range(count):
+        for j in range(i + 1, count):
+            if j == i + 1 or (i == 0 and j == count - 1):
+                continue  # neighbours share a corner
+            if _segments_cross(*edges[i], *edges[j]):
+                return f"the polygon's edges {i} and {j} cross (draw its outline without crossings)"
+    return None
+
+
+def _segments_cross(a: Point, b: Point, c: Point, d: Point) -> bool:
+    """True when segments ab and cd intersect (touching counts)."""
+
+    def side(p: Point, q: Point, r: Point) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    def within(p: Point, q: Point, r: Point) -> bool:
+        return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(
+            p[1], q[1]
+        )
+
+    d1, d2, d3, d4 = side(c, d, a), side(c, d, b), side(a, b, c), side(a, b, d)
+    if ((d1 > 0 > d2) or (d1 < 0 < d2)) and ((d3 > 0 > d4) or (d3 < 0 < d4)):
+        return True
+    return (
+        (d1 == 0 and within(c, d, a))
+        or (d2 == 0 and within(c, d, b))
+        or (d3 == 0 and within(a, b, c))
+        or (d4 == 0 and within(a, b, d))
+    )
+
+
 def clip_to_rect(
     points: Sequence[Point], x1: float, y1: float, x2: float, y2: float
 ) -> list[Point]:
@@ -244,8 +285,9 @@ def _mask_from_json(obj: Any, where: str) -> Mask:
         if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
             raise ValueError(f"{where}.polygon[{index}]: [{x}, {y}] lies outside 0..1")
         polygon.append((x, y))
-    if polygon_area(polygon) <= 0:
-        raise ValueError(f"{where}.polygon: the polygon has no area (all points on a line)")
+    problem = polygon_problem(polygon)
+    if problem is not None:
+        raise ValueError(f"{where}.polygon: {problem}")
     return Mask(name, tuple(polygon), rule, enabled)
 
 

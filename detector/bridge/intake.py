@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from detector.bridge.outbox import Outbox
 from detector.config import Config
 from detector.pipeline import Detection
+from detector.service.comms import FlapWatch
 from detector.untrusted import parse_json
 
 _LOGGER = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Intake:
         self._skipped_logged: set[str] = set()
         self._stopping = False
         self.client = self._client()
+        self.flaps = FlapWatch(self.settings.client_id, "Bridge MQTT")
 
     def _client(self) -> mqtt.Client:
         client = mqtt.Client(
@@ -137,6 +139,7 @@ class Intake:
         topics += [(topic, 0) for topic in self.image_topics]
         client.subscribe(topics)
         client.publish(self.available_topic, "online", qos=1, retain=True)
+        self.flaps.connected()
         self.connected.set()
         self.on_connected()
 
@@ -145,6 +148,7 @@ class Intake:
     ) -> None:
         if self.connected.is_set() and not self._stopping:
             _LOGGER.warning("Bridge disconnected from the broker (%s); reconnecting", reason)
+            self.flaps.disconnected()
         self.connected.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:

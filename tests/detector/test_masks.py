@@ -208,3 +208,12 @@ def test_masks_never_add_or_change_boxes(
 def test_fraction_inside_is_a_fraction(box: tuple[float, float, float, float]) -> None:
     x, y, w, h = box
     assert -1e-9 <= fraction_inside([x, y, x + w, y + h], ELL) <= 1 + 1e-9
+
+
+def test_self_intersecting_zone_is_refused() -> None:
+    # A bow tie: its two lobes cancel in the shoelace area, so "inside" would mean nothing.
+    bow_tie = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]
+    with pytest.raises(ValueError, match=r"masks\[0\]\.polygon: the polygon's edges 0 and 2 cross"):
+        masks_from_json([{"name": "bow", "polygon": bow_tie}])
+    concave = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.5], [0.9, 0.9], [0.1, 0.9]]
+    assert len(masks_from_json([{"name": "ok", "polygon": concave}])[0].polygon) == 5
