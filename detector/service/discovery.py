@@ -33,6 +33,7 @@ DETECTOR_ENTITIES = (
     ("sensor", "inference_ms"),
     ("sensor", "frames_dropped"),
     ("sensor", "model"),
+    ("binary_sensor", "problem"),
 )
 
 
@@ -184,6 +185,15 @@ def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]
             "value_template": "{{ value_json.frames_dropped }}",
             "state_class": "total_increasing",
             "icon": "mdi:image-remove",
+        },
+        # ON while a part of the detector is at fault (stats `healthy`), the reasons attached.
+        "problem": {
+            "name": "Problem",
+            "state_topic": stats,
+            "device_class": "problem",
+            "value_template": "{{ 'OFF' if value_json.healthy else 'ON' }}",
+            "json_attributes_topic": stats,
+            "json_attributes_template": "{{ {'faults': value_json.faults} | tojson }}",
         },
         "model": {
             "name": "Model",
