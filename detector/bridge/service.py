@@ -351,6 +351,8 @@ def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
             "device_class": "problem",
             "entity_category": "diagnostic",
             "value_template": "{{ 'OFF' if value_json.healthy else 'ON' }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
             "json_attributes_topic": stats,
             "json_attributes_template": "{{ {'faults': value_json.faults} | tojson }}",
         },

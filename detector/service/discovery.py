@@ -192,6 +192,8 @@ def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]
             "state_topic": stats,
             "device_class": "problem",
             "value_template": "{{ 'OFF' if value_json.healthy else 'ON' }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
             "json_attributes_topic": stats,
             "json_attributes_template": "{{ {'faults': value_json.faults} | tojson }}",
         },
