@@ -11,30 +11,66 @@ from __future__ import annotations
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 
-from detector.config import Config
+import voluptuous as vol
+
+from detector.config.bridge import BRIDGE_SCHEMA, BridgeConfig
+from detector.config.model import MODEL_SCHEMA, ModelConfig, model_config
+from detector.config.mqtt import MQTT_SCHEMA, MqttConfig, mqtt_config
 
 
-def check_resources(config: Config) -> tuple[list[str], list[str]]:
-    """(errors, notes) about the model, the TLS files and the bridge's outbox."""
+def check_resources(
+    model: ModelConfig | None, mqtt: MqttConfig | None, bridge: BridgeConfig | None
+) -> tuple[list[str], list[str]]:
+    """(errors, notes) about the model, the TLS files and the bridge's outbox, for each of
+    the sections given (a section that did not validate is None and skipped)."""
     errors: list[str] = []
     notes: list[str] = []
-    _check_model(config, errors, notes)
-    _check_tls(config, errors)
-    if config.bridge.enabled or config.bridge.cameras:
-        _check_outbox(config, errors)
+    if model is not None:
+        _check_model(model, errors, notes)
+    if mqtt is not None:
+        _check_tls(mqtt, errors)
+    if bridge is not None and (bridge.enabled or bridge.cameras):
+        _check_outbox(bridge, errors)
     return errors, notes
 
 
-def _check_model(config: Config, errors: list[str], notes: list[str]) -> None:
+def valid_sections(
+    data: Any, base_dir: Path | None
+) -> tuple[ModelConfig | None, MqttConfig | None, BridgeConfig | None]:
+    """The model, mqtt and bridge sections of raw data that validate on their own, so that
+    an error elsewhere in the file does not hide what is wrong with them."""
+    if not isinstance(data, dict):
+        return None, None, None
+
+    def section(schema: Any, key: str) -> Any:
+        try:
+            return schema(data.get(key) or {})
+        except vol.Invalid:
+            return None
+
+    model, mqtt, bridge = (
+        section(MODEL_SCHEMA, "model"),
+        section(MQTT_SCHEMA, "mqtt"),
+        section(BRIDGE_SCHEMA, "bridge"),
+    )
+    return (
+        None if model is None else model_config(model, base_dir),
+        None if mqtt is None else mqtt_config(mqtt, base_dir),
+        None if bridge is None else BridgeConfig.from_dict(bridge),
+    )
+
+
+def _check_model(model: ModelConfig, errors: list[str], notes: list[str]) -> None:
     from detector.errors import ModelError
     from detector.model import ModelRuntime
     from detector.model_fetch import DEFAULT_MODEL, cache_path
 
-    spec = config.model.path or DEFAULT_MODEL
+    spec = model.path or DEFAULT_MODEL
     local = Path(spec).expanduser()
     if not local.is_file() and local.suffix != ".onnx" and "/" in spec and not local.exists():
-        cached = cache_path(spec, Path(config.model.cache_dir))
+        cached = cache_path(spec, Path(model.cache_dir), model.revision)
         if not cached.is_file():
             notes.append(
                 f"model {spec} is not downloaded yet: `smokewatch run` fetches it once"
@@ -46,15 +82,15 @@ def _check_model(config: Config, errors: list[str], notes: list[str]) -> None:
         errors.append(f"model.path: {spec!r} is not allowed: expected an existing .onnx file")
         return
     try:
-        runtime = ModelRuntime(local, smoke_classes=list(config.model.smoke_classes))
+        runtime = ModelRuntime(local, smoke_classes=list(model.smoke_classes))
     except ModelError as err:
         errors.append(f"model.path: {local} cannot be used: {err}")
         return
     notes.append(f"model {local.name} loads: {runtime.name}")
 
 
-def _check_tls(config: Config, errors: list[str]) -> None:
-    tls = config.mqtt.tls
+def _check_tls(mqtt: MqttConfig, errors: list[str]) -> None:
+    tls = mqtt.tls
     for key in ("ca_certs", "certfile", "keyfile"):
         value = getattr(tls, key)
         if value is not None and not os.access(value, os.R_OK):
@@ -69,10 +105,10 @@ def _check_tls(config: Config, errors: list[str]) -> None:
         errors.append(f"mqtt.tls: the TLS files cannot be loaded: {err}")
 
 
-def _check_outbox(config: Config, errors: list[str]) -> None:
+def _check_outbox(bridge: BridgeConfig, errors: list[str]) -> None:
     from detector.bridge.outbox import Outbox, OutboxError
 
-    path = Path(config.bridge.outbox).expanduser()
+    path = Path(bridge.outbox).expanduser()
     if path.exists():
         try:
             Outbox(path).close()

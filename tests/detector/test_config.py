@@ -487,13 +487,15 @@ def test_check_config_opens_what_run_opens(
         f"""\
         model: {{path: {not_onnx}}}
         mqtt: {{tls: {{ca_certs: {tmp_path / "missing-ca.pem"}}}}}
-        cameras: {{a: {{}}}}
+        cameras: {{a: {{threshold: 1.0}}}}
         bridge: {{outbox: {corrupt}, cameras: {{a: {{token: !secret t, pose_id: 1}}}}}}
         """,
     )
     assert check_config_main(path) == 1
     out = capsys.readouterr().out
-    assert out.startswith(f"{path}: 3 errors")
+    # The camera's error does not hide those of the model, mqtt and bridge sections.
+    assert out.startswith(f"{path}: 4 errors")
+    assert "cameras.a.threshold: 1.0 is not allowed" in out
     assert f"model.path: {not_onnx} cannot be used" in out
     assert f"mqtt.tls.ca_certs: '{tmp_path / 'missing-ca.pem'}' is not allowed" in out
     assert "bridge.outbox: cannot open the outbox" in out
