@@ -7,6 +7,7 @@ and publishes stats; a one-thread executor draws alert images off the scoring pa
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
@@ -630,7 +631,11 @@ class DetectorService:
                 continue
             runtime = self.cameras[job.camera]
             try:
-                data, frame_time = parse_frame_payload(job.payload, job.received_wall)
+                data, frame_time = parse_frame_payload(
+                    job.payload,
+                    job.received_wall,
+                    on_bad_time=functools.partial(self._reject, job.camera, "bad_ts"),
+                )
                 # The lock spans scoring and publishing so that a reset or test alert on the
                 # control thread cannot slip between a frame's vote and its published state.
                 with self._lock:

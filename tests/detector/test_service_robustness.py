@@ -54,21 +54,28 @@ def test_retained_impossible_timestamps_do_not_stop_the_detector(
     broker: Broker, probe: Probe, tiny: Path, tmp_path: Path
 ) -> None:
     # Retained: each of them used to kill the detector again at every restart.
-    bad = {
+    refused = {
         "nan": f'{{"image": "{B64}", "ts": NaN}}',
         "inf": f'{{"image": "{B64}", "ts": Infinity}}',
-        "past": f'{{"image": "{B64}", "ts": -1e11}}',
         "huge": f'{{"image": "{B64}", "ts": 1{"0" * 400}}}',
         "deep": '{"image": ' + "[" * 100_000 + "]" * 100_000 + "}",
     }
-    for camera, payload in bad.items():
+    # A number but no plausible time (killed it too): scored at its arrival time instead.
+    past = f'{{"image": "{B64}", "ts": -1e11}}'
+    for camera, payload in [*refused.items(), ("past", past)]:
         probe.publish(f"{P}/{camera}/image", payload, retain=True)
-    cameras = {camera: "{}" for camera in [*bad, "good"]}
-    service = ServiceProcess(
-        write_config(tmp_path / "c.yaml", broker.port, tiny, cameras), tmp_path / "s.log"
-    )
+    cameras = {camera: "{}" for camera in [*refused, "past", "good"]}
+    config = write_config(tmp_path / "c.yaml", broker.port, tiny, cameras)
+    service = ServiceProcess(config, tmp_path / "s.log")
     try:
-        stats_where(probe, lambda s: s["rejected"].get("bad_envelope", 0) >= len(bad))
+        data = stats_where(
+            probe,
+            lambda s: (
+                s["rejected"].get("bad_envelope", 0) >= len(refused)
+                and s["cameras"]["past"]["scored"] == 1
+            ),
+        )
+        assert data["rejected"]["bad_ts"] == 1
         for _ in range(3):  # more stats publishes: the ones that used to raise
             assert score_frame(probe, "good", CLEAR)["score"] == 0.0
         data = stats_where(probe, lambda s: s["cameras"]["good"]["scored"] >= 3)

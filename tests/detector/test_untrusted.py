@@ -68,13 +68,23 @@ def test_epoch_refused(value: Any) -> None:
         epoch_seconds(value, now=NOW)
 
 
-@pytest.mark.parametrize("ts", ["NaN", "Infinity", "-Infinity", "-1e11", "1" + "0" * 400])
-def test_envelope_with_an_impossible_ts_is_refused(ts: str) -> None:
+@pytest.mark.parametrize("ts", ["NaN", "Infinity", "-Infinity", "1" + "0" * 400, '"soon"'])
+def test_envelope_whose_ts_is_no_number_is_refused(ts: str) -> None:
     # Each of these was accepted and later killed the service in iso_utc() (stats publish).
     payload = f'{{"image": "{B64}", "ts": {ts}}}'.encode()
     with pytest.raises(FrameError) as caught:
         parse_frame_payload(payload, NOW)
     assert caught.value.reason == "bad_envelope"
+
+
+@pytest.mark.parametrize("ts", ["-1e11", "1e30", "0", "5"])
+def test_envelope_with_an_impossible_time_is_scored_at_its_arrival(ts: str) -> None:
+    # -1e11 used to kill the service (year out of range); a camera whose clock was never set
+    # (ts 0) must not be blinded either: its frames are scored at their arrival time.
+    payload = f'{{"image": "{B64}", "ts": {ts}}}'.encode()
+    reported: list[str] = []
+    assert parse_frame_payload(payload, NOW, on_bad_time=reported.append) == (JPEG, NOW)
+    assert len(reported) == 1 and "arrival time" in reported[0]
 
 
 def test_envelope_in_microseconds_gets_its_time() -> None:
