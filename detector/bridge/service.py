@@ -45,6 +45,9 @@ STATS_COALESCE = 0.2
 # stored again every few seconds. Bounded by count: beyond it the oldest go, counted.
 BACKLOG_LIMIT = 1000
 BACKLOG_RETRY = 2.0
+# Discovery is re-published at most this often: HA announcing `online` a thousand times
+# gives one re-publish now and one after this delay, not a thousand in the client's queue.
+REPUBLISH_MIN_INTERVAL = 5.0
 
 
 def stats_payload(data: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +71,9 @@ class BridgeService:
         self._backlog: deque[Detection] = deque()
         self._backlog_lock = threading.Lock()
         self.backlog_dropped = 0
+        self._announce_lock = threading.Lock()
+        self._next_announce = 0.0
+        self._announce_pending = False
         self.settings = config.bridge
         self.prefix = config.mqtt.topic_prefix
         self.node_id = config.mqtt.node_id
@@ -253,6 +259,8 @@ class BridgeService:
     async def _stats_loop(self, stop: asyncio.Event) -> None:
         assert self._stats_due is not None
         while not stop.is_set():
+            if self._announce_pending and time.monotonic() >= self._next_announce:
+                await asyncio.to_thread(self._announce)
             await asyncio.to_thread(self._publish_stats)
             await asyncio.sleep(STATS_COALESCE)
             self._stats_due.clear()
@@ -299,7 +307,15 @@ class BridgeService:
         self.intake.publish(f"{self.prefix}/{camera}/masks/remote", payload, retain=True, qos=1)
 
     def _announce(self) -> None:
-        """(Re)publish discovery and stats: on connect and when HA comes back online."""
+        """(Re)publish discovery and stats: on connect and when HA comes back online (any
+        thread); requests within REPUBLISH_MIN_INTERVAL of the last are merged into one."""
+        with self._announce_lock:
+            now = time.monotonic()
+            if now < self._next_announce:
+                self._announce_pending = True
+                return
+            self._announce_pending = False
+            self._next_announce = now + REPUBLISH_MIN_INTERVAL
         if self.config.mqtt.discovery:
             for topic, payload in discovery_payloads(self.config).items():
                 self.intake.publish(topic, json.dumps(payload), retain=True, qos=1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,3 +132,15 @@ def test_api_error_bodies_are_redacted_in_stats(env: Env, bridge: BridgeService)
     stats = env.stats(lambda s: s["last_error"] is not None)
     assert_no_token(json.dumps(stats))
     assert token not in json.dumps(bridge.outbox.items())
+
+
+def test_ha_online_storm_gives_few_discovery_republishes(env: Env, bridge: BridgeService) -> None:
+    topic = "homeassistant/sensor/smokewatch_bridge_outbox/config"
+    env.probe.wait_for(lambda: env.probe.payloads(topic), 10, "discovery")
+    before = len(env.probe.payloads(topic))
+    for _ in range(300):
+        env.probe.publish("homeassistant/status", "online")
+    env.publish("a")
+    env.stats(lambda s: s["delivered"] == 1)
+    time.sleep(6)  # past the merge window: the deferred re-publish has gone too
+    assert 1 <= len(env.probe.payloads(topic)) - before <= 2
