@@ -152,6 +152,7 @@ class DetectorService:
             self._deliver,
             self._reject,
             config.detection.max_frame_bytes,
+            health=self.health,
         )
         self.frigate = FrigateEvents(self.sources)
         self._subscribe()
