@@ -726,6 +726,10 @@ class DetectorService:
         except FrameError as err:
             _LOGGER.warning("Alert image of %s not drawn: %s", camera, err)
             return
+        except Exception as err:  # runs in an executor: an exception would vanish in its future
+            self.health.failed("alert image", err)
+            return
+        self.health.ok("alert image")
         self.cameras[camera].alert_image = image
         self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
 
