@@ -41,6 +41,7 @@ class Intake:
         on_frame: Callable[[str, bytes], None],
         on_connected: Callable[[], None],
         subscribe_detections: bool = True,
+        on_ha_online: Callable[[], None] | None = None,
     ) -> None:
         self.mqtt = config.mqtt
         # False when the bridge is hosted by `smokewatch run`: detections are handed over in
@@ -52,6 +53,7 @@ class Intake:
         self.on_stored = on_stored
         self.on_frame = on_frame
         self.on_connected = on_connected
+        self.on_ha_online = on_ha_online or on_connected
         self.available_topic = f"{self.prefix}/bridge/available"
         self.ha_status_topic = f"{config.mqtt.discovery_prefix}/status"
         self.image_topics = {
@@ -170,7 +172,7 @@ class Intake:
             return True
         if topic == self.ha_status_topic:
             if payload == b"online":
-                self.on_connected()
+                self.on_ha_online()
             return True
         return self._intake(topic, payload)
 

@@ -114,6 +114,7 @@ class BridgeService:
             on_frame=self.duties.frame,
             on_connected=self._announce,
             subscribe_detections=not hosted,
+            on_ha_online=self._announce_requested,
         )
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
@@ -260,7 +261,7 @@ class BridgeService:
         assert self._stats_due is not None
         while not stop.is_set():
             if self._announce_pending and time.monotonic() >= self._next_announce:
-                await asyncio.to_thread(self._announce)
+                await asyncio.to_thread(self._announce_requested)
             await asyncio.to_thread(self._publish_stats)
             await asyncio.sleep(STATS_COALESCE)
             self._stats_due.clear()
@@ -306,16 +307,20 @@ class BridgeService:
     def _publish_masks(self, camera: str, payload: str) -> None:
         self.intake.publish(f"{self.prefix}/{camera}/masks/remote", payload, retain=True, qos=1)
 
-    def _announce(self) -> None:
-        """(Re)publish discovery and stats: on connect and when HA comes back online (any
-        thread); requests within REPUBLISH_MIN_INTERVAL of the last are merged into one."""
+    def _announce_requested(self) -> None:
+        """HA came back online (paho's thread): announce now, or once after the window when
+        it keeps saying so (requests within REPUBLISH_MIN_INTERVAL are merged into one)."""
         with self._announce_lock:
             now = time.monotonic()
             if now < self._next_announce:
                 self._announce_pending = True
                 return
-            self._announce_pending = False
             self._next_announce = now + REPUBLISH_MIN_INTERVAL
+        self._announce()
+
+    def _announce(self) -> None:
+        """(Re)publish discovery and stats: on connect, and for HA's requests."""
+        self._announce_pending = False
         if self.config.mqtt.discovery:
             for topic, payload in discovery_payloads(self.config).items():
                 self.intake.publish(topic, json.dumps(payload), retain=True, qos=1)

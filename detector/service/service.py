@@ -280,6 +280,9 @@ class DetectorService:
                 self._guarded("stats", self._publish_stats)
                 next_stats = now + self.stats_interval
             if self._publish_all_pending.is_set() and now >= self._next_publish_all:
+                # Only HA's requests count toward the window: the first one after a quiet
+                # spell (even right after a connect) is answered at once.
+                self._next_publish_all = now + REPUBLISH_MIN_INTERVAL
                 self._guarded("publish", self._publish_all)
             if self._unsent:
                 self._guarded("detections", self._send_unsent)
@@ -361,7 +364,6 @@ class DetectorService:
     def _publish_all(self) -> None:
         """Discovery and every current state (after a (re)connect or HA's restart)."""
         self._publish_all_pending.clear()
-        self._next_publish_all = time.monotonic() + REPUBLISH_MIN_INTERVAL
         self.comms.publish("info", json.dumps(self.info()), retain=True, qos=1)
         if self.mqtt.discovery:
             payloads = dict(discovery.detector_entities(self.mqtt))
