@@ -11,6 +11,7 @@ from typing import Any
 
 from detector import __version__
 from detector.config import CameraConfig, MqttConfig
+from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
 from detector.view import VIEW_STATES
 
 # Where a Home Assistant user is sent from the device page ("origin" of the discovered entities).
@@ -34,6 +35,7 @@ DETECTOR_ENTITIES = (
     ("sensor", "inference_ms"),
     ("sensor", "frames_dropped"),
     ("sensor", "model"),
+    ("binary_sensor", "problem"),
 )
 
 
@@ -124,8 +126,8 @@ def camera_entities(
             "name": "Smoke threshold",
             "command_topic": f"{base}/threshold/set",
             "state_topic": f"{base}/threshold/state",
-            "min": 0.05,
-            "max": 0.95,
+            "min": THRESHOLD_MIN,
+            "max": THRESHOLD_MAX,
             "step": 0.01,
             "mode": "box",
             "entity_category": "config",
@@ -147,7 +149,9 @@ def camera_entities(
             "name": "Status",
             "state_topic": f"{base}/status",
             "device_class": "enum",
-            "options": ["online", "frozen", "stale", "offline"],
+            # frozen: the same frame over and over; refused: frames arrive, but none could be
+            # scored (see the stats' errors)
+            "options": ["online", "frozen", "refused", "stale", "offline"],
             "entity_category": "diagnostic",
         },
         "view": {
@@ -192,6 +196,17 @@ def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]
             "value_template": "{{ value_json.frames_dropped }}",
             "state_class": "total_increasing",
             "icon": "mdi:image-remove",
+        },
+        # ON while a part of the detector is at fault (stats `healthy`), the reasons attached.
+        "problem": {
+            "name": "Problem",
+            "state_topic": stats,
+            "device_class": "problem",
+            "value_template": "{{ 'OFF' if value_json.healthy else 'ON' }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "json_attributes_topic": stats,
+            "json_attributes_template": "{{ {'faults': value_json.faults} | tojson }}",
         },
         "model": {
             "name": "Model",

@@ -7,6 +7,7 @@ and publishes stats; a one-thread executor draws alert images off the scoring pa
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
@@ -26,19 +27,29 @@ from detector import __version__
 from detector.annotate import annotate_jpeg
 from detector.assembly import camera_settings
 from detector.config import CameraConfig, Config, MqttConfig
+from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
 from detector.errors import FrameError
 from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
-from detector.pipeline import FrameResult, Pipeline, iso_utc
+from detector.pipeline import Detection, FrameResult, Pipeline, iso_utc
+from detector.redact import redact_text
 from detector.service import discovery
 from detector.service.comms import Comms, MqttComms
 from detector.service.payloads import parse_frame_payload
 from detector.service.scheduler import Scheduler
 from detector.sources import FrigateEvents, SourceRunner
+from detector.supervise import Health, supervised_thread
+from detector.untrusted import parse_json
 
 _LOGGER = logging.getLogger(__name__)
 
 TEST_ALERT_SECONDS = 30.0
 RESTORE_WAIT = 1.0  # seconds to collect our own retained states after the first connect
+# Seconds between two re-publishes of everything asked by HA's `online`: the first goes at
+# once, those within this time are merged into one after it.
+REPUBLISH_MIN_INTERVAL = 5.0
+# Detections the MQTT client could not take (its queue full): kept and offered again from
+# the control thread, up to this many (beyond it the oldest goes, counted and logged).
+UNSENT_DETECTIONS_LIMIT = 1000
 # A refused input is logged at once, then summarised at most this often per (camera, reason).
 REJECT_LOG_EVERY = 300.0
 # Distinct (camera, reason) pairs remembered for that; beyond it (a flood of made-up camera
@@ -46,6 +57,9 @@ REJECT_LOG_EVERY = 300.0
 REJECT_LOG_KEYS = 1000
 PRESS = "PRESS"
 MAX_DROPS_SHOWN = 10
+# A masks command or state larger than this is refused before it is parsed (a few hundred
+# masks of a dozen points fit in a tenth of it).
+MASKS_MAX_BYTES = 64 * 1024
 STATE_KEYS = ("enabled", "threshold", "masks")
 CAMERA_STATE_TOPICS = (
     "smoke",
@@ -74,6 +88,9 @@ class CameraRuntime:
     view: str | None = None  # the view state last published (clear, night, frozen, obscured)
     last_score: float | None = None
     last_scored_at: float | None = None
+    # time.monotonic() of the last frame scored and of the last one refused (health)
+    last_good_at: float | None = None
+    last_refused_at: float | None = None
     errors: Counter[str] = field(default_factory=Counter)
     testing: bool = False
     test_timer: threading.Timer | None = None
@@ -112,7 +129,17 @@ class DetectorService:
         self.stop_event = threading.Event()
         self._lock = threading.Lock()  # pipeline state: worker vs commands
         self._images = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-image")
-        self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
+        self.health = Health("detector")
+        self._worker = supervised_thread("inference", self._work, self.health, self.stop_event)
+        # Detections also go here (the bridge hosted in this process) besides MQTT.
+        self.on_detection: Callable[[Detection], None] | None = None
+        # One re-publish of everything pending at most: HA announcing `online` a thousand
+        # times must not queue a thousand copies of discovery in front of the detections.
+        self._publish_all_pending = threading.Event()
+        self._next_publish_all = 0.0
+        self._unsent: deque[tuple[str, str]] = deque()
+        self._unsent_lock = threading.Lock()
+        self.detections_dropped = 0
         self._inference_ms: deque[float] = deque(maxlen=20)
         self.rejected: Counter[str] = Counter()
         # (camera, reason) → [monotonic time of the last warning, refusals since then]
@@ -128,6 +155,7 @@ class DetectorService:
             self._deliver,
             self._reject,
             config.detection.max_frame_bytes,
+            health=self.health,
         )
         self.frigate = FrigateEvents(self.sources)
         self._subscribe()
@@ -186,7 +214,7 @@ class DetectorService:
             # A disabled camera is still watched: its status (and so the availability of its
             # entities, the Detection switch included) must not drop to offline.
             self.scheduler.seen(camera)
-        if runtime.status != "online":
+        if runtime.status in ("stale", "offline"):
             # Back online at once, not at the next health check (on the control thread).
             self.control.put(self._update_health)
 
@@ -214,7 +242,14 @@ class DetectorService:
 
     def _ha_status(self, topic: str, payload: bytes) -> None:
         if payload.strip().lower() == b"online":
-            self.control.put(self._publish_all)
+            self._request_publish_all()
+
+    def _request_publish_all(self) -> None:
+        """Ask for one re-publish of everything (any thread): the control loop does it once
+        for any number of requests, at most every REPUBLISH_MIN_INTERVAL seconds."""
+        if not self._publish_all_pending.is_set():
+            self._publish_all_pending.set()
+            self.control.put(lambda: None)  # wake the control loop
 
     def _on_connected(self) -> None:
         self.control.put(self._after_connect)
@@ -242,22 +277,36 @@ class DetectorService:
         while not self.stop_event.is_set():
             now = time.monotonic()
             if now >= next_health:
-                self._update_health()
+                self._guarded("camera health", self._update_health)
                 next_health = now + self.health_interval
             if now >= next_stats:
-                self._publish_stats()
+                self._guarded("stats", self._publish_stats)
                 next_stats = now + self.stats_interval
+            if self._publish_all_pending.is_set() and now >= self._next_publish_all:
+                # Only HA's requests count toward the window: the first one after a quiet
+                # spell (even right after a connect) is answered at once.
+                self._next_publish_all = now + REPUBLISH_MIN_INTERVAL
+                self._guarded("publish", self._publish_all)
+            if self._unsent:
+                self._guarded("detections", self._send_unsent)
             # Wake at least twice a second so a stop request is seen promptly.
             timeout = max(0.0, min(next_health, next_stats, now + 0.5) - time.monotonic())
             try:
                 task = self.control.get(timeout=timeout)
             except queue.Empty:
                 continue
-            try:
-                task()
-            except Exception:  # one failed task must not stop the service
-                _LOGGER.exception("Control task failed")
+            self._guarded("control", task)
         self._shutdown()
+
+    def _guarded(self, part: str, task: Callable[[], None]) -> None:
+        """Run one step of the control loop: a failure is logged once, counted and shown in
+        stats (`healthy`, `faults`), and the loop goes on."""
+        try:
+            task()
+        except Exception as err:  # one failed step must not stop the service
+            self.health.failed(part, err)
+        else:
+            self.health.ok(part)
 
     def stop(self) -> None:
         """Ask the service to stop (safe from signal handlers and other threads)."""
@@ -280,8 +329,9 @@ class DetectorService:
         if self._restoring:
             time.sleep(RESTORE_WAIT)  # retained states and info arrive right after subscribing
             self._restoring = False
-            self._restore_states()
-            self._remove_old_cameras()
+            # Whatever the broker held for us, discovery, info and states go out below.
+            self._guarded("restore states", self._restore_states)
+            self._guarded("remove old cameras", self._remove_old_cameras)
         self._publish_all()
 
     def _restore_states(self) -> None:
@@ -316,6 +366,7 @@ class DetectorService:
 
     def _publish_all(self) -> None:
         """Discovery and every current state (after a (re)connect or HA's restart)."""
+        self._publish_all_pending.clear()
         self.comms.publish("info", json.dumps(self.info()), retain=True, qos=1)
         if self.mqtt.discovery:
             payloads = dict(discovery.detector_entities(self.mqtt))
@@ -381,6 +432,9 @@ class DetectorService:
             "frames_dropped": sum(slot.dropped for slot in self.scheduler.slots.values()),
             "cameras": cameras,
             "rejected": dict(self.rejected),
+            "detections_waiting": len(self._unsent),
+            "detections_dropped": self.detections_dropped,
+            **self.health.snapshot(),
         }
 
     def _publish_stats(self) -> None:
@@ -394,9 +448,15 @@ class DetectorService:
             if slot.last_frame_at is not None:
                 silence = now - slot.last_frame_at
                 interval = runtime.config.interval
-                if silence <= runtime.config.stale_after * interval:
-                    # Frames that keep arriving with the same bytes show nothing new.
-                    status = "frozen" if runtime.view == "frozen" else "online"
+                window = runtime.config.stale_after * interval
+                if silence <= window:
+                    if _blind(runtime, now, window):
+                        status = "refused"
+                    elif runtime.view == "frozen":
+                        # Frames that keep arriving with the same bytes show nothing new.
+                        status = "frozen"
+                    else:
+                        status = "online"
                 elif silence <= runtime.config.offline_after * interval:
                     status = "stale"
             if status != runtime.status:
@@ -412,6 +472,8 @@ class DetectorService:
         logged on its own) without splitting the counters.
         """
         now = time.monotonic()
+        # Messages may quote a source URL or a server's answer: never its credentials.
+        message = redact_text(message)
         with self._reject_lock:
             self.rejected[reason] += 1
             runtime = self.cameras.get(camera)
@@ -484,15 +546,17 @@ class DetectorService:
                     value = float(text)
                 except ValueError:
                     raise ValueError(f"expected a number, got {text[:40]!r}") from None
-                if not 0.05 <= value <= 0.95:
-                    raise ValueError(f"threshold {value} is outside 0.05..0.95")
+                if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:
+                    raise ValueError(
+                        f"threshold {value} is outside {THRESHOLD_MIN}..{THRESHOLD_MAX}"
+                    )
                 runtime.config = replace(runtime.config, threshold=value)
                 with self._lock:
                     self.pipeline.add_camera(camera_settings(runtime.config))
             elif key == "masks":
                 try:
-                    data = json.loads(text) if text else []
-                except json.JSONDecodeError as err:
+                    data = parse_json(text, max_bytes=MASKS_MAX_BYTES) if text else []
+                except ValueError as err:
                     raise ValueError(f"masks are not valid JSON: {err}") from None
                 masks = masks_from_json(data)
                 with self._lock:
@@ -507,10 +571,13 @@ class DetectorService:
         if camera not in self.cameras:
             return
         try:
-            masks = parse_remote_masks(json.loads(payload) if payload else [])
-        except (ValueError, UnicodeDecodeError) as err:
+            data = parse_json(payload, max_bytes=MASKS_MAX_BYTES) if payload else []
+            masks, problems = parse_remote_masks(data)
+        except ValueError as err:
             self._reject(camera, "bad_remote_masks", str(err))
             return
+        for problem in problems:  # one bad mask of the API is skipped, not the whole list
+            self._reject(camera, "bad_remote_masks", problem)
         with self._lock:
             self.pipeline.camera(camera).set_masks("remote", masks)
         _LOGGER.info("Camera %s: %d occlusion mask(s) from the Pyronear API", camera, len(masks))
@@ -570,21 +637,29 @@ class DetectorService:
     # -- the inference worker --------------------------------------------------------------
 
     def _work(self) -> None:
+        """The inference worker's loop (supervised: restarted if anything escapes it)."""
         while not self.stop_event.is_set():
             job = self.scheduler.next_job(timeout=0.5)
+            self.health.ok("inference")
             if job is None:
                 continue
             runtime = self.cameras[job.camera]
             try:
-                data, frame_time = parse_frame_payload(job.payload, job.received_wall)
+                data, frame_time = parse_frame_payload(
+                    job.payload,
+                    job.received_wall,
+                    on_bad_time=functools.partial(self._reject, job.camera, "bad_ts"),
+                )
                 # The lock spans scoring and publishing so that a reset or test alert on the
                 # control thread cannot slip between a frame's vote and its published state.
                 with self._lock:
                     result = self.pipeline.process(job.camera, data, frame_time)
                     self._inference_ms.append(result.timings["model"])
                     runtime.last_jpeg = data
+                    runtime.last_good_at = time.monotonic()
                     self._publish_result(runtime, result, data)
             except FrameError as err:
+                runtime.last_refused_at = time.monotonic()
                 self._reject(job.camera, err.reason, str(err))
                 continue
             except Exception:  # the worker must survive anything one frame does
@@ -641,7 +716,33 @@ class DetectorService:
             if runtime.config.frigate_events is not None:
                 self.frigate.alert(camera, runtime.config.frigate_events, False, vote.score)
         for detection in result.detections:
-            self.comms.publish(f"{camera}/detection", json.dumps(detection.to_json()), qos=1)
+            self._publish_detection(camera, json.dumps(detection.to_json()))
+            if self.on_detection is not None:
+                try:
+                    self.on_detection(detection)
+                except Exception as err:  # whatever the bridge does, detection goes on
+                    self.health.failed("bridge", err)
+
+    def _publish_detection(self, camera: str, payload: str) -> None:
+        """QoS 1, never dropped by a full client queue: kept and offered again instead."""
+        with self._unsent_lock:
+            if not self._unsent and self.comms.publish(f"{camera}/detection", payload, qos=1):
+                return
+            self._unsent.append((camera, payload))
+            if len(self._unsent) > UNSENT_DETECTIONS_LIMIT:
+                self._unsent.popleft()
+                self.detections_dropped += 1
+                _LOGGER.error("A detection of %s was dropped: the MQTT queue stayed full", camera)
+        self.control.put(lambda: None)  # wake the control loop to offer it again
+
+    def _send_unsent(self) -> None:
+        """Offer the detections the client refused again, oldest first, in order."""
+        with self._unsent_lock:
+            while self._unsent:
+                camera, payload = self._unsent[0]
+                if not self.comms.publish(f"{camera}/detection", payload, qos=1):
+                    return
+                self._unsent.popleft()
 
     def _publish_alert_image(self, camera: str, data: bytes, boxes: Any) -> None:
         try:
@@ -649,8 +750,21 @@ class DetectorService:
         except FrameError as err:
             _LOGGER.warning("Alert image of %s not drawn: %s", camera, err)
             return
+        except Exception as err:  # runs in an executor: an exception would vanish in its future
+            self.health.failed("alert image", err)
+            return
+        self.health.ok("alert image")
         self.cameras[camera].alert_image = image
         self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
+
+
+def _blind(runtime: CameraRuntime, now: float, window: float) -> bool:
+    """Frames arrive but none could be scored within the stale window: the camera sends
+    something, yet the detector sees nothing (a wrong format, a broken encoder)."""
+    refused, good = runtime.last_refused_at, runtime.last_good_at
+    if refused is None or now - refused > window:
+        return False
+    return good is None or now - good > window
 
 
 def _is_default_image_topic(prefix: str, topic: str) -> bool:
