@@ -297,7 +297,7 @@ class DetectorService:
         old = previous.get("cameras") if isinstance(previous.get("cameras"), dict) else {}
         for camera in sorted(set(old or {}) - set(self.cameras)):
             _LOGGER.info("Camera %s left the config: removing its entities", camera)
-            for component, key in discovery.CAMERA_ENTITIES:
+            for component, key in discovery.CAMERA_DISCOVERY:
                 unique_id = f"{discovery.camera_device_id(self.mqtt, camera)}_{key}"
                 topic = discovery.config_topic(self.mqtt, component, unique_id)
                 self.comms.publish_absolute(topic, b"", retain=True, qos=1)
@@ -513,6 +513,7 @@ class DetectorService:
         runtime = self.cameras[camera]
         with self._lock:
             self.pipeline.camera(camera).reset()
+            was_on, was_test = runtime.smoke, runtime.testing
             runtime.smoke, runtime.alert_started, runtime.testing = False, None, False
             if runtime.last_attributes is not None:
                 runtime.last_attributes = {
@@ -523,7 +524,7 @@ class DetectorService:
                 self.comms.publish(
                     f"{camera}/smoke/attributes", json.dumps(runtime.last_attributes), retain=True
                 )
-            self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+            self._publish_smoke(camera, False, test=was_test, event=was_on)
         _LOGGER.info("Camera %s: alert reset", camera)
 
     def _test_alert(self, camera: str) -> None:
@@ -547,15 +548,28 @@ class DetectorService:
             runtime.alert_image = image
             self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
             self.comms.publish(f"{camera}/smoke/attributes", json.dumps(attributes), retain=True)
-            self.comms.publish(f"{camera}/smoke", "ON", retain=True, qos=1)
+            self._publish_smoke(camera, True, test=True)
             runtime.smoke = runtime.testing = True
+            runtime.alert_started = time.time()
         _LOGGER.info("Camera %s: test alert for %.0f s", camera, TEST_ALERT_SECONDS)
 
         def end() -> None:
             with self._lock:
                 if runtime.testing:  # neither reset nor a real alert took over meanwhile
                     runtime.smoke = runtime.testing = False
-                    self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+                    runtime.alert_started = None
+                    if runtime.last_attributes is not None:
+                        runtime.last_attributes = {
+                            **runtime.last_attributes,
+                            "alert_started": None,
+                            "test": False,
+                        }
+                        self.comms.publish(
+                            f"{camera}/smoke/attributes",
+                            json.dumps(runtime.last_attributes),
+                            retain=True,
+                        )
+                    self._publish_smoke(camera, False, test=True)
 
         runtime.test_timer = threading.Timer(TEST_ALERT_SECONDS, lambda: self.control.put(end))
         runtime.test_timer.daemon = True
@@ -593,7 +607,7 @@ class DetectorService:
         if vote.event == "start":
             runtime.alert_started = result.frame_time
             runtime.testing = False
-        elif not vote.ongoing:
+        elif not vote.ongoing and not runtime.testing:  # a test alert keeps its start time
             runtime.alert_started = None
         attributes = {
             "score": runtime.last_score,
@@ -603,7 +617,7 @@ class DetectorService:
             "alert_started": None
             if runtime.alert_started is None
             else iso_utc(runtime.alert_started),
-            "test": False,
+            "test": runtime.testing,  # frames scored during a test alert keep it a test
         }
         runtime.last_attributes = attributes
         self.comms.publish(f"{camera}/score", f"{runtime.last_score:.1f}", retain=True)
@@ -613,18 +627,31 @@ class DetectorService:
             self._images.submit(self._publish_alert_image, camera, data, boxes)
         if vote.ongoing and not runtime.smoke:
             runtime.smoke = True
-            self.comms.publish(f"{camera}/smoke", "ON", retain=True, qos=1)
+            self._publish_smoke(camera, True)
             _LOGGER.info("Camera %s: SMOKE (score %.1f)", camera, runtime.last_score)
             if runtime.config.frigate_events is not None:
                 self.frigate.alert(camera, runtime.config.frigate_events, True, vote.score)
         elif not vote.ongoing and runtime.smoke and not runtime.testing:
             runtime.smoke = False
-            self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+            self._publish_smoke(camera, False)
             _LOGGER.info("Camera %s: smoke alert ended", camera)
             if runtime.config.frigate_events is not None:
                 self.frigate.alert(camera, runtime.config.frigate_events, False, vote.score)
         for detection in result.detections:
             self.comms.publish(f"{camera}/detection", json.dumps(detection.to_json()), qos=1)
+
+    def _publish_smoke(
+        self, camera: str, on: bool, *, test: bool = False, event: bool = True
+    ) -> None:
+        """The smoke state (retained) and the alert's start / end event (not retained).
+
+        The event feeds HA's device triggers and event entity (see discovery.py): one message
+        per transition, so a trigger fires once per alert and never on a replayed state.
+        """
+        self.comms.publish(f"{camera}/smoke", "ON" if on else "OFF", retain=True, qos=1)
+        if event:
+            payload = {"event_type": "started" if on else "ended", "test": test}
+            self.comms.publish(discovery.smoke_event_topic(camera), json.dumps(payload), qos=1)
 
     def _publish_alert_image(self, camera: str, data: bytes, boxes: Any) -> None:
         try:
