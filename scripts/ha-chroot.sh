@@ -12,7 +12,8 @@
 #
 # Visible inside: /proc, /dev, /sys, the host's CA certificates (a TLS-intercepting proxy's CA
 # included), the checkout at its own path and /tmp (pytest's temporary directories), so
-# paths mean the same on both sides. The network is the host's: 127.0.0.1 is the host's
+# paths mean the same on both sides; the command starts in the caller's directory (which must
+# be one of those). The network is the host's: 127.0.0.1 is the host's
 # loopback, where the test broker listens. Needs root (CI runs as root).
 set -euo pipefail
 
@@ -27,8 +28,8 @@ fi
 # shellcheck disable=SC2016 # expanded by the inner shell
 exec unshare --mount --propagation private -- /bin/sh -c '
   set -e
-  root=$1 repo=$2
-  shift 2
+  root=$1 repo=$2 cwd=$3
+  shift 3
   mount -t proc proc "$root/proc"
   mount --rbind /dev "$root/dev"
   mount --rbind /sys "$root/sys"
@@ -39,5 +40,5 @@ exec unshare --mount --propagation private -- /bin/sh -c '
   mount --bind "$repo" "$root$repo"
   cd "$root$repo"
   exec chroot "$root" /usr/bin/env -u PIP_FIND_LINKS HOME=/root \
-    PATH=/usr/local/bin:/usr/bin:/bin sh -c "cd \"\$0\" && exec \"\$@\"" "$repo" "$@"
-' sh "$ROOTFS" "$REPO" "$@"
+    PATH=/usr/local/bin:/usr/bin:/bin sh -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
+' sh "$ROOTFS" "$REPO" "$PWD" "$@"

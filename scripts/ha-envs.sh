@@ -19,7 +19,10 @@ cd "$(dirname "$0")/.."
 CACHE=${SMOKEWATCH_HA_CACHE:-/var/cache/smokewatch-ci}
 ROOTFS=$CACHE/rootfs-sid-python3.14
 export SMOKEWATCH_HA_ROOTFS=$ROOTFS
-ROOTFS_PACKAGES="python3.14,python3.14-venv,ca-certificates"
+# g++ and python3.14-dev: HA installs some integration packages from source on Python 3.14
+# (pymicro-vad, pyspeex-noise for assist_pipeline, which HA loads to validate selectors);
+# libturbojpeg0 for camera snapshots.
+ROOTFS_PACKAGES="python3.14,python3.14-venv,python3.14-dev,g++,libturbojpeg0,ca-certificates"
 ROOTFS_KEY="sid $ROOTFS_PACKAGES v1"
 MARKER=.smokewatch-ready
 
