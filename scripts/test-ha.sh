@@ -45,9 +45,14 @@ done
 if [ "${SMOKEWATCH_SKIP_E2E:-0}" != "1" ]; then
   for ha in "$HA_NEWEST" "$HA_OLDEST"; do
     echo "== end to end (a real Home Assistant $ha process, Mosquitto, smokewatch run)"
-    # The test itself runs in the detector's venv; only Home Assistant runs in the chroot.
+    # The test itself runs in the detector's venv; only Home Assistant runs in the chroot,
+    # which sees /tmp: HA's config dir lives in this run's own temporary directory (kept,
+    # with HA's and the detector's logs, when the test fails).
+    work=$(mktemp -d /tmp/smokewatch-ha-e2e.XXXXXX)
     SMOKEWATCH_E2E_HA_COMMAND="bash $REPO/scripts/ha-chroot.sh /opt/smokewatch-ha/ha-$ha/bin/python" \
       SMOKEWATCH_E2E_HA_VERSION=$ha \
-      .venv/bin/pytest -q -p no:cacheprovider tests/ha_e2e
+      .venv/bin/pytest -q -p no:cacheprovider --basetemp "$work" tests/ha_e2e ||
+      { echo "test-ha: end-to-end logs kept in $work" >&2; exit 1; }
+    rm -rf "$work"
   done
 fi

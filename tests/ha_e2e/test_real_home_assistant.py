@@ -20,6 +20,7 @@ import pytest
 from tests.detector.broker import Broker, free_port, mosquitto_path
 
 from .harness import (
+    BOOT_TIMEOUT,
     HA_COMMAND_VARIABLE,
     MAIN_PYTHON,
     Detector,
@@ -56,6 +57,14 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     try:
         ha.start()
         ha.onboard()
+        # Discovery flows start once HA has finished starting (on a first boot it may still
+        # be installing integration packages).
+        wait_until(
+            lambda: ha.request("GET", "/api/config")["state"] == "RUNNING",
+            BOOT_TIMEOUT,
+            "Home Assistant started",
+            interval=0.5,
+        )
         wanted = os.environ.get("SMOKEWATCH_E2E_HA_VERSION")
         version = ha.request("GET", "/api/config")["version"]
         assert wanted in (None, version), f"running HA {version}, expected {wanted}"
@@ -149,7 +158,7 @@ def test_home_assistant_end_to_end(chain: dict[str, Any]) -> None:
     # The detector's retained P/info started our flow by MQTT discovery; confirming it
     # creates the entry.
     try:
-        flow = wait_until(lambda: discovered_flow(ha), 30, "the discovered SmokeWatch flow")
+        flow = wait_until(lambda: discovered_flow(ha), 60, "the discovered SmokeWatch flow")
     except TimeoutError:
         pytest.fail(f"no discovered flow; HA's log:\n{ha.log()[-4000:]}")
     entry = ha.continue_flow(flow | {"type": "form"}, {})
