@@ -55,8 +55,8 @@ def _slug(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def example_entity_ids(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    """The entity ids HA gives the entities discovery publishes for the example config."""
+def example_payloads(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Any]:
+    """The discovery payloads the example config makes the detector publish."""
     where = tmp_path_factory.mktemp("example")
     shutil.copy(EXAMPLE_CONFIG, where / "smokewatch.yaml")
     shutil.copy(REPO / "config" / "secrets.yaml.example", where / "secrets.yaml")
@@ -64,9 +64,15 @@ def example_entity_ids(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     payloads: dict[tuple[str, str], dict[str, Any]] = dict(discovery.detector_entities(config.mqtt))
     for camera in config.cameras.values():
         payloads.update(discovery.camera_entities(config.mqtt, camera))
+    return payloads
+
+
+@pytest.fixture(scope="module")
+def example_entity_ids(example_payloads: dict[tuple[str, str], Any]) -> set[str]:
+    """The entity ids HA gives the entities discovery publishes for the example config."""
     return {
         f"{component}.{_slug(payload['device']['name'] + ' ' + payload['name'])}"
-        for (component, _), payload in payloads.items()
+        for (component, _), payload in example_payloads.items()
         if component != "device_automation"
     }
 
@@ -145,3 +151,25 @@ def test_example_config_documents_every_key(section: str, schema: Any) -> None:
     if section == "cameras":  # detection: says a camera may override any of its keys
         written |= _keys(DETECTION_SCHEMA)
     assert _keys(schema) - written == set()
+
+
+def test_service_targets_admit_the_camera_devices(
+    example_payloads: dict[tuple[str, str], Any],
+) -> None:
+    """services.yaml's device filter admits the camera devices discovery creates, only them."""
+    services = _load(REPO / "custom_components" / "smokewatch" / "services.yaml")
+    cameras = {
+        (payload["device"]["manufacturer"], payload["device"]["model"])
+        for (component, _), payload in example_payloads.items()
+        if component == "binary_sensor"
+    }
+    detector = {
+        (payload["device"]["manufacturer"], payload["device"]["model"])
+        for (component, _), payload in example_payloads.items()
+        if component == "sensor" and "via_device" not in payload["device"]
+    }
+    assert len(cameras) == 1 and detector and detector != cameras
+    for name, service in services.items():
+        wanted = service["target"]["device"]
+        assert wanted["integration"] == "mqtt", name
+        assert {(wanted["manufacturer"], wanted["model"])} == cameras, name
