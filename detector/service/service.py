@@ -604,6 +604,8 @@ class DetectorService:
         vote = result.vote
         runtime.last_score = round(vote.score * 100, 1)
         runtime.last_scored_at = result.frame_time
+        # Smoke confirmed during a test alert is a real alert: it starts as one.
+        real_over_test = vote.event == "start" and runtime.testing
         if vote.event == "start":
             runtime.alert_started = result.frame_time
             runtime.testing = False
@@ -625,7 +627,7 @@ class DetectorService:
         if vote.ongoing:
             boxes = vote.boxes
             self._images.submit(self._publish_alert_image, camera, data, boxes)
-        if vote.ongoing and not runtime.smoke:
+        if (vote.ongoing and not runtime.smoke) or real_over_test:
             runtime.smoke = True
             self._publish_smoke(camera, True)
             _LOGGER.info("Camera %s: SMOKE (score %.1f)", camera, runtime.last_score)

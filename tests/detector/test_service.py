@@ -194,6 +194,12 @@ def test_commands_and_invalid_commands(env: dict[str, Any]) -> None:
     assert probe.last(f"{P}/b/smoke") == b"ON"
     assert attributes["test"] is True and attributes["alert_started"] is not None
     assert not probe.payloads(f"{P}/b/detection")  # never forwarded to the API
+    # Real smoke during the test alert is a real alert: it starts as one (a new event).
+    for data in (SMOKE, SMOKE):
+        attributes = score_frame(probe, "b", data)
+    assert attributes["test"] is False
+    events = [json.loads(p) for p in probe.wait_count(f"{P}/b/smoke/event", 2)]
+    assert [(e["event_type"], e["test"]) for e in events] == [("started", True), ("started", False)]
 
 
 def test_bad_input_on_the_wire(env: dict[str, Any]) -> None:
