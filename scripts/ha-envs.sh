@@ -58,7 +58,7 @@ build_rootfs() {
 
 venv_ready() {
   [ "$(cat "$ROOTFS$VENV/$MARKER" 2>/dev/null)" = "$VENV_KEY" ] &&
-    in_chroot "$VENV/bin/python" - "$HA_VERSION" "$PHCC_VERSION" <<'PY'
+    in_chroot "$VENV/bin/python" - "$HA_VERSION" "$PHCC_VERSION" 2>/dev/null <<'PY'
 import sys
 from importlib.metadata import version
 
@@ -101,10 +101,16 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
 flock 9
 if ! rootfs_ready; then
+  if [ -e "$ROOTFS/$MARKER" ]; then
+    echo "== $ROOTFS is stale or broken (wanted: $ROOTFS_KEY): rebuilding it"
+  fi
   build_rootfs
   rootfs_ready || { echo "ha-envs: the new root filesystem does not work" >&2; exit 1; }
 fi
 if ! venv_ready; then
+  if [ -e "$ROOTFS$VENV/$MARKER" ]; then
+    echo "== $VENV is stale or broken (wanted: $VENV_KEY): rebuilding it"
+  fi
   rm -f "$ROOTFS$VENV/$MARKER"
   build_venv
   venv_ready || { echo "ha-envs: the new venv $VENV does not work" >&2; exit 1; }
