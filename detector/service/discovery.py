@@ -3,6 +3,10 @@
 Every entity carries unique_id, device, origin and availability; names are short because HA
 prefixes them with the device name (has_entity_name): device "Backyard" + "Smoke" gives
 binary_sensor.backyard_smoke. No object_id key: HA deprecated it in 2025.10.
+
+Each camera device also gets two MQTT device triggers, "Smoke alert" started / ended, and an
+event entity, both fed by the camera's non-retained P/<cam>/smoke/event topic: Home Assistant
+offers them on the camera's device page with the MQTT integration alone.
 """
 
 from __future__ import annotations
@@ -30,7 +34,13 @@ CAMERA_ENTITIES = (
     ("button", "test"),
     ("sensor", "status"),
     ("sensor", "view"),
+    ("event", "smoke_alert"),
 )
+# (component, key) of every camera device trigger: key = "smoke_alert_<type>".
+SMOKE_EVENT_TYPES = ("started", "ended")
+CAMERA_TRIGGERS = tuple(("device_automation", f"smoke_alert_{kind}") for kind in SMOKE_EVENT_TYPES)
+# Everything a camera publishes discovery for (and empties when the camera leaves the config).
+CAMERA_DISCOVERY = CAMERA_ENTITIES + CAMERA_TRIGGERS
 DETECTOR_ENTITIES = (
     ("sensor", "inference_ms"),
     ("sensor", "frames_dropped"),
@@ -78,10 +88,15 @@ def detector_device(mqtt: MqttConfig) -> dict[str, Any]:
     }
 
 
+def smoke_event_topic(camera: str) -> str:
+    """The non-retained topic of a camera's alert start / end events (relative to the prefix)."""
+    return f"{camera}/smoke/event"
+
+
 def camera_entities(
     mqtt: MqttConfig, camera: CameraConfig
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """Discovery payloads of one camera's entities, by (component, unique id)."""
+    """Discovery payloads of one camera's entities and device triggers, by (component, id)."""
     base = f"{mqtt.topic_prefix}/{camera.id}"
     device = {
         "identifiers": [camera_device_id(mqtt, camera.id)],
@@ -162,6 +177,12 @@ def camera_entities(
             "entity_category": "diagnostic",
             "icon": "mdi:eye",
         },
+        "smoke_alert": {
+            "name": "Smoke alert",
+            "state_topic": f"{mqtt.topic_prefix}/{smoke_event_topic(camera.id)}",
+            "event_types": list(SMOKE_EVENT_TYPES),
+            "icon": "mdi:fire-alert",
+        },
     }
     payloads: dict[tuple[str, str], dict[str, Any]] = {}
     for component, key in CAMERA_ENTITIES:
@@ -174,6 +195,22 @@ def camera_entities(
             "device": device,
             "origin": ORIGIN,
             **availability,
+        }
+    for component, key in CAMERA_TRIGGERS:
+        kind = key.removeprefix("smoke_alert_")
+        # Shown as '"Smoke alert" started' in HA's automation editor (a type HA has no
+        # translation for renders as "<subtype> <type>"). value_template picks the event type
+        # out of the JSON event, so `payload` matches one kind only.
+        payloads[(component, f"{camera_device_id(mqtt, camera.id)}_{key}")] = {
+            "automation_type": "trigger",
+            "topic": f"{mqtt.topic_prefix}/{smoke_event_topic(camera.id)}",
+            "value_template": "{{ value_json.event_type }}",
+            "payload": kind,
+            "type": kind,
+            "subtype": "Smoke alert",
+            "qos": 1,
+            "device": device,
+            "origin": ORIGIN,
         }
     return payloads
 

@@ -350,7 +350,7 @@ class DetectorService:
         old = previous.get("cameras") if isinstance(previous.get("cameras"), dict) else {}
         for camera in sorted(set(old or {}) - set(self.cameras)):
             _LOGGER.info("Camera %s left the config: removing its entities", camera)
-            for component, key in discovery.CAMERA_ENTITIES:
+            for component, key in discovery.CAMERA_DISCOVERY:
                 unique_id = f"{discovery.camera_device_id(self.mqtt, camera)}_{key}"
                 topic = discovery.config_topic(self.mqtt, component, unique_id)
                 self.comms.publish_absolute(topic, b"", retain=True, qos=1)
@@ -380,9 +380,7 @@ class DetectorService:
             self.comms.publish(f"{camera}/status", runtime.status, retain=True, qos=1)
             if runtime.view is not None:
                 self.comms.publish(f"{camera}/view", runtime.view, retain=True, qos=1)
-            self.comms.publish(
-                f"{camera}/smoke", "ON" if runtime.smoke else "OFF", retain=True, qos=1
-            )
+            self._publish_smoke(camera, runtime.smoke, event=False)
             if runtime.last_attributes is not None:
                 self.comms.publish(
                     f"{camera}/smoke/attributes", json.dumps(runtime.last_attributes), retain=True
@@ -586,6 +584,7 @@ class DetectorService:
         runtime = self.cameras[camera]
         with self._lock:
             self.pipeline.camera(camera).reset()
+            was_on, was_test = runtime.smoke, runtime.testing
             runtime.smoke, runtime.alert_started, runtime.testing = False, None, False
             if runtime.last_attributes is not None:
                 runtime.last_attributes = {
@@ -596,7 +595,7 @@ class DetectorService:
                 self.comms.publish(
                     f"{camera}/smoke/attributes", json.dumps(runtime.last_attributes), retain=True
                 )
-            self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+            self._publish_smoke(camera, False, test=was_test, event=was_on)
         _LOGGER.info("Camera %s: alert reset", camera)
 
     def _test_alert(self, camera: str) -> None:
@@ -620,15 +619,28 @@ class DetectorService:
             runtime.alert_image = image
             self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
             self.comms.publish(f"{camera}/smoke/attributes", json.dumps(attributes), retain=True)
-            self.comms.publish(f"{camera}/smoke", "ON", retain=True, qos=1)
+            self._publish_smoke(camera, True, test=True)
             runtime.smoke = runtime.testing = True
+            runtime.alert_started = time.time()
         _LOGGER.info("Camera %s: test alert for %.0f s", camera, TEST_ALERT_SECONDS)
 
         def end() -> None:
             with self._lock:
                 if runtime.testing:  # neither reset nor a real alert took over meanwhile
                     runtime.smoke = runtime.testing = False
-                    self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+                    runtime.alert_started = None
+                    if runtime.last_attributes is not None:
+                        runtime.last_attributes = {
+                            **runtime.last_attributes,
+                            "alert_started": None,
+                            "test": False,
+                        }
+                        self.comms.publish(
+                            f"{camera}/smoke/attributes",
+                            json.dumps(runtime.last_attributes),
+                            retain=True,
+                        )
+                    self._publish_smoke(camera, False, test=True)
 
         runtime.test_timer = threading.Timer(TEST_ALERT_SECONDS, lambda: self.control.put(end))
         runtime.test_timer.daemon = True
@@ -671,10 +683,12 @@ class DetectorService:
         vote = result.vote
         runtime.last_score = round(vote.score * 100, 1)
         runtime.last_scored_at = result.frame_time
+        # Smoke confirmed during a test alert is a real alert: it starts as one.
+        real_over_test = vote.event == "start" and runtime.testing
         if vote.event == "start":
             runtime.alert_started = result.frame_time
             runtime.testing = False
-        elif not vote.ongoing:
+        elif not vote.ongoing and not runtime.testing:  # a test alert keeps its start time
             runtime.alert_started = None
         attributes = {
             "score": runtime.last_score,
@@ -684,7 +698,7 @@ class DetectorService:
             "alert_started": None
             if runtime.alert_started is None
             else iso_utc(runtime.alert_started),
-            "test": False,
+            "test": runtime.testing,  # frames scored during a test alert keep it a test
             "view": None if result.view is None else result.view.state,
             "paused": result.paused,
             # Why boxes did not become alert boxes (README, "Why no alert"); capped so the
@@ -703,15 +717,15 @@ class DetectorService:
         if vote.ongoing:
             boxes = vote.boxes
             self._images.submit(self._publish_alert_image, camera, data, boxes)
-        if vote.ongoing and not runtime.smoke:
+        if (vote.ongoing and not runtime.smoke) or real_over_test:
             runtime.smoke = True
-            self.comms.publish(f"{camera}/smoke", "ON", retain=True, qos=1)
+            self._publish_smoke(camera, True)
             _LOGGER.info("Camera %s: SMOKE (score %.1f)", camera, runtime.last_score)
             if runtime.config.frigate_events is not None:
                 self.frigate.alert(camera, runtime.config.frigate_events, True, vote.score)
         elif not vote.ongoing and runtime.smoke and not runtime.testing:
             runtime.smoke = False
-            self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+            self._publish_smoke(camera, False)
             _LOGGER.info("Camera %s: smoke alert ended", camera)
             if runtime.config.frigate_events is not None:
                 self.frigate.alert(camera, runtime.config.frigate_events, False, vote.score)
@@ -743,6 +757,19 @@ class DetectorService:
                 if not self.comms.publish(f"{camera}/detection", payload, qos=1):
                     return
                 self._unsent.popleft()
+
+    def _publish_smoke(
+        self, camera: str, on: bool, *, test: bool = False, event: bool = True
+    ) -> None:
+        """The smoke state (retained) and the alert's start / end event (not retained).
+
+        The event feeds HA's device triggers and event entity (see discovery.py): one message
+        per transition, so a trigger fires once per alert and never on a replayed state.
+        """
+        self.comms.publish(f"{camera}/smoke", "ON" if on else "OFF", retain=True, qos=1)
+        if event:
+            payload = {"event_type": "started" if on else "ended", "test": test}
+            self.comms.publish(discovery.smoke_event_topic(camera), json.dumps(payload), qos=1)
 
     def _publish_alert_image(self, camera: str, data: bytes, boxes: Any) -> None:
         try:
