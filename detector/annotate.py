@@ -7,6 +7,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detector.errors import FrameError
+from detector.frames import decode_image
+
+# The alert image is for a phone notification: a frame larger than this is drawn on a
+# reduced-scale decode (JPEG DCT scaling), never on a full-size one.
+ALERT_IMAGE_SIZE = 1920
 
 BOX_COLOUR = (0, 64, 255)  # BGR: orange-red, visible on sky, forest and smoke
 TEXT_COLOUR = (255, 255, 255)
@@ -20,12 +25,12 @@ def annotate_jpeg(
     banner: str | None = None,
     quality: int = 85,
 ) -> bytes:
-    """Draw normalised [x1, y1, x2, y2, conf] boxes (and an optional banner) on a frame, as JPEG."""
-    image: NDArray[np.uint8] | None = cv2.imdecode(  # type: ignore[assignment]
-        np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR
-    )
-    if image is None:
-        raise FrameError("corrupt", "the frame to annotate cannot be decoded")
+    """Draw normalised [x1, y1, x2, y2, conf] boxes (and an optional banner) on a frame, as JPEG.
+
+    The frame goes through the same checks as a scored one (size, header, pixel count before
+    any decode) and is decoded at reduced scale when it is much larger than ALERT_IMAGE_SIZE.
+    """
+    image = decode_image(jpeg, target_size=ALERT_IMAGE_SIZE, rgb=False)
     height, width = image.shape[:2]
     thickness = max(2, round(min(width, height) / 300))
     font_scale = max(0.5, min(width, height) / 900)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from detector.config import CameraConfig, Config, ModelConfig
+from detector.errors import ModelError
 from detector.model import ModelRuntime
 from detector.model_fetch import resolve_model
 from detector.pipeline import CameraSettings, CameraState, Pipeline
@@ -19,15 +20,37 @@ def load_model(
 ) -> ModelRuntime:
     """Resolve (download once if needed) and load the configured model, or `override`."""
     spec = override or model.path
-    path = resolve_model(spec, Path(model.cache_dir).expanduser(), progress=progress)
-    runtime = ModelRuntime(
-        path,
-        smoke_classes=list(model.smoke_classes),
-        intra_op_threads=model.intra_op_threads,
-        inter_op_threads=model.inter_op_threads,
-        memory_pattern=model.memory_pattern,
-        memory_arena=model.memory_arena,
-    )
+    cache = Path(model.cache_dir).expanduser()
+
+    def fetch(*, refetch: bool = False) -> Path:
+        return resolve_model(
+            spec,
+            cache,
+            progress=progress,
+            revision=model.revision,
+            sha256=model.sha256,
+            refetch=refetch,
+        )
+
+    path = fetch()
+
+    def runtime_of(path: Path) -> ModelRuntime:
+        return ModelRuntime(
+            path,
+            smoke_classes=list(model.smoke_classes),
+            intra_op_threads=model.intra_op_threads,
+            inter_op_threads=model.inter_op_threads,
+            memory_pattern=model.memory_pattern,
+            memory_arena=model.memory_arena,
+        )
+
+    try:
+        runtime = runtime_of(path)
+    except ModelError:
+        if path == Path(spec).expanduser():
+            raise  # the user's own file: nothing to fetch again
+        # A cached download that does not load (cut short, damaged): fetch it once more.
+        runtime = runtime_of(fetch(refetch=True))
     _LOGGER.info(
         "Model %s: input %dx%d, classes %s, smoke classes %s",
         runtime.name,

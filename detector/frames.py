@@ -27,7 +27,10 @@ from numpy.typing import NDArray
 from detector.errors import FrameError
 
 DEFAULT_MAX_FRAME_BYTES = 20 * 1024 * 1024
-MAX_PIXELS = 100_000_000  # 100 MP: larger than any camera, smaller than a decompression bomb
+# 40 MP: above any camera (8K UHD is 33 MP), far below a decompression bomb; a 10000x10000
+# PNG of 97 KB would cost 300 MB and seconds to decode. Checked from the header, before any
+# decode, on the scoring path and for the alert image alike.
+MAX_PIXELS = 40_000_000
 PAD_VALUE = 114 / 255
 
 JPEG_MAGIC = b"\xff\xd8\xff"

@@ -24,6 +24,10 @@ Point = tuple[float, float]
 
 _NUMBER = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
 _REMOTE_MASK = re.compile(rf"^\({_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}\)$")
+# Bounds on what a command may ask for: masking costs a polygon clip per box and mask on
+# the scoring path, so the work a message can cause stays small.
+MAX_MASKS = 50
+MAX_POINTS = 100
 _JSON_KEYS = frozenset({"name", "polygon", "rect", "rule", "enabled"})
 
 
@@ -68,6 +72,47 @@ def polygon_area(points: Sequence[Point]) -> float:
     for (x1, y1), (x2, y2) in zip(points, [*points[1:], points[0]], strict=True):
         twice += x1 * y2 - x2 * y1
     return abs(twice) / 2
+
+
+def polygon_problem(points: Sequence[Point]) -> str | None:
+    """Why a polygon cannot be a zone (None when it can): no area, or edges that cross.
+
+    A self-intersecting polygon (a bow tie) has no inside a person meant: the shoelace area
+    of its two lobes cancels out, so the "inside" rule would mask a random part of it.
+    """
+    if polygon_area(points) <= 0:
+        return "the polygon has no area (all points on a line)"
+    count = len(points)
+    edges = [(points[i], points[(i + 1) % count]) for i in range(count)]
+    for i in range(count):
+        for j in range(i + 1, count):
+            if j == i + 1 or (i == 0 and j == count - 1):
+                continue  # neighbours share a corner
+            if _segments_cross(*edges[i], *edges[j]):
+                return f"the polygon's edges {i} and {j} cross (draw its outline without crossings)"
+    return None
+
+
+def _segments_cross(a: Point, b: Point, c: Point, d: Point) -> bool:
+    """True when segments ab and cd intersect (touching counts)."""
+
+    def side(p: Point, q: Point, r: Point) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    def within(p: Point, q: Point, r: Point) -> bool:
+        return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(
+            p[1], q[1]
+        )
+
+    d1, d2, d3, d4 = side(c, d, a), side(c, d, b), side(a, b, c), side(a, b, d)
+    if ((d1 > 0 > d2) or (d1 < 0 < d2)) and ((d3 > 0 > d4) or (d3 < 0 < d4)):
+        return True
+    return (
+        (d1 == 0 and within(c, d, a))
+        or (d2 == 0 and within(c, d, b))
+        or (d3 == 0 and within(a, b, c))
+        or (d4 == 0 and within(a, b, d))
+    )
 
 
 def clip_to_rect(
@@ -169,25 +214,34 @@ def apply_masks(
     return kept
 
 
-def parse_remote_masks(items: Any) -> list[Mask]:
+def parse_remote_masks(items: Any) -> tuple[list[Mask], list[str]]:
     """Masks from the Pyronear API (`[{"id": 1, "mask": "(x1,y1,x2,y2)"}, ...]`), IoU rule.
 
-    Raises ValueError naming the first bad item.
+    Returns the valid masks and one problem per item skipped: the API checks only the text
+    format (it accepts `(0.5,0.5,0.1,0.1)`), and one bad mask must not cost the camera the
+    others. Raises ValueError when `items` is not a list at all.
     """
     if not isinstance(items, list):
         raise ValueError("remote masks must be a JSON list")
+    if len(items) > MAX_MASKS:
+        raise ValueError(f"{len(items)} remote masks, more than {MAX_MASKS}")
     masks: list[Mask] = []
+    problems: list[str] = []
     for index, item in enumerate(items):
         where = f"remote mask {index}"
-        if not isinstance(item, dict) or not isinstance(item.get("mask"), str):
-            raise ValueError(f"{where}: expected an object with a 'mask' string")
-        match = _REMOTE_MASK.match(item["mask"])
-        if not match:
-            raise ValueError(f"{where}: {item['mask']!r} is not '(x1,y1,x2,y2)'")
-        x1, y1, x2, y2 = (float(v) for v in match.groups())
-        _check_rect(where, x1, y1, x2, y2)
+        try:
+            if not isinstance(item, dict) or not isinstance(item.get("mask"), str):
+                raise ValueError(f"{where}: expected an object with a 'mask' string")
+            match = _REMOTE_MASK.match(item["mask"][:200])
+            if not match:
+                raise ValueError(f"{where}: {item['mask'][:60]!r} is not '(x1,y1,x2,y2)'")
+            x1, y1, x2, y2 = (float(v) for v in match.groups())
+            _check_rect(where, x1, y1, x2, y2)
+        except ValueError as err:
+            problems.append(str(err))
+            continue
         masks.append(Mask.rect(f"remote-{item.get('id', index)}", x1, y1, x2, y2, "iou"))
-    return masks
+    return masks, problems
 
 
 def masks_from_json(obj: Any) -> list[Mask]:
@@ -199,6 +253,8 @@ def masks_from_json(obj: Any) -> list[Mask]:
     """
     if not isinstance(obj, list):
         raise ValueError("masks must be a JSON list (use [] to clear)")
+    if len(obj) > MAX_MASKS:
+        raise ValueError(f"{len(obj)} masks, more than {MAX_MASKS}")
     masks = [_mask_from_json(item, f"masks[{index}]") for index, item in enumerate(obj)]
     seen: dict[str, int] = {}
     for index, mask in enumerate(masks):
@@ -243,6 +299,8 @@ def _mask_from_json(obj: Any, where: str) -> Mask:
     points = obj["polygon"]
     if not isinstance(points, list) or len(points) < 3:
         raise ValueError(f"{where}.polygon: expected at least 3 [x, y] points")
+    if len(points) > MAX_POINTS:
+        raise ValueError(f"{where}.polygon: {len(points)} points, more than {MAX_POINTS}")
     polygon: list[Point] = []
     for index, point in enumerate(points):
         if not _is_numbers(point, 2):
@@ -251,8 +309,9 @@ def _mask_from_json(obj: Any, where: str) -> Mask:
         if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
             raise ValueError(f"{where}.polygon[{index}]: [{x}, {y}] lies outside 0..1")
         polygon.append((x, y))
-    if polygon_area(polygon) <= 0:
-        raise ValueError(f"{where}.polygon: the polygon has no area (all points on a line)")
+    problem = polygon_problem(polygon)
+    if problem is not None:
+        raise ValueError(f"{where}.polygon: {problem}")
     return Mask(name, tuple(polygon), rule, enabled)
 
 

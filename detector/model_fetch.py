@@ -1,13 +1,21 @@
 """Find the model: a local file, or Pyronear's model downloaded once into a cache directory.
 
 A Hugging Face repo id "owner/name" is fetched from
-`<base>/<owner>/<name>/resolve/main/onnx_cpu.tar.gz` (base https://huggingface.co, or the
-SMOKEWATCH_MODEL_BASE_URL environment variable, e.g. for a mirror), its best.onnx extracted
-to `<cache_dir>/<owner>__<name>/best.onnx` and used from there on, without network.
+`<base>/<owner>/<name>/resolve/<revision>/onnx_cpu.tar.gz` (base https://huggingface.co, or
+the SMOKEWATCH_MODEL_BASE_URL environment variable, e.g. for a mirror; plain http only to a
+loopback mirror), its best.onnx extracted to `<cache_dir>/<owner>__<name>/best.onnx` and used
+from there on, without network.
+
+Integrity: the SHA-256 of best.onnx is written beside it (`best.onnx.sha256`) at download and
+checked at every start; with `model.sha256` configured, the download must match it too. A
+cached file that does not match (a disk error, a write cut short) is fetched again, once, and
+the log says so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import http.client
 import logging
 import os
@@ -18,6 +26,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
@@ -30,6 +39,9 @@ ARCHIVE = "onnx_cpu.tar.gz"
 MODEL_FILE = "best.onnx"
 BASE_URL_ENV = "SMOKEWATCH_MODEL_BASE_URL"
 DEFAULT_BASE_URL = "https://huggingface.co"
+DEFAULT_REVISION = "main"
+DIGEST_SUFFIX = ".sha256"
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
 DOWNLOAD_TIMEOUT = 30  # seconds without a byte before giving up
 MAX_MODEL_BYTES = 2 * 1024**3  # a detector is tens of MB; this only stops a runaway archive
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -44,9 +56,39 @@ def _how_to_fix(spec: str) -> str:
     )
 
 
-def cache_path(spec: str, cache_dir: Path) -> Path:
-    """Where the model of repo id `spec` is kept once downloaded."""
-    return cache_dir.expanduser() / spec.replace("/", "__") / MODEL_FILE
+def cache_path(spec: str, cache_dir: Path, revision: str = DEFAULT_REVISION) -> Path:
+    """Where the model of repo id `spec` (at `revision`) is kept once downloaded."""
+    folder = spec.replace("/", "__")
+    if revision != DEFAULT_REVISION:
+        folder += f"__{revision}"
+    return cache_dir.expanduser() / folder / MODEL_FILE
+
+
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _cached_ok(target: Path, expected: str | None) -> bool:
+    """True when the cached model matches its recorded digest (and the pinned one)."""
+    sidecar = target.with_name(target.name + DIGEST_SUFFIX)
+    try:
+        recorded = sidecar.read_text().strip() if sidecar.is_file() else None
+        actual = file_sha256(target)
+    except OSError:
+        return False
+    if expected is not None and actual != expected:
+        return False
+    if recorded is None:
+        # Cached by an older version: record it now; loading it tells whether it is usable.
+        with contextlib.suppress(OSError):  # a read-only cache still works, unrecorded
+            sidecar.write_text(actual + "\n")
+        return True
+    return recorded == actual
 
 
 def resolve_model(
@@ -55,11 +97,15 @@ def resolve_model(
     *,
     progress: bool = True,
     base_url: str | None = None,
+    revision: str = DEFAULT_REVISION,
+    sha256: str | None = None,
+    refetch: bool = False,
 ) -> Path:
     """The local path of the model `spec` (default DEFAULT_MODEL).
 
     An existing file is returned as is. A repo id ("owner/name") is looked up in `cache_dir`
-    and downloaded only when absent. Raises ModelError saying what to do otherwise.
+    and downloaded when absent, when it does not match its digest, or with `refetch` (the
+    cached file would not load). Raises ModelError saying what to do otherwise.
     """
     spec = spec or DEFAULT_MODEL
     local = Path(spec).expanduser()
@@ -70,11 +116,26 @@ def resolve_model(
             f"model file {local} does not exist (model: path: takes an .onnx file or a "
             f"Hugging Face repo id such as {DEFAULT_MODEL})"
         )
-    target = cache_path(spec, cache_dir)
-    if target.is_file():
-        return target
+    target = cache_path(spec, cache_dir, revision)
+    if target.is_file() and not refetch:
+        if _cached_ok(target, sha256):
+            return target
+        _LOGGER.warning(
+            "The cached model %s does not match its SHA-256 (a disk error or a cut write?):"
+            " downloading it again",
+            target,
+        )
+    elif refetch and target.is_file():
+        _LOGGER.warning("The cached model %s cannot be loaded: downloading it again", target)
     base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-    url = f"{base}/{spec}/resolve/main/{ARCHIVE}"
+    parts = urlsplit(base)
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK):
+        raise ModelError(
+            f"the model mirror {base} is not https: a model is code that runs on this machine,"
+            f" so it is fetched over https only (plain http only from a loopback mirror)."
+            f" {_how_to_fix(spec)}"
+        )
+    url = f"{base}/{spec}/resolve/{revision}/{ARCHIVE}"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -96,6 +157,15 @@ def resolve_model(
             ) from err
         extracted = Path(scratch) / MODEL_FILE
         _extract_model(archive, extracted, spec)
+        actual = file_sha256(extracted)
+        if sha256 is not None and actual != sha256:
+            raise ModelError(
+                f"the downloaded {MODEL_FILE} of {spec} has SHA-256 {actual}, not the expected"
+                f" {sha256} (model.sha256): refused. {_how_to_fix(spec)}"
+            )
+        # The digest first: a crash between the two leaves a model that fails its check and
+        # is fetched again, never an unchecked one.
+        target.with_name(target.name + DIGEST_SUFFIX).write_text(actual + "\n")
         os.replace(extracted, target)
     _LOGGER.info("Model %s saved to %s", spec, target)
     return target

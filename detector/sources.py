@@ -23,6 +23,8 @@ import cv2
 from detector.config import CameraConfig
 from detector.config.sources import FrigateEventsConfig, SourceConfig
 from detector.frames import JPEG_MAGIC, PNG_MAGIC
+from detector.redact import redact_text, redact_url
+from detector.supervise import Health, run_supervised, supervise
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,7 +83,8 @@ async def fetch_snapshot(
                 )
             if response.status != 200:
                 raise SourceError(
-                    f"http_{response.status}", f"camera {camera}: HTTP {response.status} from {url}"
+                    f"http_{response.status}",
+                    f"camera {camera}: HTTP {response.status} from {redact_url(url)}",
                 )
             if response.headers.get("X-Frigate-Offline", "").lower() == "true":
                 return None
@@ -97,7 +100,9 @@ async def fetch_snapshot(
             "timeout", f"camera {camera}: no answer within {source.timeout:g} s"
         ) from None
     except aiohttp.ClientError as err:
-        raise SourceError("unreachable", f"camera {camera}: {type(err).__name__}: {err}") from None
+        raise SourceError(
+            "unreachable", f"camera {camera}: {type(err).__name__}: {redact_text(str(err))}"
+        ) from None
     data = bytes(body)
     if not data.startswith((JPEG_MAGIC, PNG_MAGIC)):
         kind = response.headers.get("Content-Type", "unknown type")
@@ -132,9 +137,15 @@ class StreamSource(threading.Thread):
     """
 
     def __init__(
-        self, camera: CameraConfig, deliver: Deliver, report: Report, stop: threading.Event
+        self,
+        camera: CameraConfig,
+        deliver: Deliver,
+        report: Report,
+        stop: threading.Event,
+        health: Health | None = None,
     ) -> None:
         super().__init__(name=f"stream-{camera.id}", daemon=True)
+        self.health = health or Health("sources")
         assert camera.source is not None
         self.camera, self.source = camera, camera.source
         self.deliver, self.report, self.stop_event = deliver, report, stop
@@ -164,7 +175,11 @@ class StreamSource(threading.Thread):
             self.capture = None
 
     def run(self) -> None:
-        """Deliver one frame per interval until stopped."""
+        """Deliver one frame per interval until stopped (supervised: restarted on a failure)."""
+        run_supervised(f"source of {self.camera.id}", self._frames, self.health, self.stop_event)
+        self._release()
+
+    def _frames(self) -> None:
         delay = RETRY_FIRST
         next_at = time.monotonic()
         while not self.stop_event.is_set():
@@ -198,15 +213,21 @@ class StreamSource(threading.Thread):
             if not self.source.keep_open:
                 self._release()
             next_at = max(next_at + self.camera.interval, time.monotonic())
-        self._release()
+            self.health.ok(f"source of {self.camera.id}")
 
 
 class SourceRunner:
     """Runs every configured source and the Frigate event client."""
 
     def __init__(
-        self, cameras: list[CameraConfig], deliver: Deliver, report: Report, max_bytes: int
+        self,
+        cameras: list[CameraConfig],
+        deliver: Deliver,
+        report: Report,
+        max_bytes: int,
+        health: Health | None = None,
     ) -> None:
+        self.health = health or Health("sources")
         self.cameras = [camera for camera in cameras if camera.source is not None]
         self.deliver, self.report, self.max_bytes = deliver, report, max_bytes
         self.stop_event = threading.Event()
@@ -215,6 +236,7 @@ class SourceRunner:
         self._streams: list[StreamSource] = []
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._async_stop: list[asyncio.Event] = []
 
     def start(self) -> None:
         """Start polling."""
@@ -222,14 +244,21 @@ class SourceRunner:
         for camera in self.cameras:
             assert camera.source is not None
             if camera.source.type == "stream":
-                stream = StreamSource(camera, self.deliver, self.report, self.stop_event)
+                stream = StreamSource(
+                    camera, self.deliver, self.report, self.stop_event, self.health
+                )
                 self._streams.append(stream)
                 stream.start()
             else:
                 asyncio.run_coroutine_threadsafe(self._start_task(camera), self.loop).result(10)
 
     async def _start_task(self, camera: CameraConfig) -> None:
-        self._tasks.append(asyncio.create_task(self._poll(camera), name=f"poll-{camera.id}"))
+        # Supervised: anything but a SourceError (a permission error on a folder, a surprise
+        # from the HTTP client) is logged once, shown in stats and the poller restarted.
+        stop = asyncio.Event()
+        self._async_stop.append(stop)
+        work = supervise(f"source of {camera.id}", lambda: self._poll(camera), self.health, stop)
+        self._tasks.append(asyncio.create_task(work, name=f"poll-{camera.id}"))
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -271,6 +300,7 @@ class SourceRunner:
                     )
                 else:
                     self.deliver(camera.id, data)
+                self.health.ok(f"source of {camera.id}")
                 await asyncio.sleep(max(0.0, camera.interval - (time.monotonic() - started)))
         except asyncio.CancelledError:
             pass
@@ -294,6 +324,8 @@ class SourceRunner:
         if self._thread.is_alive():
 
             async def close() -> None:
+                for stop in self._async_stop:
+                    stop.set()
                 for task in self._tasks:
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,87 +1,58 @@
 #!/usr/bin/env bash
-# The Home Assistant part of the test command: the integration's tests against a real Home
-# Assistant (2025.4.4 on Python 3.13) in a venv of its own (.venv-ha), because HA pins its own
-# dependency versions (paho-mqtt, numpy, ...) which clash with the detector's.
+# The Home Assistant part of the test command: both ends of the supported range.
 #
-# Environment: SMOKEWATCH_HA_PYTHON  a Python 3.13 interpreter (default: pyenv's 3.13.x)
-#              SMOKEWATCH_SKIP_E2E=1 skip the end-to-end test with a real HA process
+#   oldest supported HA   2026.5.4  + pytest-homeassistant-custom-component 0.13.333: mypy, tests
+#   newest phcc           2026.10.4 + pytest-homeassistant-custom-component 0.13.375: mypy, tests
+#   end to end            a real HA process on 2026.11.0 (current release) and on 2026.5.4,
+#                         with real Mosquitto and the real `smokewatch run` (tests/ha_e2e)
+#
+# HA 2026.3+ needs Python >= 3.14.2: HA runs in Debian sid's python3.14 inside a root
+# filesystem built once per machine by scripts/ha-envs.sh (mmdebstrap) and entered through
+# scripts/ha-chroot.sh. Everything is cached in /var/cache/smokewatch-ci (SMOKEWATCH_HA_CACHE),
+# checked before reuse and rebuilt when stale or broken. Needs root (chroot, mounts).
+#
+# Environment: SMOKEWATCH_SKIP_E2E=1  skip the end-to-end tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
+REPO=$(pwd)
 
-HA_VERSION=2025.4.4
-PHCC_VERSION=0.13.236 # pytest-homeassistant-custom-component release that pins HA 2025.4.4
-VENV=.venv-ha
+HA_OLDEST=2026.5.4
+PHCC_OLDEST=0.13.333 # the pytest-homeassistant-custom-component release that pins HA 2026.5.4
+HA_PHCC_NEWEST=2026.10.4
+PHCC_NEWEST=0.13.375 # the newest phcc release; it pins HA 2026.10.4
+HA_NEWEST=2026.11.0  # the current HA release (no phcc release pins it yet)
 
-find_python313() {
-  if [ -n "${SMOKEWATCH_HA_PYTHON:-}" ]; then
-    echo "$SMOKEWATCH_HA_PYTHON"
-    return
-  fi
-  local candidate root
-  if command -v pyenv >/dev/null 2>&1; then
-    root=$(pyenv root)
-    candidate=$(pyenv prefix 3.13 2>/dev/null || true)
-    if [ -n "$candidate" ] && [ -x "$candidate/bin/python3.13" ]; then
-      echo "$candidate/bin/python3.13"
-      return
-    fi
-  else
-    root=${PYENV_ROOT:-$HOME/.pyenv}
-  fi
-  for candidate in "$root"/versions/3.13*/bin/python3.13; do
-    if [ -x "$candidate" ]; then
-      echo "$candidate"
-      return
-    fi
+if [ "$(id -u)" != 0 ]; then
+  echo "test-ha: needs root (it runs Home Assistant's Python 3.14 in a chroot); try sudo" >&2
+  exit 1
+fi
+
+bash scripts/ha-envs.sh "ha-$HA_OLDEST" "$HA_OLDEST" "$PHCC_OLDEST"
+bash scripts/ha-envs.sh "ha-$HA_PHCC_NEWEST" "$HA_PHCC_NEWEST" "$PHCC_NEWEST"
+bash scripts/ha-envs.sh "ha-$HA_NEWEST" "$HA_NEWEST"
+
+for ha in "$HA_OLDEST" "$HA_PHCC_NEWEST"; do
+  venv=/opt/smokewatch-ha/ha-$ha
+  echo "== mypy (custom_components, Home Assistant $ha's types)"
+  bash scripts/ha-chroot.sh "$venv/bin/mypy" --config-file tests/ha/mypy.ini \
+    --cache-dir "$venv/.mypy_cache" custom_components/smokewatch
+  echo "== pytest (Home Assistant $ha, pytest-homeassistant-custom-component)"
+  # tests/ha/pytest.ini is this run's config: pyproject's pytest settings are the detector's.
+  bash scripts/ha-chroot.sh "$venv/bin/python" -m pytest -c tests/ha/pytest.ini --rootdir . \
+    -q -p no:cacheprovider tests/ha "$@"
+done
+
+if [ "${SMOKEWATCH_SKIP_E2E:-0}" != "1" ]; then
+  for ha in "$HA_NEWEST" "$HA_OLDEST"; do
+    echo "== end to end (a real Home Assistant $ha process, Mosquitto, smokewatch run)"
+    # The test itself runs in the detector's venv; only Home Assistant runs in the chroot,
+    # which sees /tmp: HA's config dir lives in this run's own temporary directory (kept,
+    # with HA's and the detector's logs, when the test fails).
+    work=$(mktemp -d /tmp/smokewatch-ha-e2e.XXXXXX)
+    SMOKEWATCH_E2E_HA_COMMAND="bash $REPO/scripts/ha-chroot.sh /opt/smokewatch-ha/ha-$ha/bin/python" \
+      SMOKEWATCH_E2E_HA_VERSION=$ha \
+      .venv/bin/pytest -q -p no:cacheprovider --basetemp "$work" tests/ha_e2e ||
+      { echo "test-ha: end-to-end logs kept in $work" >&2; exit 1; }
+    rm -rf "$work"
   done
-  if command -v python3.13 >/dev/null 2>&1; then
-    command -v python3.13
-  fi
-}
-
-venv_ready() {
-  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$PHCC_VERSION" "$HA_VERSION" 2>/dev/null <<'PY'
-import sys
-from importlib.metadata import version
-wanted = {"pytest-homeassistant-custom-component": sys.argv[1], "homeassistant": sys.argv[2]}
-sys.exit(any(version(name) != pinned for name, pinned in wanted.items()))
-PY
-}
-
-if ! venv_ready; then
-  PY313=$(find_python313)
-  if [ -z "$PY313" ]; then
-    echo "test-ha: no Python 3.13 interpreter found (Home Assistant $HA_VERSION needs 3.13)." >&2
-    echo "Install one with 'pyenv install 3.13' or point SMOKEWATCH_HA_PYTHON at it." >&2
-    exit 1
-  fi
-  echo "== creating $VENV with $PY313 (Home Assistant $HA_VERSION, once)"
-  rm -rf "$VENV"
-  "$PY313" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --upgrade pip
-  # HA ships its pins inside its wheel: install it alone first, then everything under its
-  # constraints (without them pip backtracks for minutes and may pick josepy 2, which breaks
-  # every HTTP answer of HA).
-  "$VENV/bin/pip" install -q --no-deps "homeassistant==$HA_VERSION"
-  HA_CONSTRAINTS=$("$VENV/bin/python" -c 'import homeassistant, pathlib; print(pathlib.Path(homeassistant.__file__).parent / "package_constraints.txt")')
-  EXTRA_CONSTRAINTS="$VENV/extra-constraints.txt"
-  echo "josepy<2" >"$EXTRA_CONSTRAINTS"
-  # The MQTT integration's own requirement (paho-mqtt), as its manifest pins it.
-  MQTT_REQUIREMENTS=$("$VENV/bin/python" -c 'import homeassistant, json, pathlib; print(" ".join(json.loads((pathlib.Path(homeassistant.__file__).parent / "components/mqtt/manifest.json").read_text())["requirements"]))')
-  # shellcheck disable=SC2086 # one word per requirement
-  "$VENV/bin/pip" install -q -c "$HA_CONSTRAINTS" -c "$EXTRA_CONSTRAINTS" \
-    "pytest-homeassistant-custom-component==$PHCC_VERSION" "homeassistant==$HA_VERSION" \
-    $MQTT_REQUIREMENTS mypy
 fi
-
-echo "== mypy (custom_components, Home Assistant's types)"
-"$VENV/bin/mypy" --config-file tests/ha/mypy.ini custom_components/smokewatch
-
-echo "== pytest (Home Assistant integration; end to end with a real HA, Mosquitto, smokewatch run)"
-MARKERS=()
-if [ "${SMOKEWATCH_SKIP_E2E:-0}" = "1" ]; then
-  MARKERS=(-m "not e2e")
-fi
-# tests/ha/pytest.ini is this run's config: pyproject's pytest settings are the detector's.
-"$VENV/bin/python" -m pytest -c tests/ha/pytest.ini --rootdir . -q -p no:cacheprovider \
-  "${MARKERS[@]}" tests/ha "$@"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command: lint, type-check and test the detector/bridge (Python >= 3.11 venv),
-# then the Home Assistant integration in its own Python 3.13 venv (HA pins its own versions).
+# then the Home Assistant integration (scripts/test-ha.sh: HA on Python 3.14 in a chroot of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

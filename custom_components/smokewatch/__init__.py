@@ -1,17 +1,17 @@
 """SmokeWatch: wildfire-smoke detection over MQTT.
 
-The entities come from the detector's MQTT discovery; this integration adds what discovery
-cannot: a config flow per detector, services, diagnostics, repairs and device triggers.
+The entities and the camera devices' "Smoke alert started/ended" triggers come from the
+detector's MQTT discovery and belong to the MQTT integration; this integration adds what
+discovery cannot: a config flow per detector, services, diagnostics and repairs.
 """
 
 from __future__ import annotations
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN, MQTT_DOMAIN
+from .const import DOMAIN
 from .frontend import async_register_card
 from .runtime import SmokeWatchConfigEntry, SmokeWatchRuntime
 from .services import async_setup_services
@@ -39,19 +39,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmokeWatchConfigEntry) -
 async def async_unload_entry(hass: HomeAssistant, entry: SmokeWatchConfigEntry) -> bool:
     """Stop following the detector (the subscriptions go with the entry's unload callbacks)."""
     return True
-
-
-async def async_remove_config_entry_device(
-    hass: HomeAssistant, entry: SmokeWatchConfigEntry, device: dr.DeviceEntry
-) -> bool:
-    """Let the user detach a device that is no longer one of the detector's cameras."""
-    info = entry.runtime_data.info if hasattr(entry, "runtime_data") else None
-    if info is None:
-        return True
-    current = {camera.device_id for camera in info.cameras.values()}
-    return not any(
-        domain == MQTT_DOMAIN and value in current for domain, value in device.identifiers
-    )
 
 
 async def _async_entry_updated(hass: HomeAssistant, entry: SmokeWatchConfigEntry) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from typing import Any
 
-import voluptuous as vol
 from homeassistant.components import mqtt
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -30,6 +29,7 @@ from .const import (
     MIN_OFFLINE_MINUTES,
 )
 from .info import DetectorInfo, info_topic, parse_info
+from .validation import vol
 
 _LOGGER = logging.getLogger(__name__)
 

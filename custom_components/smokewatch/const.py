@@ -52,7 +52,3 @@ STATUS_MODEL_MISSING: Final = "model_missing"
 ISSUE_OFFLINE: Final = "detector_offline"
 ISSUE_BRIDGE_FAILING: Final = "bridge_failing"
 ISSUE_MODEL_MISSING: Final = "model_missing"
-
-TRIGGER_SMOKE_STARTED: Final = "smoke_started"
-TRIGGER_SMOKE_ENDED: Final = "smoke_ended"
-TRIGGER_TYPES: Final = (TRIGGER_SMOKE_STARTED, TRIGGER_SMOKE_ENDED)

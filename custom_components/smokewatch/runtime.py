@@ -9,8 +9,7 @@ from typing import Any
 
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
@@ -23,7 +22,6 @@ from .const import (
     ISSUE_BRIDGE_FAILING,
     ISSUE_MODEL_MISSING,
     ISSUE_OFFLINE,
-    MQTT_DOMAIN,
     STATUS_MODEL_MISSING,
 )
 from .info import DetectorInfo, info_topic, parse_info
@@ -68,9 +66,6 @@ class SmokeWatchRuntime:
         }
         for topic, handler in subscriptions.items():
             self._unsubscribes.append(await mqtt.async_subscribe(self.hass, topic, handler, qos=1))
-        self._unsubscribes.append(
-            self.hass.bus.async_listen(dr.EVENT_DEVICE_REGISTRY_UPDATED, self._device_updated)
-        )
         # Retained messages arrive right after subscribing; until then the detector counts as
         # offline, which only raises an issue if it lasts for the whole delay.
         self._update_offline()
@@ -107,7 +102,6 @@ class SmokeWatchRuntime:
             _LOGGER.warning("Ignoring %s: not a SmokeWatch detector description", msg.topic)
         self._update_model_issue()
         self._update_offline()
-        self._link_camera_devices()
 
     @callback
     def _available_received(self, msg: mqtt.ReceiveMessage) -> None:
@@ -222,27 +216,6 @@ class SmokeWatchRuntime:
         elif self._bridge_failing and (not last_error or pending == 0):
             self._bridge_failing = False
             ir.async_delete_issue(self.hass, DOMAIN, identifier)
-
-    # -- devices ---------------------------------------------------------------------------
-
-    @callback
-    def _device_updated(self, event: Event[dr.EventDeviceRegistryUpdatedData]) -> None:
-        if event.data["action"] == "create":
-            self._link_camera_devices()
-
-    def _link_camera_devices(self) -> None:
-        """Attach this entry to the camera devices discovery created.
-
-        Home Assistant offers a device's triggers and service targets by the config entries
-        the device belongs to; the devices and their entities stay MQTT's.
-        """
-        if self.info is None:
-            return
-        registry = dr.async_get(self.hass)
-        for camera in self.info.cameras.values():
-            device = registry.async_get_device(identifiers={(MQTT_DOMAIN, camera.device_id)})
-            if device is not None and self.entry.entry_id not in device.config_entries:
-                registry.async_update_device(device.id, add_config_entry_id=self.entry.entry_id)
 
 
 def _offline_delay(entry: ConfigEntry) -> timedelta:

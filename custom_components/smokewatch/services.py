@@ -6,13 +6,12 @@ import json
 import logging
 from typing import Any
 
-import voluptuous as vol
 from homeassistant.components import mqtt
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import entity_registry as er
-from homeassistant.helpers.service import async_extract_referenced_entity_ids
+from homeassistant.helpers.target import TargetSelection, async_extract_referenced_entity_ids
 
 from .cameras import CameraTarget, async_find_camera
 from .const import (
@@ -31,6 +30,7 @@ from .const import (
     ZONE_RULES,
 )
 from .info import command_topic
+from .validation import vol
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -107,8 +107,12 @@ def _zones_payload(zones: list[dict[str, Any]]) -> str:
 
 
 def _targets(hass: HomeAssistant, call: ServiceCall) -> list[CameraTarget]:
-    """The cameras a call targets (devices, or the devices of targeted entities)."""
-    selected = async_extract_referenced_entity_ids(hass, call)
+    """The cameras a call targets (devices, or the devices of targeted entities).
+
+    HA expands areas, floors and labels to devices and entities; each device is then
+    recognised as a camera by its own MQTT discovery identifiers (see cameras.py).
+    """
+    selected = async_extract_referenced_entity_ids(hass, TargetSelection(call.data))
     device_ids = selected.referenced_devices | selected.missing_devices
     registry = er.async_get(hass)
     for entity_id in selected.referenced | selected.indirectly_referenced:

@@ -2,8 +2,10 @@
 
 Classification follows the contract: 2xx is success only when it is 204 or JSON with an `id`
 (a captive portal's HTML 200 is not); 5xx, 408, 425, 429, network errors and timeouts are
-temporary; any other 4xx is final. Tokens only ever travel in the Authorization header and
-never appear in the outcomes, logs or exceptions this module produces.
+temporary; 401, 403 and 406 say the camera's token (or pose) is not accepted: a configuration
+fault of the whole camera, never of one item; any other 4xx is final. Tokens only ever travel
+in the Authorization header and never appear in the outcomes, logs or exceptions this module
+produces; answers are redacted before they become an outcome's detail.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ import cv2
 import numpy as np
 
 from detector.pipeline import iso_utc
+from detector.redact import redact_text
 
 RETRY_STATUSES = frozenset({408, 425, 429})
+# Not authenticated (or token expired / signed with another secret), wrong scope or another
+# camera's pose, undecodable token: what changes this is the token, not the item.
+AUTH_STATUSES = frozenset({401, 403, 406})
 # Bytes of an answer read at most (a portal page or an error body), and kept in errors.
 MAX_BODY = 1024 * 1024
 BODY_IN_ERRORS = 300
 CROP_SIZE = 224
-Kind = Literal["ok", "retry", "fail"]
+Kind = Literal["ok", "retry", "fail", "auth"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,11 @@ def classify(status: int, text: str, *, needs_id: bool = True) -> Outcome:
         if needs_id and not (isinstance(body, dict) and "id" in body):
             return Outcome("retry", status, f"HTTP {status} JSON without an id")
         return Outcome("ok", status, "ok", body)
-    detail = f"HTTP {status}: {' '.join(text[:BODY_IN_ERRORS].split())}"
+    # The body goes into logs, `last_error` and the retained stats: a server that echoes the
+    # request's headers must not put the token there.
+    detail = redact_text(f"HTTP {status}: {' '.join(text[:BODY_IN_ERRORS].split())}")
+    if status in AUTH_STATUSES:
+        return Outcome("auth", status, detail)
     if status >= 500 or status in RETRY_STATUSES:
         return Outcome("retry", status, detail)
     return Outcome("fail", status, detail, body)
@@ -162,7 +172,8 @@ class PyronearClient:
         except aiohttp.ClientConnectorError as err:
             # Only the OS error: the exception never carries the request headers anyway.
             return Outcome("retry", None, f"cannot connect: {err.os_error}", sent=False)
-        except (aiohttp.ClientError, OSError) as err:
+        except (aiohttp.ClientError, OSError, ValueError) as err:
+            # ValueError: aiohttp refusing the request itself (e.g. a header it cannot send).
             return Outcome("retry", None, f"{type(err).__name__}: {_safe(err)}")
 
     async def post_detection(
@@ -214,4 +225,4 @@ def _safe(err: BaseException) -> str:
     for marker in ("Authorization", "Bearer"):
         if marker in text:
             text = text[: text.index(marker)] + "[...]"
-    return text[:BODY_IN_ERRORS]
+    return redact_text(text)[:BODY_IN_ERRORS]

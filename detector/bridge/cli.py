@@ -36,12 +36,14 @@ def register(subparsers: Any) -> None:
     bridge.add_argument(
         "action",
         nargs="?",
-        choices=["run", "status"],
+        choices=["run", "status", "retry"],
         default="run",
-        help="run the bridge (default), or print the outbox's figures",
+        help="run the bridge (default), print the outbox's figures (status), or put the"
+        " detections the API refused for good back in line (retry)",
     )
     bridge.add_argument("-c", "--config", type=Path, required=True, help="YAML configuration file")
     bridge.add_argument("--json", action="store_true", help="status: print JSON")
+    bridge.add_argument("--camera", help="retry: only this camera's detections")
     bridge.set_defaults(func=bridge_main)
 
 
@@ -52,6 +54,8 @@ def bridge_main(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(config.log_level)
     if args.action == "status":
         return status(config.bridge.outbox, as_json=args.json)
+    if args.action == "retry":
+        return retry(config.bridge.outbox, args.camera)
     if not config.bridge.cameras:
         raise ConfigError(["bridge.cameras: no camera has a Pyronear token and pose_id"])
     from detector.bridge.service import BridgeService
@@ -84,6 +88,28 @@ def status(outbox_path: str, *, as_json: bool) -> int:
         print(f"  oldest pending: {data['oldest_pending_age']:.0f} s old")
     for camera, figures in data["cameras"].items():
         print(f"  {camera}: {_figures(figures)}; last success {figures['last_success'] or 'never'}")
+    return 0
+
+
+def retry(outbox_path: str, camera: str | None) -> int:
+    """Re-queue failed detections; a running bridge picks them up within seconds."""
+    from detector.bridge.outbox import Outbox
+
+    path = Path(outbox_path).expanduser()
+    if not path.exists():
+        print(f"No outbox at {path}: the bridge has not run yet.")
+        return 1
+    outbox = Outbox(path)
+    try:
+        requeued = outbox.requeue_failed(camera)
+    finally:
+        outbox.close()
+    for item_id, item_camera in requeued:
+        print(f"  {item_camera}: {item_id}")
+    print(
+        f"{len(requeued)} failed detection(s) back in line; the bridge delivers them"
+        " (now if it is running, else at its next start)."
+    )
     return 0
 
 

@@ -5,6 +5,9 @@ wait for each other and each camera's detections reach the API in the order they
 (the server sequences them by arrival). Outcomes:
 - success (201 with an id, or 204): the item is delivered;
 - final (any other 4xx): the item is failed with the status and the body, and the next one goes;
+- auth (401, 403, 406): the camera's token or pose is refused: nothing is marked failed, the
+  camera's line pauses with its backoff and resumes by itself once the token works, and the
+  bridge reports the fault (stats `faults`, the HA "Problem" entity);
 - temporary with an HTTP answer (5xx, 408, 425, 429, a 2xx without an id): this camera backs off;
 - no answer (network error, timeout): every camera backs off, the link is down.
 Backoff is exponential with full jitter, capped: the delay is uniform in [0, min(cap, initial *
@@ -23,7 +26,9 @@ from collections.abc import Callable
 from detector.bridge.api import Outcome, PyronearClient, crops, fit_for_upload
 from detector.bridge.bboxes import correct_boxes, format_bboxes
 from detector.bridge.outbox import Item, Outbox
+from detector.bridge.spacing import UploadSpacing
 from detector.config import BridgeConfig
+from detector.supervise import Health, supervise
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,12 +73,16 @@ class Delivery:
         on_outcome: Callable[[Outcome], None],
         on_change: Callable[[], None],
         rng: random.Random | None = None,
+        health: Health | None = None,
+        spacing: UploadSpacing | None = None,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
         self.api = api
         self.on_outcome = on_outcome
         self.on_change = on_change
+        self.health = health or Health("bridge")
+        self.spacing = spacing or UploadSpacing()
         rng = rng or random.Random()
         self.link = Backoff(settings.backoff_initial, settings.backoff_max, rng)
         self.backoffs = {
@@ -98,7 +107,19 @@ class Delivery:
         """Deliver until `stop` is set."""
         self._loop = asyncio.get_running_loop()
         self._wake = {camera: asyncio.Event() for camera in self.settings.cameras}
-        await asyncio.gather(*(self._camera_loop(camera, stop) for camera in self.settings.cameras))
+        await asyncio.gather(
+            *(
+                supervise(
+                    delivery_part(camera),
+                    lambda camera=camera: self._camera_loop(camera, stop),  # type: ignore[misc]
+                    self.health,
+                    stop,
+                    initial=self.settings.backoff_initial,
+                    cap=min(60.0, self.settings.backoff_max),
+                )
+                for camera in self.settings.cameras
+            )
+        )
 
     async def _pause(self, stop: asyncio.Event, event: asyncio.Event, delay: float) -> None:
         """Wait for `delay` s, or for new work when `event` is given a chance, or for stop."""
@@ -121,18 +142,23 @@ class Delivery:
             wake.clear()
             item = await asyncio.to_thread(self.outbox.next_pending, camera)
             if item is None:
+                self.health.ok(delivery_part(camera))
                 # The wake-up is a hint; the periodic look also covers rows added by others.
                 await self._pause(stop, wake, 5.0)
                 continue
             try:
                 await self._deliver(item)
-            except Exception:  # one item must never stop its camera's line
-                _LOGGER.exception("Delivery of detection %s failed unexpectedly", item.id)
-                delay = backoff.failed()
+            except Exception as err:  # one item must never stop its camera's line
+                # Logged once per reason (a full disk fails every attempt the same way).
+                self.health.failed(delivery_part(camera), err)
+                backoff.failed()
+                # If the outbox cannot even record this (disk full), the exception ends this
+                # run of the loop and its supervisor starts it again with backoff.
                 await asyncio.to_thread(
                     self.outbox.retry_later, item.seq, "internal error", answered=False
                 )
-                _LOGGER.warning("Detection %s will be tried again in %.1f s", item.id, delay)
+            else:
+                self.health.ok(delivery_part(camera))
 
     async def _deliver(self, item: Item) -> None:
         identity = self.settings.cameras[item.camera]
@@ -151,15 +177,16 @@ class Delivery:
         crop_images: list[bytes] = []
         if self.settings.send_crops and boxes:
             crop_images = await asyncio.to_thread(crops, jpeg, boxes)
-        await asyncio.to_thread(self.outbox.attempt, item.seq)
-        outcome = await self.api.post_detection(
-            str(identity.token),
-            identity.pose_id,
-            format_bboxes(boxes),
-            item.recorded_at,
-            jpeg,
-            crop_images,
-        )
+        async with self.spacing.upload(item.camera, "detection", jpeg):
+            await asyncio.to_thread(self.outbox.attempt, item.seq)
+            outcome = await self.api.post_detection(
+                str(identity.token),
+                identity.pose_id,
+                format_bboxes(boxes),
+                item.recorded_at,
+                jpeg,
+                crop_images,
+            )
         await self._record(item, outcome)
 
     async def _record(self, item: Item, outcome: Outcome) -> None:
@@ -175,6 +202,7 @@ class Delivery:
             )
             backoff.reset()
             self.link.reset()
+            self.health.ok(token_part(item.camera))
             _LOGGER.info(
                 "Delivered detection %s of %s (HTTP %s, API id %s)",
                 item.id,
@@ -182,6 +210,15 @@ class Delivery:
                 outcome.status,
                 api_id,
             )
+        elif outcome.kind == "auth":
+            # Not the item's fault: it stays first in line, nothing is marked failed.
+            await asyncio.to_thread(
+                self.outbox.retry_later, item.seq, outcome.detail, answered=True
+            )
+            self.link.reset()
+            delay = backoff.failed()
+            self.health.fault(token_part(item.camera), token_fault(outcome))
+            _LOGGER.debug("Camera %s: next try with its token in %.1f s", item.camera, delay)
         elif outcome.kind == "fail":
             await asyncio.to_thread(self.outbox.failed, item.seq, outcome.status, outcome.detail)
             backoff.reset()
@@ -216,3 +253,22 @@ class Delivery:
                 delay,
             )
         self.on_change()
+
+
+def delivery_part(camera: str) -> str:
+    """The name of a camera's delivery line in the bridge's health."""
+    return f"delivery of {camera}"
+
+
+def token_fault(outcome: Outcome) -> str:
+    """The fault shown for a refused token (the same from delivery and duties, so that it
+    is logged once, not each time the other one meets it)."""
+    return (
+        f"the API refuses the camera's token or pose (HTTP {outcome.status}): delivery paused"
+        " until it is accepted, nothing is lost; check bridge.cameras in the config"
+    )
+
+
+def token_part(camera: str) -> str:
+    """The name of a camera's token in the bridge's health (delivery and duties share it)."""
+    return f"token of {camera}"

@@ -21,11 +21,17 @@ from datetime import datetime
 from typing import Any
 
 from detector.bridge.api import Outcome, PyronearClient, fit_for_upload
+from detector.bridge.delivery import token_fault, token_part
+from detector.bridge.outbox import Outbox
+from detector.bridge.spacing import UploadSpacing
 from detector.config import BridgeConfig
+from detector.supervise import Health
 
 _LOGGER = logging.getLogger(__name__)
 
 RETRY_AFTER = 60.0
+# Names of the persisted duty times (outbox table `duties`).
+LAST_IMAGE, POSE_IMAGE, MASKS = "last_image", "pose_image_day", "masks"
 
 
 @dataclass
@@ -54,14 +60,52 @@ class Duties:
         publish_masks: Callable[[str, str], None],
         on_outcome: Callable[[Outcome], None],
         local_now: Callable[[], datetime] = datetime.now,
+        health: Health | None = None,
+        spacing: UploadSpacing | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.settings = settings
         self.api = api
         self.publish_masks = publish_masks
         self.on_outcome = on_outcome
         self.local_now = local_now
+        self.health = health or Health("bridge")
+        self.spacing = spacing or UploadSpacing()
+        self.outbox = outbox
         self.cameras = {camera: CameraDuties() for camera in settings.cameras}
         self.calls: dict[str, int] = {}
+        if outbox is not None:
+            self._restore(outbox.duty_times())
+
+    def _restore(self, times: dict[tuple[str, str], str]) -> None:
+        """Resume the cadence of the previous run: what succeeded recently is not redone."""
+        now, wall = time.monotonic(), time.time()
+        for camera, duties in self.cameras.items():
+            for name, interval in (
+                (LAST_IMAGE, self.settings.last_image_interval),
+                (MASKS, self.settings.masks_interval),
+            ):
+                value = times.get((camera, name))
+                if value is None:
+                    continue
+                with contextlib.suppress(ValueError):
+                    due = now + max(0.0, interval - max(0.0, wall - float(value)))
+                    if name == LAST_IMAGE:
+                        duties.next_last_image = due
+                    else:
+                        duties.next_masks = due
+            duties.pose_image_day = times.get((camera, POSE_IMAGE))
+
+    async def _remember(self, camera: str, name: str, value: str) -> None:
+        """Persist a duty's success; a storage failure costs at most one redone duty."""
+        if self.outbox is None:
+            return
+        try:
+            await asyncio.to_thread(self.outbox.set_duty_time, camera, name, value)
+        except Exception as err:  # a full disk must not stop heartbeats
+            self.health.failed("duty times", err)
+        else:
+            self.health.ok("duty times")
 
     def frame(self, camera: str, data: bytes) -> None:
         """A camera frame went by (paho's thread): keep only the latest one."""
@@ -79,6 +123,7 @@ class Duties:
         """Do what is due, then sleep until the next thing is (at most a second)."""
         while not stop.is_set():
             await self.run_due()
+            self.health.ok("duties")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 
@@ -95,9 +140,12 @@ class Duties:
                 self._report(camera, "heartbeat", outcome)
             if flowing and duties.frame is not None and now >= duties.next_last_image:
                 image = await self._upload_form(duties.frame)
-                outcome = await self.api.last_image(token, image)
+                async with self.spacing.upload(camera, "camera", image):
+                    outcome = await self.api.last_image(token, image)
                 duties.next_last_image = self._next(outcome, now, self.settings.last_image_interval)
                 self._report(camera, "last image", outcome)
+                if outcome.ok:
+                    await self._remember(camera, LAST_IMAGE, repr(time.time()))
             today = self.local_now()
             if (
                 flowing
@@ -107,9 +155,11 @@ class Duties:
                 and today.hour >= self.settings.pose_image_hour
             ):
                 image = await self._upload_form(duties.frame)
-                outcome = await self.api.pose_image(token, identity.pose_id, image)
+                async with self.spacing.upload(camera, "pose", image):
+                    outcome = await self.api.pose_image(token, identity.pose_id, image)
                 if outcome.ok:
                     duties.pose_image_day = today.date().isoformat()
+                    await self._remember(camera, POSE_IMAGE, duties.pose_image_day)
                 else:
                     duties.next_pose_image = now + RETRY_AFTER
                 self._report(camera, "pose image", outcome)
@@ -120,6 +170,8 @@ class Duties:
                     duties.masks = outcome.body
                     self.publish_masks(camera, json.dumps(outcome.body))
                 self._report(camera, "occlusion masks", outcome)
+                if outcome.ok:
+                    await self._remember(camera, MASKS, repr(time.time()))
 
     async def _upload_form(self, frame: bytes) -> bytes:
         return await asyncio.to_thread(
@@ -133,6 +185,11 @@ class Duties:
     def _report(self, camera: str, duty: str, outcome: Outcome) -> None:
         self.calls[duty] = self.calls.get(duty, 0) + 1
         self.on_outcome(outcome)
+        # A refused token shows even while no detection is waiting to be delivered.
+        if outcome.kind == "auth":
+            self.health.fault(token_part(camera), token_fault(outcome))
+        elif outcome.ok:
+            self.health.ok(token_part(camera))
         failing = self.cameras[camera].failing
         if outcome.ok:
             if duty in failing:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import binascii
 import contextlib
-import json
 import logging
 import socket
 import threading
@@ -24,6 +23,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from detector.bridge.outbox import Outbox
 from detector.config import Config
 from detector.pipeline import Detection
+from detector.service.comms import FlapWatch
+from detector.untrusted import parse_json
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,14 +40,20 @@ class Intake:
         on_stored: Callable[[], None],
         on_frame: Callable[[str, bytes], None],
         on_connected: Callable[[], None],
+        subscribe_detections: bool = True,
+        on_ha_online: Callable[[], None] | None = None,
     ) -> None:
         self.mqtt = config.mqtt
+        # False when the bridge is hosted by `smokewatch run`: detections are handed over in
+        # the process (`store`), without the broker hop and without storing them twice.
+        self.subscribe_detections = subscribe_detections
         self.settings = config.bridge
         self.prefix = config.mqtt.topic_prefix
         self.outbox = outbox
         self.on_stored = on_stored
         self.on_frame = on_frame
         self.on_connected = on_connected
+        self.on_ha_online = on_ha_online or on_connected
         self.available_topic = f"{self.prefix}/bridge/available"
         self.ha_status_topic = f"{config.mqtt.discovery_prefix}/status"
         self.image_topics = {
@@ -60,6 +67,7 @@ class Intake:
         self._skipped_logged: set[str] = set()
         self._stopping = False
         self.client = self._client()
+        self.flaps = FlapWatch(self.settings.client_id, "Bridge MQTT")
 
     def _client(self) -> mqtt.Client:
         client = mqtt.Client(
@@ -127,10 +135,13 @@ class Intake:
             self.mqtt.port,
             "resumed" if flags.session_present else "new",
         )
-        topics = [(f"{self.prefix}/+/detection", 1), (self.ha_status_topic, 0)]
+        topics = [(self.ha_status_topic, 0)]
+        if self.subscribe_detections:
+            topics.append((f"{self.prefix}/+/detection", 1))
         topics += [(topic, 0) for topic in self.image_topics]
         client.subscribe(topics)
         client.publish(self.available_topic, "online", qos=1, retain=True)
+        self.flaps.connected()
         self.connected.set()
         self.on_connected()
 
@@ -139,6 +150,7 @@ class Intake:
     ) -> None:
         if self.connected.is_set() and not self._stopping:
             _LOGGER.warning("Bridge disconnected from the broker (%s); reconnecting", reason)
+            self.flaps.disconnected()
         self.connected.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -160,7 +172,7 @@ class Intake:
             return True
         if topic == self.ha_status_topic:
             if payload == b"online":
-                self.on_connected()
+                self.on_ha_online()
             return True
         return self._intake(topic, payload)
 
@@ -168,12 +180,18 @@ class Intake:
         """Commit one detection to the outbox before paho may acknowledge it."""
         topic_camera = topic[len(self.prefix) + 1 : -len("/detection")]
         try:
-            detection = Detection.from_json(json.loads(payload))
+            # Bounded: a detection is 3 levels deep; no NaN, no 400-digit number.
+            detection = Detection.from_json(parse_json(payload, max_depth=4))
             if detection.camera != topic_camera:
                 raise ValueError(f"camera {detection.camera!r} published on {topic}")
         except (ValueError, TypeError, RecursionError, binascii.Error) as err:
             _LOGGER.warning("Refused a detection on %s: %s", topic, err)
             return self._count("rejected", topic_camera)
+        return self.store(detection)
+
+    def store(self, detection: Detection) -> bool:
+        """Commit one detection to the outbox; False when it could not be stored (counted in
+        `storage_errors`, logged): the caller must keep it and offer it again."""
         if detection.camera not in self.settings.cameras:
             if detection.camera not in self._skipped_logged:
                 self._skipped_logged.add(detection.camera)

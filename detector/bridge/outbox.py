@@ -56,6 +56,12 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL,
     PRIMARY KEY (name, camera)
 );
+CREATE TABLE IF NOT EXISTS duties (
+    camera TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (camera, name)
+);
 CREATE TABLE IF NOT EXISTS facts (
     name TEXT NOT NULL,
     camera TEXT NOT NULL,
@@ -302,6 +308,42 @@ class Outbox:
                     (error, answered, seq),
                 )
             self._fact(db, "last_error", row[0], error)
+
+    def duty_times(self) -> dict[tuple[str, str], str]:
+        """When each periodic duty last succeeded, by (camera, duty): survives restarts, so a
+        restart does not upload the hourly and daily images again."""
+        with self._lock:
+            rows = self._db.execute("SELECT camera, name, value FROM duties").fetchall()
+        return {(camera, name): value for camera, name, value in rows}
+
+    def set_duty_time(self, camera: str, name: str, value: str) -> None:
+        """Record a duty's success."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO duties (camera, name, value) VALUES (?, ?, ?) "
+                "ON CONFLICT(camera, name) DO UPDATE SET value = excluded.value",
+                (camera, name, value),
+            )
+
+    def requeue_failed(self, camera: str | None = None) -> list[tuple[str, str]]:
+        """Put every failed detection (of one camera, or all) back in line; (id, camera) of each.
+
+        Their images are still in the file (only delivered rows drop theirs), so they go again
+        as they were; the `failed` counter keeps the past outcomes.
+        """
+        query = "SELECT id, camera FROM items WHERE status = 'failed'"
+        args: tuple[Any, ...] = ()
+        if camera is not None:
+            query += " AND camera = ?"
+            args = (camera,)
+        with self._transaction() as db:
+            rows = db.execute(query + " ORDER BY seq", args).fetchall()
+            db.execute(
+                "UPDATE items SET status = 'pending', done_at = NULL, http_status = NULL"
+                f" WHERE id IN (SELECT id FROM ({query}))",
+                args,
+            )
+        return [(row[0], row[1]) for row in rows]
 
     # -- figures ---------------------------------------------------------------------------
 

@@ -4,7 +4,12 @@ Three parts around the outbox: intake (paho's thread) commits detections before 
 them; delivery and the periodic duties run as asyncio tasks on a loop in a thread of their own;
 health (stats and discovery) is published from that loop. Nothing calls the API at start-up:
 the bridge starts, and queues, with the API unreachable. `BridgeService(config).start()` and
-`.stop()` let `smokewatch run` host the bridge too.
+`.stop()` let `smokewatch run` host the bridge too; hosted, it takes detections straight from
+the detector (`accept`) rather than over the broker.
+
+Every loop runs supervised (detector.supervise): a failure (disk full, a surprise) is logged
+once, counted, retried with backoff and published as `healthy: false` with its reason in
+`faults`, until the part works again.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from detector import __version__
@@ -24,14 +30,24 @@ from detector.bridge.delivery import Delivery
 from detector.bridge.duties import Duties
 from detector.bridge.intake import Intake
 from detector.bridge.outbox import Outbox
+from detector.bridge.spacing import UploadSpacing
 from detector.config import Config
-from detector.pipeline import iso_utc
+from detector.pipeline import Detection, iso_utc
+from detector.redact import redact_url
 from detector.service.discovery import ORIGIN
+from detector.supervise import Health, supervise
 
 _LOGGER = logging.getLogger(__name__)
 
 # Several delivery changes within this many seconds give one stats message.
 STATS_COALESCE = 0.2
+# Detections handed over in the process but not yet stored (disk full): kept in memory and
+# stored again every few seconds. Bounded by count: beyond it the oldest go, counted.
+BACKLOG_LIMIT = 1000
+BACKLOG_RETRY = 2.0
+# Discovery is re-published at most this often: HA announcing `online` a thousand times
+# gives one re-publish now and one after this delay, not a thousand in the client's queue.
+REPUBLISH_MIN_INTERVAL = 5.0
 
 
 def stats_payload(data: dict[str, Any]) -> dict[str, Any]:
@@ -49,8 +65,15 @@ def stats_payload(data: dict[str, Any]) -> dict[str, Any]:
 class BridgeService:
     """The bridge process, or a part of `smokewatch run` when `bridge.enabled`."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, hosted: bool = False) -> None:
         self.config = config
+        self.health = Health("bridge")
+        self._backlog: deque[Detection] = deque()
+        self._backlog_lock = threading.Lock()
+        self.backlog_dropped = 0
+        self._announce_lock = threading.Lock()
+        self._next_announce = 0.0
+        self._announce_pending = False
         self.settings = config.bridge
         self.prefix = config.mqtt.topic_prefix
         self.node_id = config.mqtt.node_id
@@ -65,18 +88,24 @@ class BridgeService:
         self.api = PyronearClient(self.settings.url, self.settings.timeout)
         self.api_connected: bool | None = None
         self.started_at = time.monotonic()
+        spacing = UploadSpacing()
         self.delivery = Delivery(
             self.settings,
             self.outbox,
             self.api,
             on_outcome=self._api_outcome,
             on_change=self._stats_changed,
+            health=self.health,
+            spacing=spacing,
         )
         self.duties = Duties(
             self.settings,
             self.api,
             publish_masks=self._publish_masks,
             on_outcome=self._api_outcome,
+            health=self.health,
+            spacing=spacing,
+            outbox=self.outbox,
         )
         self.intake = Intake(
             config,
@@ -84,6 +113,8 @@ class BridgeService:
             on_stored=self._stored,
             on_frame=self.duties.frame,
             on_connected=self._announce,
+            subscribe_detections=not hosted,
+            on_ha_online=self._announce_requested,
         )
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
@@ -97,7 +128,7 @@ class BridgeService:
         """Connect to the broker and start delivering (no API call happens here)."""
         _LOGGER.info(
             "Bridge to %s for %s; outbox %s",
-            self.settings.url,
+            redact_url(self.settings.url),
             ", ".join(sorted(self.settings.cameras)) or "no camera",
             self.outbox.path,
         )
@@ -152,14 +183,53 @@ class BridgeService:
         self._stats_due = asyncio.Event()
         if self._stopped.is_set():
             return
+        stop = self._stop
+        cap = min(60.0, self.settings.backoff_max)
         try:
             await asyncio.gather(
-                self.delivery.run(self._stop),
-                self.duties.run(self._stop),
-                self._stats_loop(self._stop),
+                supervise("delivery", lambda: self.delivery.run(stop), self.health, stop, cap=cap),
+                supervise("duties", lambda: self.duties.run(stop), self.health, stop, cap=cap),
+                supervise("stats", lambda: self._stats_loop(stop), self.health, stop, cap=cap),
+                supervise("backlog", lambda: self._backlog_loop(stop), self.health, stop, cap=cap),
             )
         finally:
             await self.api.close()
+
+    # -- detections handed over in the process ---------------------------------------------
+
+    def accept(self, detection: Detection) -> None:
+        """A detection from the detector in this process (any thread): stored now, or kept
+        in memory and stored again until the outbox takes it."""
+        with self._backlog_lock:
+            if not self._backlog and self.intake.store(detection):
+                return
+            self._backlog.append(detection)
+            while len(self._backlog) > BACKLOG_LIMIT:
+                dropped = self._backlog.popleft()
+                self.backlog_dropped += 1
+                _LOGGER.error(
+                    "Detection %s of %s dropped: the outbox has refused writes for too long"
+                    " (%d kept in memory)",
+                    dropped.id,
+                    dropped.camera,
+                    BACKLOG_LIMIT,
+                )
+        self.health.fault("outbox", "cannot store detections (see the log); kept in memory")
+
+    def _store_backlog(self) -> None:
+        with self._backlog_lock:
+            while self._backlog and self.intake.store(self._backlog[0]):
+                self._backlog.popleft()
+            empty = not self._backlog
+        if empty:
+            self.health.ok("outbox")
+
+    async def _backlog_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if self._backlog:
+                await asyncio.to_thread(self._store_backlog)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), BACKLOG_RETRY)
 
     # -- health ----------------------------------------------------------------------------
 
@@ -190,6 +260,8 @@ class BridgeService:
     async def _stats_loop(self, stop: asyncio.Event) -> None:
         assert self._stats_due is not None
         while not stop.is_set():
+            if self._announce_pending and time.monotonic() >= self._next_announce:
+                await asyncio.to_thread(self._announce_requested)
             await asyncio.to_thread(self._publish_stats)
             await asyncio.sleep(STATS_COALESCE)
             self._stats_due.clear()
@@ -209,21 +281,46 @@ class BridgeService:
         data["api_connected"] = self.api_connected
         data["storage_errors"] = self.intake.storage_errors
         data["uptime"] = round(time.monotonic() - self.started_at)
+        data["backlog"] = len(self._backlog)
+        data["backlog_dropped"] = self.backlog_dropped
+        data.update(self.health.snapshot())
         return data
 
     def _publish_stats(self) -> None:
         try:
             payload = json.dumps(self.stats())
-        except Exception as err:  # the outbox closed while stopping, or a disk error
-            _LOGGER.debug("No stats this time: %s", err)
-            return
+        except Exception as err:  # the outbox unreadable: still say that something is wrong
+            if self._stopped.is_set():
+                return
+            self.health.failed("stats", err)
+            payload = json.dumps(
+                {
+                    "api_connected": self.api_connected,
+                    "storage_errors": self.intake.storage_errors,
+                    **self.health.snapshot(),
+                }
+            )
+        else:
+            self.health.ok("stats")
         self.intake.publish(f"{self.prefix}/bridge/stats", payload, retain=True)
 
     def _publish_masks(self, camera: str, payload: str) -> None:
         self.intake.publish(f"{self.prefix}/{camera}/masks/remote", payload, retain=True, qos=1)
 
+    def _announce_requested(self) -> None:
+        """HA came back online (paho's thread): announce now, or once after the window when
+        it keeps saying so (requests within REPUBLISH_MIN_INTERVAL are merged into one)."""
+        with self._announce_lock:
+            now = time.monotonic()
+            if now < self._next_announce:
+                self._announce_pending = True
+                return
+            self._next_announce = now + REPUBLISH_MIN_INTERVAL
+        self._announce()
+
     def _announce(self) -> None:
-        """(Re)publish discovery and stats: on connect and when HA comes back online."""
+        """(Re)publish discovery and stats: on connect, and for HA's requests."""
+        self._announce_pending = False
         if self.config.mqtt.discovery:
             for topic, payload in discovery_payloads(self.config).items():
                 self.intake.publish(topic, json.dumps(payload), retain=True, qos=1)
@@ -269,6 +366,16 @@ def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
             "name": "Last delivery",
             "device_class": "timestamp",
             "value_template": "{{ value_json.last_success or 'None' }}",
+        },
+        ("binary_sensor", "problem"): {
+            "name": "Problem",
+            "device_class": "problem",
+            "entity_category": "diagnostic",
+            "value_template": "{{ 'OFF' if value_json.healthy else 'ON' }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "json_attributes_topic": stats,
+            "json_attributes_template": "{{ {'faults': value_json.faults} | tojson }}",
         },
         ("sensor", "failed"): {
             "name": "Failed deliveries",

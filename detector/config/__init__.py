@@ -197,8 +197,22 @@ def load_config(path: Path | str) -> Config:
 
 def check_config_main(path: Path | str) -> int:
     """`smokewatch check-config FILE`: print every error, or a short summary; 0 when valid."""
+    from detector.config.resources import check_resources, valid_sections
+
+    path = Path(path)
     try:
-        config = load_config(path)
+        data = load_yaml(path)
+        base_dir = path.resolve().parent
+        # What `run` and `bridge` open at start: a file that validates but names a broken
+        # model, CA file or outbox must not pass here and fail there; and an error in one
+        # section must not hide those of another.
+        errors, notes = check_resources(*valid_sections(data, base_dir))
+        try:
+            config = validate(data, base_dir=base_dir)
+        except ConfigError as err:
+            raise ConfigError(sorted(set(err.errors + errors))) from None
+        if errors:
+            raise ConfigError(errors)
     except ConfigError as err:
         count = len(err.errors)
         print(f"{path}: {count} error{'s' if count != 1 else ''}")
@@ -222,4 +236,6 @@ def check_config_main(path: Path | str) -> int:
         f"topic prefix {config.mqtt.topic_prefix}"
     )
     print(f"  bridge: {'enabled' if config.bridge.enabled else 'disabled'}")
+    for note in notes:
+        print(f"  note: {note}")
     return 0

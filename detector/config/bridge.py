@@ -62,6 +62,10 @@ def _url(value: Any) -> str:
     checked = text(value)
     if not re.match(r"^https?://[^/\s]+", checked):
         raise vol.Invalid("expected an http:// or https:// URL, e.g. https://api.pyronear.org")
+    if re.match(r"^https?://[^/\s]*@", checked):
+        # The API authenticates each camera by its token; a user:password in the URL would
+        # clash with it (aiohttp refuses both) and end up in logs.
+        raise vol.Invalid("expected a URL without user:password@ (cameras authenticate by token)")
     return checked.rstrip("/")
 
 

@@ -35,6 +35,11 @@ SCENES: dict[str, Scene] = {
     ),
 }
 DEFAULT_SCENE = "nearby"
+# The one range of the vote threshold, for the config, the threshold command and the Home
+# Assistant number entity alike. 0 would put every frame in alarm and 1 would silence the
+# alarm for good (the vote's score is an average of confidences, so it never exceeds 1).
+THRESHOLD_MIN = 0.05
+THRESHOLD_MAX = 0.95
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ CAMERA_OVERRIDES: dict[str, Any] = {
     # Seconds between two scored frames of a camera; faster frames are dropped (latest wins).
     "interval": number(0, 86400, above_low=True),
     # The vote's confidence threshold (Pyronear's conf_thresh): smoke when the score exceeds it.
-    "threshold": number(0, 1),
+    "threshold": number(THRESHOLD_MIN, THRESHOLD_MAX),
     # Frames in the temporal vote's window; smoke must persist over half of them.
     "nb_frames": integer(1, 50),
     # Intervals without a frame before the camera is reported stale.

@@ -51,6 +51,15 @@ def _read_secrets(path: Path) -> dict[Any, Any]:
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# A config is a few levels deep and a few hundred values; these bounds refuse a YAML bomb
+# (aliases of aliases that expand exponentially) and a nesting that would exhaust Python's
+# recursion before anything is built from it.
+MAX_DEPTH = 50
+MAX_EXPANDED_NODES = 100_000
+
+
+class _TooBig(yaml.YAMLError):
+    """The document is beyond MAX_DEPTH or MAX_EXPANDED_NODES."""
 
 
 class _Loader(yaml.SafeLoader):
@@ -68,6 +77,24 @@ class _Loader(yaml.SafeLoader):
                 return None
             self.secrets = _read_secrets(path)
         return self.secrets
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """A node, refusing nesting beyond MAX_DEPTH (the composer recurses per level)."""
+        depth = getattr(self, "_depth", 0) + 1
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"the document is nested deeper than {MAX_DEPTH} levels")
+        self._depth = depth
+        try:
+            return super().compose_node(parent, index)  # type: ignore[return-value]
+        finally:
+            self._depth = depth - 1
+
+    def compose_document(self) -> yaml.Node | None:
+        """The document's node tree, refused when aliases expand it beyond a bound."""
+        node: yaml.Node | None = super().compose_document()
+        if node is not None:
+            _check_expanded_size(node)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         """A mapping; a key given twice is a problem (YAML would silently keep the last)."""
@@ -126,6 +153,37 @@ def _env(loader: _Loader, node: yaml.Node) -> Secret | None:
     return Secret(default if value is None else value)
 
 
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Count the nodes of the tree as if every alias were copied (memoised per node, so a
+    bomb costs one visit per distinct node)."""
+    sizes: dict[int, int] = {}
+    order: list[yaml.Node] = []
+    stack: list[yaml.Node] = [root]
+    while stack:  # post-order without recursion: children before their parent
+        node = stack.pop()
+        if id(node) in sizes:
+            continue
+        sizes[id(node)] = 0
+        order.append(node)
+        stack.extend(_children(node))
+    for node in reversed(order):
+        total = 1 + sum(sizes[id(child)] for child in _children(node))
+        if total > MAX_EXPANDED_NODES:
+            raise _TooBig(
+                f"the document expands to more than {MAX_EXPANDED_NODES} values"
+                " (aliases of aliases?)"
+            )
+        sizes[id(node)] = total
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 _Loader.add_constructor("!secret", _secret)
 _Loader.add_constructor("!env", _env)
 
@@ -148,6 +206,8 @@ def load_yaml(path: Path) -> Any:
     except yaml.MarkedYAMLError as err:
         where = _where(path, err.problem_mark) if err.problem_mark else str(path)
         raise ConfigError([f"{where}: invalid YAML: {err.problem}"]) from None
+    except _TooBig as err:
+        raise ConfigError([f"{path}: refused: {err}"]) from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise ConfigError([f"{path}: cannot read the configuration: {err}"]) from None
     if loader.problems:

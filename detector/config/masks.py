@@ -8,7 +8,7 @@ from typing import Any
 import voluptuous as vol
 
 from detector.config.validators import Each, boolean, text
-from detector.masks import RULES, Mask, Point, polygon_area
+from detector.masks import RULES, Mask, Point, polygon_problem
 
 
 def _point(value: Any) -> Point:
@@ -71,9 +71,11 @@ def _to_mask(entry: dict[str, Any]) -> Mask:
         x1, y1, x2, y2 = entry["rect"]
         mask = Mask.rect(entry["name"], x1, y1, x2, y2, entry["rule"])
     else:
-        if polygon_area(entry["polygon"]) <= 0:
+        problem = polygon_problem(entry["polygon"])
+        if problem is not None:
             raise vol.Invalid(
-                "expected a polygon with an area (not all points on a line)", path=["polygon"]
+                f"expected a polygon with an area and edges that do not cross: {problem}",
+                path=["polygon"],
             )
         mask = Mask(entry["name"], tuple(entry["polygon"]), entry["rule"])
     return replace(mask, enabled=entry["enabled"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ class ModelConfig:
 
     path: str = DEFAULT_MODEL
     cache_dir: str = "~/.cache/smokewatch"
+    revision: str = "main"
+    sha256: str | None = None
     smoke_classes: tuple[str, ...] = ("smoke",)
     conf_thresh: float = 0.05
     intra_op_threads: int = 0
@@ -44,6 +47,18 @@ def _moved_width(value: Any) -> Any:
     )
 
 
+def _revision(value: Any) -> str:
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,100}", value):
+        return value
+    raise vol.Invalid("expected a branch, tag or commit hash of the model repo")
+
+
+def _sha256(value: Any) -> str:
+    if isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        return value.lower()
+    raise vol.Invalid("expected 64 hexadecimal digits (the SHA-256 of best.onnx)")
+
+
 MODEL_SCHEMA = vol.All(
     mapping_or_empty,
     vol.Schema(
@@ -52,6 +67,10 @@ MODEL_SCHEMA = vol.All(
             vol.Optional("path", default=_DEFAULT.path): text,
             # Where downloaded models are kept.
             vol.Optional("cache_dir", default=_DEFAULT.cache_dir): text,
+            # The repo's revision (a commit hash pins it) and the SHA-256 its best.onnx must
+            # have; a download or a cached file that does not match is refused / fetched again.
+            vol.Optional("revision", default=_DEFAULT.revision): _revision,
+            vol.Optional("sha256", default=None): vol.Any(None, _sha256),
             # The model's class names that count as smoke (e.g. [smoke] or [smoke, fire]).
             vol.Optional("smoke_classes", default=list(_DEFAULT.smoke_classes)): _class_names,
             # Boxes scoring at or below this are ignored before the vote.

@@ -9,6 +9,7 @@ import voluptuous as vol
 
 from detector.config.loader import Secret
 from detector.config.validators import Each, KeyInvalid
+from detector.redact import redact_text
 
 _MAX_VALUE_CHARS = 60
 
@@ -35,7 +36,7 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return repr(value)
+        return repr(redact_text(value))  # a URL with user:password@ shows as ***@
     if isinstance(value, list):
         return "[" + ", ".join(_show(item) for item in value) + "]"
     if isinstance(value, dict):

@@ -73,10 +73,12 @@ def run_main(args: argparse.Namespace) -> int:
     )
     if not config.bridge.enabled:
         return service.run()
-    from detector.bridge.service import BridgeService
+    from detector.bridge.hosted import HostedBridge
 
-    # The bridge in the same process: its own MQTT client, outbox and thread.
-    bridge = BridgeService(config)
+    # The bridge in the same process: its own MQTT client, outbox and threads, detections
+    # handed over directly; a bridge that cannot start is a fault, never a stop.
+    bridge = HostedBridge(config, service.health, service.stop_event)
+    service.on_detection = bridge.accept
     bridge.start()
     try:
         return service.run()

@@ -10,6 +10,7 @@ import logging
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -22,6 +23,44 @@ _LOGGER = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], None]
 AVAILABLE = "available"
+# A connection the broker closes this soon after it opened, this many times in a row, is
+# almost always a second client with the same client id (each connect kicks the other off;
+# MQTT 3.1.1 gives no reason, paho says "Unspecified error").
+SHORT_CONNECTION = 10.0
+SHORT_CONNECTIONS_HINT = 3
+
+
+class FlapWatch:
+    """Tells a client-id clash from an ordinary disconnection, and says it once."""
+
+    def __init__(self, client_id: str, what: str) -> None:
+        self.client_id, self.what = client_id, what
+        self.connected_at: float | None = None
+        self.short_in_a_row = 0
+        self.warned = False
+
+    def connected(self) -> None:
+        """A connection opened."""
+        self.connected_at = time.monotonic()
+
+    def disconnected(self) -> None:
+        """A connection closed (not by us): log the likely cause once when it keeps flapping."""
+        if self.connected_at is None:
+            return
+        lasted = time.monotonic() - self.connected_at
+        self.connected_at = None
+        self.short_in_a_row = self.short_in_a_row + 1 if lasted < SHORT_CONNECTION else 0
+        if self.short_in_a_row >= SHORT_CONNECTIONS_HINT and not self.warned:
+            self.warned = True
+            _LOGGER.error(
+                "%s: the broker closed the connection %d times in a row within %.0f s of"
+                " opening it: another client is probably connected with the same client id"
+                " %r (two processes with one config?); give each its own client_id",
+                self.what,
+                self.short_in_a_row,
+                SHORT_CONNECTION,
+                self.client_id,
+            )
 
 
 class Comms(Protocol):
@@ -43,13 +82,14 @@ class Comms(Protocol):
 
     def publish(
         self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
-    ) -> None:
-        """Publish on a topic below the prefix."""
+    ) -> bool:
+        """Publish on a topic below the prefix; False when the message was not taken."""
 
     def publish_absolute(
         self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
-    ) -> None:
-        """Publish on a full topic (discovery lives outside the prefix)."""
+    ) -> bool:
+        """Publish on a full topic (discovery lives outside the prefix); False when the
+        message was not taken (a full queue)."""
 
 
 class MqttComms:
@@ -70,6 +110,8 @@ class MqttComms:
         self.connected = threading.Event()
         self._stopping = False
         self._last_failure: str | None = None
+        self._last_publish_error: int | None = None  # logged once per streak, not per message
+        self.flaps = FlapWatch(client_id or config.client_id, "MQTT")
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id or config.client_id,
@@ -127,17 +169,24 @@ class MqttComms:
 
     def publish(
         self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
-    ) -> None:
+    ) -> bool:
         """Publish below the prefix (queued while disconnected, up to a bound)."""
-        self.publish_absolute(self.topic(topic), payload, retain=retain, qos=qos)
+        return self.publish_absolute(self.topic(topic), payload, retain=retain, qos=qos)
 
     def publish_absolute(
         self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
-    ) -> None:
-        """Publish a full topic."""
+    ) -> bool:
+        """Publish a full topic; False when paho did not take it (its queue is full)."""
         result = self.client.publish(topic, payload, qos=qos, retain=retain)
-        if result.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            _LOGGER.warning("Publish on %s failed: %s", topic, mqtt.error_string(result.rc))
+        if result.rc == mqtt.MQTT_ERR_NO_CONN:
+            return qos > 0  # kept by paho for the reconnect (QoS 0 is not)
+        if result.rc != mqtt.MQTT_ERR_SUCCESS:
+            if result.rc != self._last_publish_error:
+                _LOGGER.warning("Publish on %s failed: %s", topic, mqtt.error_string(result.rc))
+            self._last_publish_error = result.rc
+            return False
+        self._last_publish_error = None
+        return True
 
     def _connect_cb(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
@@ -146,6 +195,7 @@ class MqttComms:
             self._failure(f"the broker refused the connection: {reason}")
             return
         self._last_failure = None
+        self.flaps.connected()
         _LOGGER.info("Connected to %s:%s", self.config.host, self.config.port)
         for topic, _handler, qos in self._handlers:
             client.subscribe(topic, qos)
@@ -178,6 +228,7 @@ class MqttComms:
     ) -> None:
         if self.connected.is_set() and not self._stopping:
             _LOGGER.warning("Disconnected from the broker (%s); reconnecting", reason)
+            self.flaps.disconnected()
         self.connected.clear()
 
     def _message_cb(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:

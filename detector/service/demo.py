@@ -139,7 +139,8 @@ class Observer:
     """Reads discovery and states like Home Assistant would, and prints the changes."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.entities: dict[str, tuple[str, str]] = {}  # state topic → (entity id, template key)
+        # state topic → [(entity id, template key)]: several entities may read one topic (stats)
+        self.entities: dict[str, list[tuple[str, str]]] = {}
         self.attribute_topics: dict[str, str] = {}  # json_attributes_topic → entity id
         self.attributes: dict[str, dict[str, Any]] = {}
         self.states: dict[str, str] = {}
@@ -177,29 +178,30 @@ class Observer:
                 if isinstance(attributes, dict):
                     self.attributes[self.attribute_topics[topic]] = attributes
                 return
-            entity = self.entities.get(topic)
-            if entity is None:
+            for entity_id, key in self.entities.get(topic, []):
+                self._show(entity_id, key, payload)
+
+    def _show(self, entity_id: str, key: str, payload: bytes) -> None:
+        """Print an entity's new state, as HA would derive it from a message."""
+        if entity_id.startswith(("image.", "camera.")):
+            print(f"  {entity_id}: new alert image ({len(payload)} bytes JPEG)", flush=True)
+            return
+        value = payload.decode("utf-8", "replace")
+        if key:
+            try:
+                value = str(json.loads(value).get(key))
+            except (ValueError, AttributeError):
                 return
-            entity_id, key = entity
-            if entity_id.startswith(("image.", "camera.")):
-                print(f"  {entity_id}: new alert image ({len(payload)} bytes JPEG)", flush=True)
-                return
-            value = payload.decode("utf-8", "replace")
-            if key:
-                try:
-                    value = str(json.loads(value).get(key))
-                except (ValueError, AttributeError):
-                    return
-            if entity_id.startswith(("binary_sensor.", "switch.")):
-                value = {"ON": "on", "OFF": "off"}.get(value, value)
-            old = self.states.get(entity_id)
-            if value != old:
-                self.states[entity_id] = value
-                score = self.attributes.get(entity_id, {}).get("score")
-                detail = "" if score is None else f" (score {score:.1f})"
-                print(f"  {entity_id}: {old or 'unknown'} → {value}{detail}", flush=True)
-                if entity_id.endswith("_smoke") and value == "on":
-                    self.alerts += 1
+        if entity_id.startswith(("binary_sensor.", "switch.")):
+            value = {"ON": "on", "OFF": "off"}.get(value, value)
+        old = self.states.get(entity_id)
+        if value != old:
+            self.states[entity_id] = value
+            score = self.attributes.get(entity_id, {}).get("score")
+            detail = "" if score is None else f" (score {score:.1f})"
+            print(f"  {entity_id}: {old or 'unknown'} → {value}{detail}", flush=True)
+            if entity_id.endswith("_smoke") and value == "on":
+                self.alerts += 1
 
     def _discovered(self, component: str, config: dict[str, Any]) -> None:
         device = config.get("device", {}).get("name", "")
@@ -209,10 +211,13 @@ class Observer:
         if not topic or component in {"button", "camera"}:
             return
         template = config.get("value_template", "")
-        match = re.search(r"value_json\.(\w+)", template)
-        self.entities[topic] = (entity_id, match.group(1) if match else "")
-        if config.get("json_attributes_topic"):
-            self.attribute_topics[config["json_attributes_topic"]] = entity_id
+        match = re.fullmatch(r"\{\{ value_json\.(\w+) \}\}", template)
+        if template and match is None:
+            return  # a template this sketch of HA does not evaluate
+        self.entities.setdefault(topic, []).append((entity_id, match.group(1) if match else ""))
+        attributes = config.get("json_attributes_topic")
+        if attributes and attributes != topic:
+            self.attribute_topics[attributes] = entity_id
         if config.get("device_class") == "smoke":
             self.discovered.set()
 

@@ -3,6 +3,10 @@
 Every entity carries unique_id, device, origin and availability; names are short because HA
 prefixes them with the device name (has_entity_name): device "Backyard" + "Smoke" gives
 binary_sensor.backyard_smoke. No object_id key: HA deprecated it in 2025.10.
+
+Each camera device also gets two MQTT device triggers, "Smoke alert" started / ended, and an
+event entity, both fed by the camera's non-retained P/<cam>/smoke/event topic: Home Assistant
+offers them on the camera's device page with the MQTT integration alone.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 
 from detector import __version__
 from detector.config import CameraConfig, MqttConfig
+from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
 from detector.view import VIEW_STATES
 
 # Where a Home Assistant user is sent from the device page ("origin" of the discovered entities).
@@ -29,13 +34,20 @@ CAMERA_ENTITIES = (
     ("button", "test"),
     ("sensor", "status"),
     ("sensor", "view"),
+    ("event", "smoke_alert"),
     ("image", "scored_frame"),
     ("sensor", "masks"),
 )
+# (component, key) of every camera device trigger: key = "smoke_alert_<type>".
+SMOKE_EVENT_TYPES = ("started", "ended")
+CAMERA_TRIGGERS = tuple(("device_automation", f"smoke_alert_{kind}") for kind in SMOKE_EVENT_TYPES)
+# Everything a camera publishes discovery for (and empties when the camera leaves the config).
+CAMERA_DISCOVERY = CAMERA_ENTITIES + CAMERA_TRIGGERS
 DETECTOR_ENTITIES = (
     ("sensor", "inference_ms"),
     ("sensor", "frames_dropped"),
     ("sensor", "model"),
+    ("binary_sensor", "problem"),
 )
 
 
@@ -78,10 +90,15 @@ def detector_device(mqtt: MqttConfig) -> dict[str, Any]:
     }
 
 
+def smoke_event_topic(camera: str) -> str:
+    """The non-retained topic of a camera's alert start / end events (relative to the prefix)."""
+    return f"{camera}/smoke/event"
+
+
 def camera_entities(
     mqtt: MqttConfig, camera: CameraConfig
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """Discovery payloads of one camera's entities, by (component, unique id)."""
+    """Discovery payloads of one camera's entities and device triggers, by (component, id)."""
     base = f"{mqtt.topic_prefix}/{camera.id}"
     device = {
         "identifiers": [camera_device_id(mqtt, camera.id)],
@@ -126,8 +143,8 @@ def camera_entities(
             "name": "Smoke threshold",
             "command_topic": f"{base}/threshold/set",
             "state_topic": f"{base}/threshold/state",
-            "min": 0.05,
-            "max": 0.95,
+            "min": THRESHOLD_MIN,
+            "max": THRESHOLD_MAX,
             "step": 0.01,
             "mode": "box",
             "entity_category": "config",
@@ -149,7 +166,9 @@ def camera_entities(
             "name": "Status",
             "state_topic": f"{base}/status",
             "device_class": "enum",
-            "options": ["online", "frozen", "stale", "offline"],
+            # frozen: the same frame over and over; refused: frames arrive, but none could be
+            # scored (see the stats' errors)
+            "options": ["online", "frozen", "refused", "stale", "offline"],
             "entity_category": "diagnostic",
         },
         "view": {
@@ -159,6 +178,12 @@ def camera_entities(
             "options": list(VIEW_STATES),
             "entity_category": "diagnostic",
             "icon": "mdi:eye",
+        },
+        "smoke_alert": {
+            "name": "Smoke alert",
+            "state_topic": f"{mqtt.topic_prefix}/{smoke_event_topic(camera.id)}",
+            "event_types": list(SMOKE_EVENT_TYPES),
+            "icon": "mdi:fire-alert",
         },
         # The picture the zone card draws on: the latest scored frame, at a bounded rate.
         "scored_frame": {
@@ -189,6 +214,22 @@ def camera_entities(
             "origin": ORIGIN,
             **availability,
         }
+    for component, key in CAMERA_TRIGGERS:
+        kind = key.removeprefix("smoke_alert_")
+        # Shown as '"Smoke alert" started' in HA's automation editor (a type HA has no
+        # translation for renders as "<subtype> <type>"). value_template picks the event type
+        # out of the JSON event, so `payload` matches one kind only.
+        payloads[(component, f"{camera_device_id(mqtt, camera.id)}_{key}")] = {
+            "automation_type": "trigger",
+            "topic": f"{mqtt.topic_prefix}/{smoke_event_topic(camera.id)}",
+            "value_template": "{{ value_json.event_type }}",
+            "payload": kind,
+            "type": kind,
+            "subtype": "Smoke alert",
+            "qos": 1,
+            "device": device,
+            "origin": ORIGIN,
+        }
     return payloads
 
 
@@ -210,6 +251,17 @@ def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]
             "value_template": "{{ value_json.frames_dropped }}",
             "state_class": "total_increasing",
             "icon": "mdi:image-remove",
+        },
+        # ON while a part of the detector is at fault (stats `healthy`), the reasons attached.
+        "problem": {
+            "name": "Problem",
+            "state_topic": stats,
+            "device_class": "problem",
+            "value_template": "{{ 'OFF' if value_json.healthy else 'ON' }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "json_attributes_topic": stats,
+            "json_attributes_template": "{{ {'faults': value_json.faults} | tojson }}",
         },
         "model": {
             "name": "Model",

@@ -7,6 +7,7 @@ and publishes stats; a one-thread executor draws alert images off the scoring pa
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
@@ -26,9 +27,11 @@ from detector import __version__
 from detector.annotate import annotate_jpeg
 from detector.assembly import camera_settings
 from detector.config import CameraConfig, Config, MqttConfig
+from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
 from detector.errors import FrameError
 from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
-from detector.pipeline import FrameResult, Pipeline, iso_utc
+from detector.pipeline import Detection, FrameResult, Pipeline, iso_utc
+from detector.redact import redact_text
 from detector.service import discovery
 from detector.service.comms import Comms, MqttComms
 from detector.service.false_alarm import (
@@ -40,11 +43,19 @@ from detector.service.false_alarm import (
 from detector.service.payloads import parse_frame_payload
 from detector.service.scheduler import Scheduler
 from detector.sources import FrigateEvents, SourceRunner
+from detector.supervise import Health, supervised_thread
+from detector.untrusted import parse_json
 
 _LOGGER = logging.getLogger(__name__)
 
 TEST_ALERT_SECONDS = 30.0
 RESTORE_WAIT = 1.0  # seconds to collect our own retained states after the first connect
+# Seconds between two re-publishes of everything asked by HA's `online`: the first goes at
+# once, those within this time are merged into one after it.
+REPUBLISH_MIN_INTERVAL = 5.0
+# Detections the MQTT client could not take (its queue full): kept and offered again from
+# the control thread, up to this many (beyond it the oldest goes, counted and logged).
+UNSENT_DETECTIONS_LIMIT = 1000
 # A refused input is logged at once, then summarised at most this often per (camera, reason).
 REJECT_LOG_EVERY = 300.0
 # Distinct (camera, reason) pairs remembered for that; beyond it (a flood of made-up camera
@@ -52,6 +63,9 @@ REJECT_LOG_EVERY = 300.0
 REJECT_LOG_KEYS = 1000
 PRESS = "PRESS"
 MAX_DROPS_SHOWN = 10
+# A masks command or state larger than this is refused before it is parsed (a few hundred
+# masks of a dozen points fit in a tenth of it).
+MASKS_MAX_BYTES = 64 * 1024
 STATE_KEYS = ("enabled", "threshold", "masks")
 # The latest scored frame goes to Home Assistant (the zone card's picture) at most this often
 # per camera: enough to draw on, without a multi-megabyte retained publish at every interval.
@@ -85,6 +99,9 @@ class CameraRuntime:
     view: str | None = None  # the view state last published (clear, night, frozen, obscured)
     last_score: float | None = None
     last_scored_at: float | None = None
+    # time.monotonic() of the last frame scored and of the last one refused (health)
+    last_good_at: float | None = None
+    last_refused_at: float | None = None
     errors: Counter[str] = field(default_factory=Counter)
     testing: bool = False
     test_timer: threading.Timer | None = None
@@ -130,7 +147,17 @@ class DetectorService:
         self.stop_event = threading.Event()
         self._lock = threading.Lock()  # pipeline state: worker vs commands
         self._images = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-image")
-        self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
+        self.health = Health("detector")
+        self._worker = supervised_thread("inference", self._work, self.health, self.stop_event)
+        # Detections also go here (the bridge hosted in this process) besides MQTT.
+        self.on_detection: Callable[[Detection], None] | None = None
+        # One re-publish of everything pending at most: HA announcing `online` a thousand
+        # times must not queue a thousand copies of discovery in front of the detections.
+        self._publish_all_pending = threading.Event()
+        self._next_publish_all = 0.0
+        self._unsent: deque[tuple[str, str]] = deque()
+        self._unsent_lock = threading.Lock()
+        self.detections_dropped = 0
         self._inference_ms: deque[float] = deque(maxlen=20)
         self.rejected: Counter[str] = Counter()
         # (camera, reason) → [monotonic time of the last warning, refusals since then]
@@ -146,6 +173,7 @@ class DetectorService:
             self._deliver,
             self._reject,
             config.detection.max_frame_bytes,
+            health=self.health,
         )
         self.frigate = FrigateEvents(self.sources)
         self._subscribe()
@@ -204,7 +232,7 @@ class DetectorService:
             # A disabled camera is still watched: its status (and so the availability of its
             # entities, the Detection switch included) must not drop to offline.
             self.scheduler.seen(camera)
-        if runtime.status != "online":
+        if runtime.status in ("stale", "offline"):
             # Back online at once, not at the next health check (on the control thread).
             self.control.put(self._update_health)
 
@@ -232,7 +260,14 @@ class DetectorService:
 
     def _ha_status(self, topic: str, payload: bytes) -> None:
         if payload.strip().lower() == b"online":
-            self.control.put(self._publish_all)
+            self._request_publish_all()
+
+    def _request_publish_all(self) -> None:
+        """Ask for one re-publish of everything (any thread): the control loop does it once
+        for any number of requests, at most every REPUBLISH_MIN_INTERVAL seconds."""
+        if not self._publish_all_pending.is_set():
+            self._publish_all_pending.set()
+            self.control.put(lambda: None)  # wake the control loop
 
     def _on_connected(self) -> None:
         self.control.put(self._after_connect)
@@ -260,22 +295,36 @@ class DetectorService:
         while not self.stop_event.is_set():
             now = time.monotonic()
             if now >= next_health:
-                self._update_health()
+                self._guarded("camera health", self._update_health)
                 next_health = now + self.health_interval
             if now >= next_stats:
-                self._publish_stats()
+                self._guarded("stats", self._publish_stats)
                 next_stats = now + self.stats_interval
+            if self._publish_all_pending.is_set() and now >= self._next_publish_all:
+                # Only HA's requests count toward the window: the first one after a quiet
+                # spell (even right after a connect) is answered at once.
+                self._next_publish_all = now + REPUBLISH_MIN_INTERVAL
+                self._guarded("publish", self._publish_all)
+            if self._unsent:
+                self._guarded("detections", self._send_unsent)
             # Wake at least twice a second so a stop request is seen promptly.
             timeout = max(0.0, min(next_health, next_stats, now + 0.5) - time.monotonic())
             try:
                 task = self.control.get(timeout=timeout)
             except queue.Empty:
                 continue
-            try:
-                task()
-            except Exception:  # one failed task must not stop the service
-                _LOGGER.exception("Control task failed")
+            self._guarded("control", task)
         self._shutdown()
+
+    def _guarded(self, part: str, task: Callable[[], None]) -> None:
+        """Run one step of the control loop: a failure is logged once, counted and shown in
+        stats (`healthy`, `faults`), and the loop goes on."""
+        try:
+            task()
+        except Exception as err:  # one failed step must not stop the service
+            self.health.failed(part, err)
+        else:
+            self.health.ok(part)
 
     def stop(self) -> None:
         """Ask the service to stop (safe from signal handlers and other threads)."""
@@ -298,8 +347,9 @@ class DetectorService:
         if self._restoring:
             time.sleep(RESTORE_WAIT)  # retained states and info arrive right after subscribing
             self._restoring = False
-            self._restore_states()
-            self._remove_old_cameras()
+            # Whatever the broker held for us, discovery, info and states go out below.
+            self._guarded("restore states", self._restore_states)
+            self._guarded("remove old cameras", self._remove_old_cameras)
         self._publish_all()
 
     def _restore_states(self) -> None:
@@ -318,7 +368,7 @@ class DetectorService:
         old = previous.get("cameras") if isinstance(previous.get("cameras"), dict) else {}
         for camera in sorted(set(old or {}) - set(self.cameras)):
             _LOGGER.info("Camera %s left the config: removing its entities", camera)
-            for component, key in discovery.CAMERA_ENTITIES:
+            for component, key in discovery.CAMERA_DISCOVERY:
                 unique_id = f"{discovery.camera_device_id(self.mqtt, camera)}_{key}"
                 topic = discovery.config_topic(self.mqtt, component, unique_id)
                 self.comms.publish_absolute(topic, b"", retain=True, qos=1)
@@ -334,6 +384,7 @@ class DetectorService:
 
     def _publish_all(self) -> None:
         """Discovery and every current state (after a (re)connect or HA's restart)."""
+        self._publish_all_pending.clear()
         self.comms.publish("info", json.dumps(self.info()), retain=True, qos=1)
         if self.mqtt.discovery:
             payloads = dict(discovery.detector_entities(self.mqtt))
@@ -347,9 +398,7 @@ class DetectorService:
             self.comms.publish(f"{camera}/status", runtime.status, retain=True, qos=1)
             if runtime.view is not None:
                 self.comms.publish(f"{camera}/view", runtime.view, retain=True, qos=1)
-            self.comms.publish(
-                f"{camera}/smoke", "ON" if runtime.smoke else "OFF", retain=True, qos=1
-            )
+            self._publish_smoke(camera, runtime.smoke, event=False)
             if runtime.last_attributes is not None:
                 self.comms.publish(
                     f"{camera}/smoke/attributes", json.dumps(runtime.last_attributes), retain=True
@@ -407,6 +456,9 @@ class DetectorService:
             "frames_dropped": sum(slot.dropped for slot in self.scheduler.slots.values()),
             "cameras": cameras,
             "rejected": dict(self.rejected),
+            "detections_waiting": len(self._unsent),
+            "detections_dropped": self.detections_dropped,
+            **self.health.snapshot(),
         }
 
     def _publish_stats(self) -> None:
@@ -420,9 +472,15 @@ class DetectorService:
             if slot.last_frame_at is not None:
                 silence = now - slot.last_frame_at
                 interval = runtime.config.interval
-                if silence <= runtime.config.stale_after * interval:
-                    # Frames that keep arriving with the same bytes show nothing new.
-                    status = "frozen" if runtime.view == "frozen" else "online"
+                window = runtime.config.stale_after * interval
+                if silence <= window:
+                    if _blind(runtime, now, window):
+                        status = "refused"
+                    elif runtime.view == "frozen":
+                        # Frames that keep arriving with the same bytes show nothing new.
+                        status = "frozen"
+                    else:
+                        status = "online"
                 elif silence <= runtime.config.offline_after * interval:
                     status = "stale"
             if status != runtime.status:
@@ -438,6 +496,8 @@ class DetectorService:
         logged on its own) without splitting the counters.
         """
         now = time.monotonic()
+        # Messages may quote a source URL or a server's answer: never its credentials.
+        message = redact_text(message)
         with self._reject_lock:
             self.rejected[reason] += 1
             runtime = self.cameras.get(camera)
@@ -512,15 +572,17 @@ class DetectorService:
                     value = float(text)
                 except ValueError:
                     raise ValueError(f"expected a number, got {text[:40]!r}") from None
-                if not 0.05 <= value <= 0.95:
-                    raise ValueError(f"threshold {value} is outside 0.05..0.95")
+                if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:
+                    raise ValueError(
+                        f"threshold {value} is outside {THRESHOLD_MIN}..{THRESHOLD_MAX}"
+                    )
                 runtime.config = replace(runtime.config, threshold=value)
                 with self._lock:
                     self.pipeline.add_camera(camera_settings(runtime.config))
             elif key == "masks":
                 try:
-                    data = json.loads(text) if text else []
-                except json.JSONDecodeError as err:
+                    data = parse_json(text, max_bytes=MASKS_MAX_BYTES) if text else []
+                except ValueError as err:
                     raise ValueError(f"masks are not valid JSON: {err}") from None
                 masks = masks_from_json(data)
                 with self._lock:
@@ -535,10 +597,13 @@ class DetectorService:
         if camera not in self.cameras:
             return
         try:
-            masks = parse_remote_masks(json.loads(payload) if payload else [])
-        except (ValueError, UnicodeDecodeError) as err:
+            data = parse_json(payload, max_bytes=MASKS_MAX_BYTES) if payload else []
+            masks, problems = parse_remote_masks(data)
+        except ValueError as err:
             self._reject(camera, "bad_remote_masks", str(err))
             return
+        for problem in problems:  # one bad mask of the API is skipped, not the whole list
+            self._reject(camera, "bad_remote_masks", problem)
         with self._lock:
             self.pipeline.camera(camera).set_masks("remote", masks)
         self._publish_masks_attributes(camera)
@@ -548,6 +613,7 @@ class DetectorService:
         runtime = self.cameras[camera]
         with self._lock:
             self.pipeline.camera(camera).reset()
+            was_on, was_test = runtime.smoke, runtime.testing
             runtime.smoke, runtime.alert_started, runtime.testing = False, None, False
             if runtime.last_attributes is not None:
                 runtime.last_attributes = {
@@ -558,7 +624,7 @@ class DetectorService:
                 self.comms.publish(
                     f"{camera}/smoke/attributes", json.dumps(runtime.last_attributes), retain=True
                 )
-            self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+            self._publish_smoke(camera, False, test=was_test, event=was_on)
         _LOGGER.info("Camera %s: alert reset", camera)
 
     def _false_alarm(self, camera: str, payload: bytes) -> None:
@@ -630,15 +696,28 @@ class DetectorService:
             runtime.alert_image = image
             self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
             self.comms.publish(f"{camera}/smoke/attributes", json.dumps(attributes), retain=True)
-            self.comms.publish(f"{camera}/smoke", "ON", retain=True, qos=1)
+            self._publish_smoke(camera, True, test=True)
             runtime.smoke = runtime.testing = True
+            runtime.alert_started = time.time()
         _LOGGER.info("Camera %s: test alert for %.0f s", camera, TEST_ALERT_SECONDS)
 
         def end() -> None:
             with self._lock:
                 if runtime.testing:  # neither reset nor a real alert took over meanwhile
                     runtime.smoke = runtime.testing = False
-                    self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+                    runtime.alert_started = None
+                    if runtime.last_attributes is not None:
+                        runtime.last_attributes = {
+                            **runtime.last_attributes,
+                            "alert_started": None,
+                            "test": False,
+                        }
+                        self.comms.publish(
+                            f"{camera}/smoke/attributes",
+                            json.dumps(runtime.last_attributes),
+                            retain=True,
+                        )
+                    self._publish_smoke(camera, False, test=True)
 
         runtime.test_timer = threading.Timer(TEST_ALERT_SECONDS, lambda: self.control.put(end))
         runtime.test_timer.daemon = True
@@ -647,21 +726,29 @@ class DetectorService:
     # -- the inference worker --------------------------------------------------------------
 
     def _work(self) -> None:
+        """The inference worker's loop (supervised: restarted if anything escapes it)."""
         while not self.stop_event.is_set():
             job = self.scheduler.next_job(timeout=0.5)
+            self.health.ok("inference")
             if job is None:
                 continue
             runtime = self.cameras[job.camera]
             try:
-                data, frame_time = parse_frame_payload(job.payload, job.received_wall)
+                data, frame_time = parse_frame_payload(
+                    job.payload,
+                    job.received_wall,
+                    on_bad_time=functools.partial(self._reject, job.camera, "bad_ts"),
+                )
                 # The lock spans scoring and publishing so that a reset or test alert on the
                 # control thread cannot slip between a frame's vote and its published state.
                 with self._lock:
                     result = self.pipeline.process(job.camera, data, frame_time)
                     self._inference_ms.append(result.timings["model"])
                     runtime.last_jpeg = data
+                    runtime.last_good_at = time.monotonic()
                     self._publish_result(runtime, result, data)
             except FrameError as err:
+                runtime.last_refused_at = time.monotonic()
                 self._reject(job.camera, err.reason, str(err))
                 continue
             except Exception:  # the worker must survive anything one frame does
@@ -673,10 +760,12 @@ class DetectorService:
         vote = result.vote
         runtime.last_score = round(vote.score * 100, 1)
         runtime.last_scored_at = result.frame_time
+        # Smoke confirmed during a test alert is a real alert: it starts as one.
+        real_over_test = vote.event == "start" and runtime.testing
         if vote.event == "start":
             runtime.alert_started = result.frame_time
             runtime.testing = False
-        elif not vote.ongoing:
+        elif not vote.ongoing and not runtime.testing:  # a test alert keeps its start time
             runtime.alert_started = None
         attributes = {
             "score": runtime.last_score,
@@ -686,7 +775,7 @@ class DetectorService:
             "alert_started": None
             if runtime.alert_started is None
             else iso_utc(runtime.alert_started),
-            "test": False,
+            "test": runtime.testing,  # frames scored during a test alert keep it a test
             "view": None if result.view is None else result.view.state,
             "paused": result.paused,
             # Why boxes did not become alert boxes (README, "Why no alert"); capped so the
@@ -711,20 +800,59 @@ class DetectorService:
                 runtime.alert_boxes = [[float(v) for v in box[:4]] for box in boxes]
                 runtime.alert_boxes_started = runtime.alert_started
         self._publish_scored_frame(runtime, data)
-        if vote.ongoing and not runtime.smoke:
+        if (vote.ongoing and not runtime.smoke) or real_over_test:
             runtime.smoke = True
-            self.comms.publish(f"{camera}/smoke", "ON", retain=True, qos=1)
+            self._publish_smoke(camera, True)
             _LOGGER.info("Camera %s: SMOKE (score %.1f)", camera, runtime.last_score)
             if runtime.config.frigate_events is not None:
                 self.frigate.alert(camera, runtime.config.frigate_events, True, vote.score)
         elif not vote.ongoing and runtime.smoke and not runtime.testing:
             runtime.smoke = False
-            self.comms.publish(f"{camera}/smoke", "OFF", retain=True, qos=1)
+            self._publish_smoke(camera, False)
             _LOGGER.info("Camera %s: smoke alert ended", camera)
             if runtime.config.frigate_events is not None:
                 self.frigate.alert(camera, runtime.config.frigate_events, False, vote.score)
         for detection in result.detections:
-            self.comms.publish(f"{camera}/detection", json.dumps(detection.to_json()), qos=1)
+            self._publish_detection(camera, json.dumps(detection.to_json()))
+            if self.on_detection is not None:
+                try:
+                    self.on_detection(detection)
+                except Exception as err:  # whatever the bridge does, detection goes on
+                    self.health.failed("bridge", err)
+
+    def _publish_detection(self, camera: str, payload: str) -> None:
+        """QoS 1, never dropped by a full client queue: kept and offered again instead."""
+        with self._unsent_lock:
+            if not self._unsent and self.comms.publish(f"{camera}/detection", payload, qos=1):
+                return
+            self._unsent.append((camera, payload))
+            if len(self._unsent) > UNSENT_DETECTIONS_LIMIT:
+                self._unsent.popleft()
+                self.detections_dropped += 1
+                _LOGGER.error("A detection of %s was dropped: the MQTT queue stayed full", camera)
+        self.control.put(lambda: None)  # wake the control loop to offer it again
+
+    def _send_unsent(self) -> None:
+        """Offer the detections the client refused again, oldest first, in order."""
+        with self._unsent_lock:
+            while self._unsent:
+                camera, payload = self._unsent[0]
+                if not self.comms.publish(f"{camera}/detection", payload, qos=1):
+                    return
+                self._unsent.popleft()
+
+    def _publish_smoke(
+        self, camera: str, on: bool, *, test: bool = False, event: bool = True
+    ) -> None:
+        """The smoke state (retained) and the alert's start / end event (not retained).
+
+        The event feeds HA's device triggers and event entity (see discovery.py): one message
+        per transition, so a trigger fires once per alert and never on a replayed state.
+        """
+        self.comms.publish(f"{camera}/smoke", "ON" if on else "OFF", retain=True, qos=1)
+        if event:
+            payload = {"event_type": "started" if on else "ended", "test": test}
+            self.comms.publish(discovery.smoke_event_topic(camera), json.dumps(payload), qos=1)
 
     def _publish_scored_frame(self, runtime: CameraRuntime, data: bytes) -> None:
         """The frame just scored, unannotated, for the zone card: at most once per period."""
@@ -741,8 +869,21 @@ class DetectorService:
         except FrameError as err:
             _LOGGER.warning("Alert image of %s not drawn: %s", camera, err)
             return
+        except Exception as err:  # runs in an executor: an exception would vanish in its future
+            self.health.failed("alert image", err)
+            return
+        self.health.ok("alert image")
         self.cameras[camera].alert_image = image
         self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
+
+
+def _blind(runtime: CameraRuntime, now: float, window: float) -> bool:
+    """Frames arrive but none could be scored within the stale window: the camera sends
+    something, yet the detector sees nothing (a wrong format, a broken encoder)."""
+    refused, good = runtime.last_refused_at, runtime.last_good_at
+    if refused is None or now - refused > window:
+        return False
+    return good is None or now - good > window
 
 
 def _is_default_image_topic(prefix: str, topic: str) -> bool:

@@ -91,15 +91,21 @@ class FakePyronear:
         self.poses = poses or {11: 1, 22: 2}
         self.inactive: set[int] = set()
         self.mode = "ok"
+        # The server's JWT secret: change it to act out a pyro-api restarted without a fixed
+        # JWT_SECRET (every camera token is refused with 401 until it is back).
+        self.secret = SECRET
         self.reject_next = 0  # answer the next N detections with a 422 (a permanent refusal)
         self.slow_seconds = 3.0
         self.detections: list[Received] = []
         self.invalid: list[str] = []
         # Statuses to answer to the next detection POSTs (before the contract checks).
         self.script: list[int] = []
+        # Scripted answers echo the request's headers, as some misconfigured servers do.
+        self.echo_headers = False
         self.calls: list[tuple[str, str, int]] = []  # method, path, status
         self.heartbeats: list[int] = []
         self.images: list[tuple[str, int]] = []
+        self.image_times: list[float] = []  # when each of `images` arrived (epoch seconds)
         self.masks: dict[int, list[dict[str, Any]]] = {
             11: [
                 {
@@ -197,7 +203,7 @@ class FakePyronear:
                 text=json.dumps({"detail": "Invalid token."}), content_type="application/json"
             ) from None
         expected = _b64(
-            hmac.new(SECRET, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+            hmac.new(self.secret, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
         )
         if not hmac.compare_digest(expected, parts[2]) or payload.get("exp", 0) < time.time():
             raise web.HTTPUnauthorized(
@@ -233,7 +239,10 @@ class FakePyronear:
         form = await request.post()
         if self.script:
             status = self.script.pop(0)
-            return web.json_response({"detail": f"scripted {status}"}, status=status)
+            body: dict[str, Any] = {"detail": f"scripted {status}"}
+            if self.echo_headers:
+                body["headers"] = dict(request.headers)
+            return web.json_response(body, status=status)
         bboxes, pose_text = form.get("bboxes"), form.get("pose_id")
         file = form.get("file")
         if (
@@ -294,6 +303,7 @@ class FakePyronear:
         camera_id = self._camera(request)
         await request.post()
         self.images.append(("camera", camera_id))
+        self.image_times.append(time.time())
         return web.json_response({"id": camera_id})
 
     async def pose_image(self, request: web.Request) -> web.Response:
@@ -302,6 +312,7 @@ class FakePyronear:
         self._pose(camera_id, pose_id)
         await request.post()
         self.images.append(("pose", pose_id))
+        self.image_times.append(time.time())
         return web.json_response(
             {
                 "id": pose_id,

@@ -44,16 +44,19 @@ async def test_created_with_an_id_and_no_content_for_an_empty_frame(api: FakePyr
         (make_token(1, scopes=("admin",)), 403),
     ],
 )
-async def test_auth_errors_are_final(api: FakePyronear, token: str, status: int) -> None:
+async def test_auth_errors_are_a_camera_fault_not_an_item_fault(
+    api: FakePyronear, token: str, status: int
+) -> None:
+    # A wrong or rotated token used to mark every queued detection failed for good.
     outcome = await post(api, token)
-    assert (outcome.kind, outcome.status) == ("fail", status)
+    assert (outcome.kind, outcome.status) == ("auth", status)
     if token:
         assert token not in outcome.detail
 
 
-async def test_pose_of_another_camera_and_invalid_boxes_are_final(api: FakePyronear) -> None:
+async def test_pose_of_another_camera_is_auth_and_invalid_boxes_final(api: FakePyronear) -> None:
     other_pose = await post(api, make_token(1), pose=22)
-    assert (other_pose.kind, other_pose.status) == ("fail", 403)
+    assert (other_pose.kind, other_pose.status) == ("auth", 403)  # the config is wrong
     for bad in ("[(0.1,0.1,1.000,0.3,0.7)]", "[(0.3,0.1,0.1,0.3,0.7)]", "[(0.1234,0,0.5,0.5,1)]"):
         outcome = await post(api, make_token(1), bad)
         assert (outcome.kind, outcome.status) == ("fail", 422), bad

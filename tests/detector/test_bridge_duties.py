@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from detector.bridge.api import Outcome, PyronearClient
 from detector.bridge.duties import RETRY_AFTER, Duties
+from detector.bridge.outbox import Outbox
 from detector.config.bridge import BridgeCameraConfig, BridgeConfig
 from tests.detector.fake_pyronear import FakePyronear, make_token
 from tests.detector.tiny_model import smoke_jpeg
@@ -92,3 +94,39 @@ async def test_failed_duties_retry_sooner_and_log_once(
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "occlusion masks failed" in warnings[0].getMessage()
     assert token not in caplog.text
+
+
+async def test_duty_times_survive_a_restart_and_same_bytes_are_a_second_apart(
+    api: FakePyronear, tmp_path: Path
+) -> None:
+    # The bridge re-uploaded the camera image and the "daily" pose image at every start, and
+    # sent the same JPEG as camera and pose image within a second: the real server names
+    # objects by camera, second and hash, and deleted the file a detection pointed to.
+    settings = BridgeConfig(
+        url=api.url, timeout=2, cameras={"a": BridgeCameraConfig(token=make_token(1), pose_id=11)}
+    )
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    client = PyronearClient(api.url, 2)
+    try:
+        for run in range(2):  # the second run is the bridge after a restart
+            duties = Duties(
+                settings,
+                client,
+                publish_masks=lambda *_: None,
+                on_outcome=lambda _: None,
+                local_now=Clock(hour=13),
+                outbox=outbox,
+            )
+            duties.frame("a", smoke_jpeg(100, 64))
+            await duties.run_due()
+            if run == 0:
+                assert api.images == [("camera", 1), ("pose", 11)]
+                assert duties.spacing.waits == 1
+                assert api.image_times[1] - api.image_times[0] >= 1.0
+        assert api.images == [("camera", 1), ("pose", 11)]  # nothing again after the restart
+        assert [c for c in api.calls if "occlusion_masks" in c[1]] == [
+            ("GET", "/api/v1/poses/11/occlusion_masks", 200)
+        ]
+    finally:
+        await client.close()
+        outbox.close()

@@ -187,6 +187,7 @@ def test_api_down_then_back_with_health_discovery_and_status(env: Env) -> None:
     }
     assert set(configs) == {
         "homeassistant/binary_sensor/smokewatch_bridge_api/config",
+        "homeassistant/binary_sensor/smokewatch_bridge_problem/config",
         "homeassistant/sensor/smokewatch_bridge_outbox/config",
         "homeassistant/sensor/smokewatch_bridge_last_delivery/config",
         "homeassistant/sensor/smokewatch_bridge_failed/config",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +197,7 @@ def test_every_error_reported_with_path_value_and_allowed() -> None:
     assert errors == [
         "cameras.a.masks[0].polygon[1]: [2, 0] is not allowed: "
         "expected [x, y] with x and y between 0 and 1",
-        "cameras.a.threshold: 1.5 is not allowed: expected a number between 0 and 1",
+        "cameras.a.threshold: 1.5 is not allowed: expected a number between 0.05 and 0.95",
         "cameras.b.enabled: 'maybe' is not allowed: expected true or false",
         "cameras.b.interval: 0 is not allowed: expected a number above 0 and at most 86400",
         "detection.offline_after: 4 is not allowed: expected more than stale_after (5)",
@@ -508,8 +509,13 @@ def test_tls_certificate_needs_its_key() -> None:
 
 
 def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    good = write(tmp_path, "cameras: {backyard: {masks: [{name: m, rect: [0, 0, 1, 0.1]}]}}\n")
+    good = write(
+        tmp_path,
+        f"model: {{cache_dir: {tmp_path / 'cache'}}}\n"
+        "cameras: {backyard: {masks: [{name: m, rect: [0, 0, 1, 0.1]}]}}\n",
+    )
     assert check_config_main(good) == 0
+    cache = tmp_path / "cache" / "pyronear__yolo11s_rapid-raccoon_v8.1.0"
     assert capsys.readouterr().out.splitlines() == [
         f"{good}: OK",
         "  camera backyard (Backyard): smokewatch/backyard/image, every 30 s, threshold 0.25, "
@@ -517,7 +523,49 @@ def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         "  model: pyronear/yolo11s_rapid-raccoon_v8.1.0 (smoke classes: smoke)",
         "  broker: localhost:1883, topic prefix smokewatch",
         "  bridge: disabled",
+        "  note: model pyronear/yolo11s_rapid-raccoon_v8.1.0 is not downloaded yet: `smokewatch"
+        f" run` fetches it once into {cache}"
+        " (network needed then)",
     ]
+
+
+def test_check_config_opens_what_run_opens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each of these passed check-config and then stopped `run` or `bridge` at start.
+    not_onnx = tmp_path / "model.onnx"
+    not_onnx.write_bytes(b"not a model")
+    corrupt = tmp_path / "outbox.sqlite3"
+    corrupt.write_bytes(b"not a database" * 100)
+    (tmp_path / "secrets.yaml").write_text("t: abc\n")
+    path = write(
+        tmp_path,
+        f"""\
+        model: {{path: {not_onnx}}}
+        mqtt: {{tls: {{ca_certs: {tmp_path / "missing-ca.pem"}}}}}
+        cameras: {{a: {{threshold: 1.0}}}}
+        bridge: {{outbox: {corrupt}, cameras: {{a: {{token: !secret t, pose_id: 1}}}}}}
+        """,
+    )
+    assert check_config_main(path) == 1
+    out = capsys.readouterr().out
+    # The camera's error does not hide those of the model, mqtt and bridge sections.
+    assert out.startswith(f"{path}: 4 errors")
+    assert "cameras.a.threshold: 1.0 is not allowed" in out
+    assert f"model.path: {not_onnx} cannot be used" in out
+    assert f"mqtt.tls.ca_certs: '{tmp_path / 'missing-ca.pem'}' is not allowed" in out
+    assert "bridge.outbox: cannot open the outbox" in out
+
+
+def test_check_config_loads_a_real_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.detector.tiny_model import make_tiny_model
+
+    model = make_tiny_model(tmp_path / "tiny.onnx")
+    path = write(tmp_path, f"model: {{path: {model}}}\ncameras: {{a: {{}}}}\n")
+    assert check_config_main(path) == 0
+    assert "note: model tiny.onnx loads" in capsys.readouterr().out
 
 
 def test_check_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -533,8 +581,40 @@ def test_check_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "cameras.a.colour: unknown key; allowed keys: enabled, frigate_events, interval, masks, "
         "max_bbox_width, name, nb_frames, night, offline_after, scene, source, stale_after, "
         "threshold, topic",
-        "cameras.a.threshold: 2 is not allowed: expected a number between 0 and 1",
+        "cameras.a.threshold: 2 is not allowed: expected a number between 0.05 and 0.95",
         "mqtt.port: 0 is not allowed: expected a whole number between 1 and 65535",
     ]
     assert check_config_main(tmp_path / "absent.yaml") == 1
     assert "no such configuration file" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", [0, 1.0, 0.04, 0.96])
+def test_threshold_range_is_the_one_of_commands(value: float) -> None:
+    # A threshold of 1.0 silenced the alarm for good and 0 flooded it; the command refused
+    # both (0.05..0.95) while the config took them.
+    errors = errors_of({"cameras": {"a": {"threshold": value}}})
+    assert errors == [
+        f"cameras.a.threshold: {value} is not allowed: expected a number between 0.05 and 0.95"
+    ]
+
+
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, 10):
+        refs = ", ".join([f"*a{level - 1}"] * 9)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    lines.append("cameras: {a: {name: *a9}}")
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    started = time.monotonic()
+    errors = load_errors(path)
+    # Generous for a loaded 2-core machine; the bomb itself took over 120 s and 1.3 GB.
+    assert time.monotonic() - started < 10
+    assert len(errors) == 1
+    assert "expands to more than" in errors[0]
+
+
+def test_deep_yaml_nesting_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "cameras: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    errors = load_errors(path)
+    assert len(errors) == 1
+    assert "nested deeper than" in errors[0]

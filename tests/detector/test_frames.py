@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detector.annotate import annotate_jpeg
 from detector.errors import FrameError
 from detector.frames import (
     PAD_VALUE,
@@ -231,6 +232,32 @@ def test_decompression_bomb_png_header_refused() -> None:
     with pytest.raises(FrameError) as caught:
         decode_image(png_header_claiming(100_000, 100_000))
     assert caught.value.reason == "too_many_pixels"
+
+
+def test_ten_thousand_squared_png_is_refused_before_decoding() -> None:
+    # A 97 KB PNG of 10000x10000 used to be decoded: 540 MB more RSS and 3 s per frame.
+    with pytest.raises(FrameError) as caught:
+        decode_image(png_header_claiming(10_000, 10_000))
+    assert caught.value.reason == "too_many_pixels"
+
+
+def test_alert_image_checks_pixels_before_decoding() -> None:
+    # A 12 KB JPEG whose header claims 10000x10000 was decoded at full size (700 MB) to draw
+    # the alert image, off the scoring path's own checks.
+    data = bytearray(encode(solid(16, 16, (0, 0, 0))))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = (10_000).to_bytes(2, "big") * 2
+    boxes = np.array([[0.1, 0.1, 0.2, 0.2, 0.9]], dtype=np.float32)
+    with pytest.raises(FrameError) as caught:
+        annotate_jpeg(bytes(data), boxes)
+    assert caught.value.reason == "too_many_pixels"
+
+
+def test_alert_image_of_a_large_frame_is_drawn_at_reduced_scale() -> None:
+    big = encode(solid(4000, 3000, (40, 80, 120)))
+    boxes = np.array([[0.1, 0.1, 0.2, 0.2, 0.9]], dtype=np.float32)
+    drawn = decode_image(annotate_jpeg(big, boxes))
+    assert drawn.shape == (1500, 2000, 3)  # DCT 1/2: the longer side still >= 1920
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png"])

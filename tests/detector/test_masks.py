@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -99,10 +101,13 @@ def test_no_masks_or_no_boxes() -> None:
 
 
 def test_remote_masks_from_api() -> None:
-    masks = parse_remote_masks([{"id": 4, "mask": "(0.1,0.2,0.3,0.4)"}, {"mask": "( 0, 0,1, 1)"}])
+    masks, problems = parse_remote_masks(
+        [{"id": 4, "mask": "(0.1,0.2,0.3,0.4)"}, {"mask": "( 0, 0,1, 1)"}]
+    )
     assert masks[0].rule == "iou" and masks[0].bounds == (0.1, 0.2, 0.3, 0.4)
     assert [mask.name for mask in masks] == ["remote-4", "remote-1"]
-    assert parse_remote_masks([]) == []
+    assert problems == []
+    assert parse_remote_masks([]) == ([], [])
 
 
 @pytest.mark.parametrize(
@@ -116,9 +121,15 @@ def test_remote_masks_from_api() -> None:
         ({"mask": "(0,0,1.5,1)"}, "between 0 and 1"),
     ],
 )
-def test_remote_mask_errors(item: dict[str, object], reason: str) -> None:
-    with pytest.raises(ValueError, match=f"remote mask 1: .*{reason}"):
-        parse_remote_masks([{"mask": "(0,0,0.1,0.1)"}, item])
+def test_remote_mask_errors_skip_the_bad_mask_only(item: dict[str, object], reason: str) -> None:
+    # The real API accepts any '(a,b,c,d)' text, e.g. (0.5,0.5,0.1,0.1): one bad mask must
+    # not cost the camera the good ones beside it.
+    masks, problems = parse_remote_masks(
+        [{"mask": "(0,0,0.1,0.1)"}, item, {"id": 9, "mask": "(0.5,0.5,0.6,0.6)"}]
+    )
+    assert [mask.name for mask in masks] == ["remote-0", "remote-9"]
+    assert len(problems) == 1
+    assert re.search(f"remote mask 1: .*{reason}", problems[0])
     with pytest.raises(ValueError, match="JSON list"):
         parse_remote_masks({"mask": "(0,0,0.1,0.1)"})
 
@@ -217,3 +228,12 @@ def test_masking_names_the_first_mask_that_removes_each_box() -> None:
     ]
     assert masking(boxes, masks) == ["corner", "remote-1", None]
     assert apply_masks(boxes, masks).tolist() == boxes[2:].tolist()
+
+
+def test_self_intersecting_zone_is_refused() -> None:
+    # A bow tie: its two lobes cancel in the shoelace area, so "inside" would mean nothing.
+    bow_tie = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]
+    with pytest.raises(ValueError, match=r"masks\[0\]\.polygon: the polygon's edges 0 and 2 cross"):
+        masks_from_json([{"name": "bow", "polygon": bow_tie}])
+    concave = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.5], [0.9, 0.9], [0.1, 0.9]]
+    assert len(masks_from_json([{"name": "ok", "polygon": concave}])[0].polygon) == 5

@@ -181,3 +181,54 @@ def test_missing_local_file(tmp_path: Path) -> None:
 def test_neither_file_nor_repo_id(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="repo id such as pyronear/"):
         resolve_model("not a model", tmp_path)
+
+
+def test_corrupt_cached_model_is_fetched_again(
+    tmp_path: Path, model_bytes: bytes, serve: list[Server], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A corrupt cached best.onnx used to be reused forever.
+    server = Server(tarball({"best.onnx": model_bytes}))
+    serve.append(server)
+    cache = tmp_path / "cache"
+    path = resolve_model(REPO_ID, cache, base_url=server.url, progress=False)
+    path.write_bytes(model_bytes[: len(model_bytes) // 2])  # a write cut short
+    assert resolve_model(REPO_ID, cache, base_url=server.url, progress=False) == path
+    assert path.read_bytes() == model_bytes and server.requests == 2
+    assert "does not match its SHA-256" in caplog.text
+
+
+def test_model_that_does_not_load_is_fetched_again_by_run(
+    tmp_path: Path, model_bytes: bytes, serve: list[Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Cached by an older version (no recorded digest) and damaged: loading fails, so run
+    # fetches it once more instead of failing at every start.
+    from detector.assembly import load_model
+    from detector.config.model import ModelConfig
+
+    server = Server(tarball({"best.onnx": model_bytes}))
+    serve.append(server)
+    monkeypatch.setenv(BASE_URL_ENV, server.url)
+    cache = tmp_path / "cache"
+    damaged = cache / "pyronear__yolo11s_rapid-raccoon_v8.1.0" / "best.onnx"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"\x08\x07 damaged")
+    runtime = load_model(ModelConfig(path=REPO_ID, cache_dir=str(cache)), progress=False)
+    assert runtime.class_names == ["smoke"] and server.requests == 1
+
+
+def test_pinned_sha256_is_verified(tmp_path: Path, model_bytes: bytes, serve: list[Server]) -> None:
+    import hashlib
+
+    serve.append(Server(tarball({"best.onnx": model_bytes})))
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelError, match="not the expected"):
+        resolve_model(REPO_ID, cache, base_url=serve[0].url, progress=False, sha256="0" * 64)
+    assert not leftovers(cache)
+    good = hashlib.sha256(model_bytes).hexdigest()
+    path = resolve_model(REPO_ID, cache, base_url=serve[0].url, progress=False, sha256=good)
+    assert path.read_bytes() == model_bytes
+
+
+def test_plain_http_mirror_is_refused_unless_loopback(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not https"):
+        resolve_model(REPO_ID, tmp_path, base_url="http://mirror.example", progress=False)

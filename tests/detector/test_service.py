@@ -30,7 +30,10 @@ REQUIRED = {
     "switch": {"command_topic", "state_topic"},
     "number": {"command_topic", "state_topic", "min", "max", "step"},
     "button": {"command_topic"},
+    "event": {"state_topic", "event_types"},
 }
+# Device triggers are not entities: no name, unique id or availability of their own.
+TRIGGER_KEYS = {"automation_type", "topic", "type", "subtype", "payload", "device", "origin"}
 COMMON = {"name", "unique_id", "device", "origin", "availability", "availability_mode"}
 
 
@@ -104,9 +107,23 @@ def test_discovery_complete_and_states_retained(env: dict[str, Any]) -> None:
     finally:
         late.close()
     components = {topic.split("/")[1] for topic in configs}
-    assert components == set(REQUIRED)
-    assert len(configs) == 2 * 12 + 3  # twelve entities per camera, three for the detector
-    for topic, config in configs.items():
+    assert components == set(REQUIRED) | {"device_automation"}
+    triggers = {t: c for t, c in configs.items() if t.split("/")[1] == "device_automation"}
+    # Per camera: "Smoke alert" started / ended, on the camera's device, fed by its event topic.
+    assert {(c["device"]["identifiers"][0], c["type"]) for c in triggers.values()} == {
+        (f"smokewatch_{cam}", kind) for cam in "ab" for kind in ("started", "ended")
+    }
+    for topic, config in triggers.items():
+        assert set(config) >= TRIGGER_KEYS, f"{topic} lacks {TRIGGER_KEYS - set(config)}"
+        assert config["automation_type"] == "trigger" and config["subtype"] == "Smoke alert"
+        assert config["payload"] == config["type"]
+        assert (
+            config["topic"]
+            == f"{P}/{config['device']['identifiers'][0].removeprefix('smokewatch_')}/smoke/event"
+        )
+    entities = {t: c for t, c in configs.items() if t not in triggers}
+    assert len(entities) == 2 * 13 + 4  # thirteen entities per camera, four for the detector
+    for topic, config in entities.items():
         component = topic.split("/")[1]
         missing = (REQUIRED[component] | COMMON) - set(config)
         assert not missing, f"{topic} lacks {missing}"
@@ -139,6 +156,9 @@ def test_commands_and_invalid_commands(env: dict[str, Any]) -> None:
     probe.wait_for(lambda: probe.last(f"{P}/a/smoke") == b"ON", 5, "ON")
     probe.publish(f"{P}/a/reset/set", "PRESS")
     probe.wait_for(lambda: probe.last(f"{P}/a/smoke") == b"OFF", 5, "reset")
+    # Each alert's start and end is one event (not retained: a trigger fires once).
+    events = [json.loads(p) for p in probe.wait_count(f"{P}/a/smoke/event", 2)]
+    assert [(e["event_type"], e["test"]) for e in events] == [("started", False), ("ended", False)]
     masks = [{"name": "centre", "rect": [0.3, 0.3, 0.7, 0.7]}]
     probe.publish(f"{P}/a/masks/set", json.dumps(masks))
     probe.wait_for(lambda: probe.last(f"{P}/a/masks/state") not in (None, b"[]"), 5, "masks")
@@ -169,7 +189,19 @@ def test_commands_and_invalid_commands(env: dict[str, Any]) -> None:
     probe.publish(f"{P}/b/test/set", "PRESS")
     probe.wait_for(lambda: probe.last(f"{P}/b/smoke") == b"ON", 5, "test alert")
     assert json.loads(probe.last(f"{P}/b/smoke/attributes") or b"{}")["test"] is True
+    event = json.loads(probe.wait_count(f"{P}/b/smoke/event", 1)[0])
+    assert event["event_type"] == "started" and event["test"] is True
+    # Frames scored during the test alert keep it flagged as a test while it lasts.
+    attributes = score_frame(probe, "b", CLEAR)
+    assert probe.last(f"{P}/b/smoke") == b"ON"
+    assert attributes["test"] is True and attributes["alert_started"] is not None
     assert not probe.payloads(f"{P}/b/detection")  # never forwarded to the API
+    # Real smoke during the test alert is a real alert: it starts as one (a new event).
+    for data in (SMOKE, SMOKE):
+        attributes = score_frame(probe, "b", data)
+    assert attributes["test"] is False
+    events = [json.loads(p) for p in probe.wait_count(f"{P}/b/smoke/event", 2)]
+    assert [(e["event_type"], e["test"]) for e in events] == [("started", True), ("started", False)]
 
 
 def test_bad_input_on_the_wire(env: dict[str, Any]) -> None:

@@ -266,3 +266,33 @@ def test_fresh_broker_gets_discovery_states_and_alert_image_back(
         broker.close()
         if fresh is not None:
             fresh.close()
+
+
+def test_two_clients_with_one_client_id_are_explained(
+    broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two processes with one config kicked each other off every ~2 s, logged only as
+    # "Unspecified error".
+    from detector.config import validate
+    from detector.service.comms import SHORT_CONNECTIONS_HINT, MqttComms
+
+    config = validate(
+        {
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": "twin"},
+            "cameras": {"a": {}},
+        }
+    ).mqtt
+    first, second = MqttComms(config), MqttComms(config)
+    for comms in (first, second):
+        comms.client.reconnect_delay_set(min_delay=1, max_delay=1)
+        comms.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "same client id" not in caplog.text:
+            time.sleep(0.2)
+    finally:
+        first.stop()
+        second.stop()
+    errors = [r.getMessage() for r in caplog.records if "same client id" in r.getMessage()]
+    assert errors, caplog.text[-2000:]
+    assert "'twin'" in errors[0] and f"{SHORT_CONNECTIONS_HINT} times" in errors[0]

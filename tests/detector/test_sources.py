@@ -386,3 +386,56 @@ def test_frigate_event_created_and_ended(servers: FakeServers) -> None:
     assert servers.events[0][2]["score"] == 0.61
     assert servers.events[1][:2] == ("end", "1700000000.1-abc")
     assert not collector.problems
+
+
+def test_source_errors_never_show_the_url_credentials(servers: FakeServers) -> None:
+    # "HTTP 404 from http://admin:GateP4ss@..." used to reach the log.
+    from tests.detector.broker import free_port
+
+    url = servers.url.replace("http://", "http://admin:GateP4ss@")
+    refused = f"http://admin:GateP4ss@127.0.0.1:{free_port()}/x"
+    result = run_for(
+        0.6,
+        cameras(
+            {
+                "missing": {"type": "http", "url": f"{url}/snap/nothing-here"},
+                "down": {"type": "http", "url": refused},
+            }
+        ),
+    )
+    messages = [m for camera in ("missing", "down") for _, m in result.problems[camera]]
+    assert messages and result.problems["missing"][0][0] == "http_404"
+    assert all("GateP4ss" not in message for message in messages), messages
+
+
+def test_a_poller_failure_is_shown_and_the_poller_restarted(tmp_path: Path) -> None:
+    # Anything but a SourceError (here the newest "image" is a directory: IsADirectoryError)
+    # used to end the camera's poller silently.
+    from detector.supervise import Health
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "frame.jpg").mkdir()
+    health = Health("test")
+    collector = Collector()
+    runner = SourceRunner(
+        cameras({"cam": {"type": "folder", "url": str(folder)}}, interval=0.1),
+        collector.deliver,
+        collector.report,
+        1 << 20,
+        health=health,
+    )
+    runner.start()
+    try:
+        deadline = time.monotonic() + 5
+        while "source of cam" not in health.faults and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "IsADirectoryError" in health.faults["source of cam"].reason
+        (folder / "frame.jpg").rmdir()
+        (folder / "frame.jpg").write_bytes(JPEG)
+        deadline = time.monotonic() + 10
+        while not collector.frames["cam"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+    assert collector.frames["cam"] and health.healthy

@@ -94,7 +94,7 @@ def in_process_home_assistant(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def expected_lingering_timers() -> bool:
-    """MQTT's client leaves its periodic housekeeping timer behind on HA 2025.4."""
+    """MQTT's client leaves its periodic housekeeping timer behind (HA 2026.5 and 2026.10)."""
     return True
 
 

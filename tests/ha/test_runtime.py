@@ -178,13 +178,12 @@ async def test_unload_withdraws_issues(hass: HomeAssistant, setup_detector: Setu
     assert issue(hass, "model_missing", entry.entry_id) is None
 
 
-async def test_camera_devices_linked_without_new_entities(
+async def test_devices_and_entities_stay_mqtts(
     hass: HomeAssistant, setup_detector: SetupDetector
 ) -> None:
-    """The discovered camera devices join the entry; the integration adds no entity."""
+    """The integration attaches itself to no device and adds no entity: MQTT owns them."""
     entry, _ = await setup_detector()
-    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
-    assert sorted(device.name for device in devices) == ["Backyard Cam", "Ridge"]
+    assert dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id) == []
     assert hass.states.async_entity_ids() == [
         "binary_sensor.backyard_cam_smoke",
         "binary_sensor.ridge_smoke",

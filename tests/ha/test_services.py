@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from unittest.mock import call
 
 import pytest
 from homeassistant.core import HomeAssistant
@@ -19,11 +18,11 @@ from .conftest import SetupDetector
 ZONE = {"name": "chimney", "polygon": [[0.7, 0.1], [0.85, 0.1], [0.85, 0.4], [0.7, 0.4]]}
 
 
-def camera_device(hass: HomeAssistant, camera: str = "backyard") -> str:
-    """The id of the camera device MQTT discovery created."""
-    device = dr.async_get(hass).async_get_device(identifiers={("mqtt", f"smokewatch_{camera}")})
-    assert device is not None
-    return device.id
+def camera_device(hass: HomeAssistant, camera: str = "backyard_cam") -> str:
+    """The id of the camera device MQTT discovery created (found through its smoke sensor)."""
+    entity = er.async_get(hass).async_get(f"binary_sensor.{camera}_smoke")
+    assert entity is not None and entity.device_id is not None
+    return entity.device_id
 
 
 async def test_set_zones_publishes_masks(
@@ -68,15 +67,14 @@ async def test_command_services(
     await hass.services.async_call(
         DOMAIN,
         service,
-        {"device_id": [camera_device(hass, "backyard"), camera_device(hass, "ridge")]},
+        {"device_id": [camera_device(hass, "backyard_cam"), camera_device(hass, "ridge")]},
         blocking=True,
     )
-    assert sorted(mqtt_mock.async_publish.call_args_list) == sorted(
-        [
-            call(f"smokewatch/backyard/{setting}/set", payload, 1, False),
-            call(f"smokewatch/ridge/{setting}/set", payload, 1, False),
-        ]
-    )
+    # Positional (topic, payload, qos, retain): newer HA adds keyword arguments of its own.
+    assert sorted(c.args for c in mqtt_mock.async_publish.call_args_list) == [
+        (f"smokewatch/backyard/{setting}/set", payload, 1, False),
+        (f"smokewatch/ridge/{setting}/set", payload, 1, False),
+    ]
 
 
 async def test_entity_target_resolves_to_its_camera(
@@ -90,8 +88,12 @@ async def test_entity_target_resolves_to_its_camera(
     assert entity_id == "binary_sensor.backyard_cam_smoke"
     mqtt_mock.async_publish.reset_mock()
     await hass.services.async_call(DOMAIN, "reset_alert", {"entity_id": entity_id}, blocking=True)
-    mqtt_mock.async_publish.assert_called_once_with(
-        "smokewatch/backyard/reset/set", "PRESS", 1, False
+    mqtt_mock.async_publish.assert_called_once()
+    assert mqtt_mock.async_publish.call_args.args == (
+        "smokewatch/backyard/reset/set",
+        "PRESS",
+        1,
+        False,
     )
 
 

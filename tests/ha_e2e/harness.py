@@ -1,13 +1,19 @@
-"""A real Home Assistant process driven over its REST API, and the real detector beside it."""
+"""A real Home Assistant process driven over its REST and websocket APIs, and the real detector.
+
+Home Assistant runs from the command in SMOKEWATCH_E2E_HA_COMMAND (scripts/test-ha.sh points it
+at a venv's Python inside the Python 3.14 chroot, see scripts/ha-chroot.sh); everything else
+runs from the detector's venv.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 import urllib.error
@@ -16,8 +22,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[3]
+from websockets.sync.client import connect
+
+REPO = Path(__file__).resolve().parents[2]
 MAIN_PYTHON = REPO / ".venv" / "bin" / "python"
+HA_COMMAND_VARIABLE = "SMOKEWATCH_E2E_HA_COMMAND"
+
+# The warning HA's loader logs for every custom integration (it names the integration).
+CUSTOM_INTEGRATION_WARNING = "We found a custom integration smokewatch which has not been tested"
 
 # The first boot of a fresh HA may install integration packages (about a minute).
 BOOT_TIMEOUT = 240.0
@@ -59,8 +71,12 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int
 class HomeAssistant:
     """`python -m homeassistant` on a fresh config dir, HTTP on loopback."""
 
-    def __init__(self, config_dir: Path, port: int) -> None:
-        """Write a minimal headless configuration with the custom integration installed."""
+    def __init__(self, config_dir: Path, port: int, python: list[str]) -> None:
+        """Write a minimal headless configuration with the custom integration installed.
+
+        `python` is the command that runs HA's Python (it may be a chroot wrapper).
+        """
+        self.python = python
         self.config_dir = config_dir
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
@@ -80,6 +96,7 @@ class HomeAssistant:
                 api:
                 config:
                 onboarding:
+                automation: !include automations.yaml
                 logger:
                   default: warning
                   logs:
@@ -87,6 +104,7 @@ class HomeAssistant:
                 """
             )
         )
+        (config_dir / "automations.yaml").write_text("[]\n")
         shutil.copytree(
             REPO / "custom_components" / "smokewatch",
             config_dir / "custom_components" / "smokewatch",
@@ -102,11 +120,24 @@ class HomeAssistant:
         """Everything HA logged so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def problems_naming(self, word: str) -> list[str]:
+        """Log lines at WARNING or above (and tracebacks) that name `word`.
+
+        HA's loader warns about every custom integration: that one line is expected.
+        """
+        return [
+            line
+            for line in self.log().splitlines()
+            if word in line
+            and any(level in line for level in (" WARNING ", " ERROR ", " CRITICAL ", "Traceback"))
+            and CUSTOM_INTEGRATION_WARNING not in line
+        ]
+
     def start(self) -> None:
         """Start HA and wait until its HTTP server answers."""
         self.process = subprocess.Popen(
             [
-                sys.executable,
+                *self.python,
                 "-m",
                 "homeassistant",
                 "--config",
@@ -114,6 +145,7 @@ class HomeAssistant:
                 "--log-file",
                 str(self.log_path),
             ],
+            cwd=self.config_dir,  # as a user runs it: custom_components/ of the config dir
             stdout=(self.config_dir / "stdout.log").open("ab"),
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -200,6 +232,10 @@ class HomeAssistant:
         result: dict[str, Any] = self.request(
             "POST", "/api/config/config_entries/flow", {"handler": handler}
         )
+        return self.continue_flow(result, *steps)
+
+    def continue_flow(self, result: dict[str, Any], *steps: dict[str, Any]) -> dict[str, Any]:
+        """Submit each step's input to a flow shown as `result`; return the last result."""
         for user_input in steps:
             if result.get("type") != "form":
                 break
@@ -207,6 +243,56 @@ class HomeAssistant:
                 "POST", f"/api/config/config_entries/flow/{result['flow_id']}", user_input
             )
         return result
+
+    def mqtt_flow(self, host: str, port: int) -> dict[str, Any]:
+        """Set up the MQTT integration through its config flow (broker step).
+
+        The broker form of HA 2026.x has a required `other_settings` section: filled with
+        the form's defaults and a plain TCP connection when the form has it.
+        """
+        result: dict[str, Any] = self.request(
+            "POST", "/api/config/config_entries/flow", {"handler": "mqtt"}
+        )
+        if result.get("type") == "menu":  # some versions ask first how to connect
+            result = self.request(
+                "POST",
+                f"/api/config/config_entries/flow/{result['flow_id']}",
+                {"next_step_id": "broker"},
+            )
+        user_input: dict[str, Any] = {"broker": host, "port": port}
+        for field in result.get("data_schema", []):
+            if field.get("name") == "other_settings":
+                # Plain TCP, no client certificate, no broker certificate check.
+                user_input["other_settings"] = {
+                    **{
+                        item["name"]: item["default"]
+                        for item in field.get("schema", [])
+                        if "default" in item
+                    },
+                    "set_client_cert": False,
+                    "set_ca_cert": "off",
+                }
+        return self.continue_flow(result, user_input)
+
+    def ws(self, message: dict[str, Any]) -> Any:
+        """One websocket command (authenticated, on its own connection); its result."""
+        url = f"ws://127.0.0.1:{self.port}/api/websocket"
+        with connect(url, open_timeout=10, max_size=None) as socket:
+            json.loads(socket.recv(timeout=10))  # auth_required
+            socket.send(json.dumps({"type": "auth", "access_token": self.token}))
+            auth = json.loads(socket.recv(timeout=10))
+            if auth.get("type") != "auth_ok":
+                raise HttpError(401, str(auth))
+            socket.send(json.dumps({"id": next(_WS_IDS), **message}))
+            answer = json.loads(socket.recv(timeout=30))
+        if not answer.get("success"):
+            raise HttpError(400, json.dumps(answer))
+        return answer["result"]
+
+    def template(self, template: str) -> str:
+        """Render a template in HA."""
+        body, _ = self.request("POST", "/api/template", {"template": template}, raw=True)
+        return str(body.decode())
 
     def state(self, entity_id: str) -> dict[str, Any] | None:
         """The state object of an entity, or None when it does not exist."""
@@ -229,6 +315,15 @@ class HomeAssistant:
     def call(self, domain: str, service: str, data: dict[str, Any]) -> Any:
         """Call a service over REST."""
         return self.request("POST", f"/api/services/{domain}/{service}", data)
+
+
+_WS_IDS = itertools.count(1)
+
+
+def ha_python_command() -> list[str] | None:
+    """The command that runs Home Assistant's Python, from the environment (None: not set)."""
+    command = os.environ.get(HA_COMMAND_VARIABLE, "").strip()
+    return shlex.split(command) if command else None
 
 
 class Detector:
