@@ -27,10 +27,13 @@ async def async_register_card(hass: HomeAssistant) -> str | None:
         # No web server (a headless test setup) or an incomplete copy of the integration.
         _LOGGER.debug("Zone card not served (no HTTP server or no bundle at %s)", CARD_PATH)
         return None
-    from homeassistant.components.http import StaticPathConfig
+    from homeassistant.components import http
 
+    # Defined in http/__init__.py up to 2026.5 and re-exported from http/server.py later; the
+    # same public name at run time on every version, looked up so mypy accepts both.
+    static_path_config = getattr(http, "StaticPathConfig")  # noqa: B009
     await hass.http.async_register_static_paths(
-        [StaticPathConfig(f"{CARD_URL_BASE}/{CARD_FILENAME}", str(CARD_PATH), False)]
+        [static_path_config(f"{CARD_URL_BASE}/{CARD_FILENAME}", str(CARD_PATH), False)]
     )
     version = await hass.async_add_executor_job(_card_version)
     url = f"{CARD_URL_BASE}/{CARD_FILENAME}?v={version}"

@@ -100,8 +100,11 @@ async def test_blueprint_buttons_drive_the_camera(
     assert await async_setup_component(
         hass, "automation", {"automation": [{**config, "id": "notify", "alias": "notify"}]}
     )
+    # Available (the retained message may come before the entity subscribed), then an alert.
+    async_fire_mqtt_message(hass, "smokewatch/available", "online")
     async_fire_mqtt_message(hass, "smokewatch/backyard/smoke", "OFF")
     await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.backyard_cam_smoke").state == "off"  # type: ignore[union-attr]
     async_fire_mqtt_message(hass, "smokewatch/backyard/smoke", "ON")
     # The run then waits for a button for up to an hour: no async_block_till_done from here.
     await _until(lambda: notifications)
@@ -111,8 +114,12 @@ async def test_blueprint_buttons_drive_the_camera(
     mqtt_mock.async_publish.reset_mock()
     hass.bus.async_fire("mobile_app_notification_action", {"action": actions[button]})
     await _until(lambda: mqtt_mock.async_publish.called)
-    mqtt_mock.async_publish.assert_called_once_with(
-        f"smokewatch/backyard/{setting}/set", "PRESS", 1, False
+    mqtt_mock.async_publish.assert_called_once()
+    assert mqtt_mock.async_publish.call_args.args == (
+        f"smokewatch/backyard/{setting}/set",
+        "PRESS",
+        1,
+        False,
     )
 
 
