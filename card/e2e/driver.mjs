@@ -52,9 +52,19 @@ const commands = {
     };
     await context.addInitScript((value) => {
       window.localStorage.setItem("hassTokens", value);
+      // What a rejected promise carried, when it is not an Error (e.g. a websocket error).
+      window.addEventListener("unhandledrejection", (event) => {
+        let text;
+        try {
+          text = JSON.stringify(event.reason);
+        } catch {
+          text = String(event.reason);
+        }
+        (window.__rejections ??= []).push(text);
+      });
     }, JSON.stringify(tokens));
     page = await context.newPage();
-    page.on("pageerror", (err) => pageErrors.push(err.message));
+    page.on("pageerror", (err) => pageErrors.push(`${err.message} ${err.stack ?? ""}`.slice(0, 2000)));
     await page.goto(`${base}${path}`);
     await card().locator("img[data-testid=frame]").waitFor({ timeout });
     await page.waitForFunction(
@@ -103,7 +113,8 @@ const commands = {
       els.map((el) => el.getAttribute("data-name")),
     );
     const boxes = await card().locator("[data-testid=box]").count();
-    return { zones, boxes, errors: pageErrors };
+    const rejections = await page.evaluate(() => window.__rejections ?? []);
+    return { zones, boxes, errors: pageErrors, rejections };
   },
 
   async wait_zone({ prefix, timeout = 20000 }) {
