@@ -17,6 +17,8 @@ const ARGS = [
 let browser;
 let page;
 const pageErrors = [];
+const cardResponses = [];
+const consoleErrors = [];
 const card = () => page.locator("smokewatch-zone-card");
 
 async function overlayPoint(x, y) {
@@ -64,6 +66,12 @@ const commands = {
       });
     }, JSON.stringify(tokens));
     page = await context.newPage();
+    page.on("response", (response) => {
+      if (response.url().includes("smokewatch")) cardResponses.push(`${response.status()} ${response.url()}`);
+    });
+    page.on("console", (message) => {
+      if (message.type() === "error") consoleErrors.push(message.text().slice(0, 500));
+    });
     page.on("pageerror", (err) => pageErrors.push(`${err.message} ${err.stack ?? ""}`.slice(0, 2000)));
     await page.goto(`${base}${path}`);
     await card().locator("img[data-testid=frame]").waitFor({ timeout });
@@ -148,7 +156,18 @@ for await (const line of lines) {
     let where = "";
     if (page) {
       // What the page showed: its address and a screenshot beside the driver's log.
-      where = ` (page ${page.url()})`;
+      const seen = await page
+        .evaluate(async () => ({
+          reimport: await import(`/smokewatch_static/smokewatch-zone-card.js?retry=${Date.now()}`).then(
+            () => `ok, defined ${Boolean(customElements.get("smokewatch-zone-card"))}`,
+            (e) => `${e?.name}: ${e?.message} ${e?.stack}`,
+          ),
+          defined: Boolean(customElements.get("smokewatch-zone-card")),
+          rejections: window.__rejections ?? [],
+          scripts: [...document.querySelectorAll("script")].map((el) => el.src || el.textContent.slice(0, 300)),
+        }))
+        .catch((e) => String(e));
+      where = ` (page ${page.url()}; ${JSON.stringify(seen)}; errors ${JSON.stringify(pageErrors)}; card responses ${JSON.stringify(cardResponses)}; console ${JSON.stringify(consoleErrors)})`;
       if (process.env.DRIVER_FAILURE_SCREENSHOT) {
         await page.screenshot({ path: process.env.DRIVER_FAILURE_SCREENSHOT }).catch(() => {});
       }

@@ -646,9 +646,30 @@ export class SmokeWatchZoneCard extends LitElement {
   }
 }
 
-if (!customElements.get("smokewatch-zone-card")) {
-  customElements.define("smokewatch-zone-card", SmokeWatchZoneCard);
+const CARD_TAG = "smokewatch-zone-card";
+
+/** Define the card on the registry in place (a subclass: a constructor is defined only once). */
+function defineCard(first: boolean): void {
+  if (customElements.get(CARD_TAG)) return;
+  customElements.define(CARD_TAG, first ? SmokeWatchZoneCard : class extends SmokeWatchZoneCard {});
 }
+
+defineCard(true);
+// HA's frontend installs a scoped custom-element registry polyfill when its app script runs,
+// which replaces window.customElements: a card module that ran first is then unknown to the
+// registry HA uses, and the dashboard shows "Configuration error" (seen on HA 2026.5 in the
+// end-to-end test). Define the card again on the new registry when that happens.
+const registryAtLoad = window.customElements;
+let registryChecks = 0;
+const registryWatch = window.setInterval(() => {
+  registryChecks += 1;
+  if (window.customElements !== registryAtLoad) {
+    defineCard(false);
+    window.clearInterval(registryWatch);
+  } else if (registryChecks >= 600) {
+    window.clearInterval(registryWatch); // a minute: HA's frontend has long booted
+  }
+}, 100);
 
 declare global {
   interface Window {

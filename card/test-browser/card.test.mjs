@@ -186,3 +186,24 @@ test("deleting points stops at three, and an invalid zone cannot be saved", asyn
   assert.equal(await card.locator("[data-testid=save]").isDisabled(), true);
   await page.close();
 });
+
+test("the card is defined again when HA's frontend replaces the element registry", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${base}blank`);
+  await page.setContent("<!doctype html><body></body>");
+  const defined = await page.evaluate(async (url) => {
+    await import(url);
+    // What HA's scoped-registry polyfill does when its app script runs after the card's.
+    const entries = new Map();
+    const registry = {
+      get: (name) => entries.get(name),
+      define: (name, ctor) => entries.set(name, ctor),
+      whenDefined: async () => undefined,
+    };
+    Object.defineProperty(window, "customElements", { value: registry, configurable: true });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return typeof registry.get("smokewatch-zone-card");
+  }, `${base}card.js`);
+  assert.equal(defined, "function");
+  await page.close();
+});

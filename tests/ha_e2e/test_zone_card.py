@@ -387,7 +387,7 @@ def test_zone_card_in_a_real_browser(chain: dict[str, Any]) -> None:
     assert event["masks"] == [masks[0]["name"]]
     shot(chain, "4-not-smoke")
     # No uncaught error from the card. HA's own frontend sometimes leaves a promise rejected
-    # with a plain object while it loads (seen once in four runs on 2026.11, no stack): those
+    # with a plain object while it loads (seen in one of three runs on 2026.11, no stack): those
     # cannot be attributed and are printed, not failed on; the card's own browser test
     # (card/test-browser) fails on any page error.
     page = browser("state")
