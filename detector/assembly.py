@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from detector.config import CameraConfig, Config, ModelConfig
-from detector.model import ModelRuntime
+from detector.errors import ModelError
+from detector.model import ModelBackend, ModelRuntime, TritonModel
 from detector.model_fetch import resolve_model
 from detector.pipeline import CameraSettings, CameraState, Pipeline
 
@@ -16,25 +17,41 @@ _LOGGER = logging.getLogger(__name__)
 
 def load_model(
     model: ModelConfig, *, override: str | None = None, progress: bool = True
-) -> ModelRuntime:
-    """Resolve (download once if needed) and load the configured model, or `override`."""
-    spec = override or model.path
-    path = resolve_model(spec, Path(model.cache_dir).expanduser(), progress=progress)
-    runtime = ModelRuntime(
-        path,
-        smoke_classes=list(model.smoke_classes),
-        intra_op_threads=model.intra_op_threads,
-        inter_op_threads=model.inter_op_threads,
-        memory_pattern=model.memory_pattern,
-        memory_arena=model.memory_arena,
-    )
+) -> ModelBackend:
+    """The configured model: the local file (downloaded once if needed; `override` replaces
+    it) on onnxruntime, or the named model on an inference server (backend: triton)."""
+    runtime: ModelBackend
+    if model.backend == "triton" and override is None:
+        if model.url is None or model.name is None:  # the schema requires both
+            raise ModelError("model: backend: triton needs url and name")
+        runtime = TritonModel(
+            model.url,
+            model.name,
+            protocol=model.protocol,
+            version=model.version,
+            timeout=model.timeout,
+            smoke_classes=list(model.smoke_classes),
+        )
+    else:
+        spec = override or model.path
+        path = resolve_model(spec, Path(model.cache_dir).expanduser(), progress=progress)
+        runtime = ModelRuntime(
+            path,
+            smoke_classes=list(model.smoke_classes),
+            intra_op_threads=model.intra_op_threads,
+            inter_op_threads=model.inter_op_threads,
+            memory_pattern=model.memory_pattern,
+            memory_arena=model.memory_arena,
+            providers=model.providers,
+        )
     _LOGGER.info(
-        "Model %s: input %dx%d, classes %s, smoke classes %s",
+        "Model %s: input %dx%d, classes %s, smoke classes %s, %s",
         runtime.name,
         runtime.input_w,
         runtime.input_h,
         runtime.class_names,
         [runtime.class_names[i] for i in runtime.smoke_class_ids],
+        runtime.describe(),
     )
     return runtime
 
@@ -60,7 +77,7 @@ def add_camera(pipeline: Pipeline, camera: CameraConfig) -> CameraState:
 
 
 def build_pipeline(
-    config: Config, model: ModelRuntime, cameras: Iterable[str] | None = None
+    config: Config, model: ModelBackend, cameras: Iterable[str] | None = None
 ) -> Pipeline:
     """A pipeline with the configured cameras (or only those named) registered."""
     pipeline = Pipeline(

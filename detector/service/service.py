@@ -26,7 +26,7 @@ from detector import __version__
 from detector.annotate import annotate_jpeg
 from detector.assembly import camera_settings
 from detector.config import CameraConfig, Config, MqttConfig
-from detector.errors import FrameError
+from detector.errors import FrameError, InferenceError
 from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
 from detector.pipeline import FrameResult, Pipeline, iso_utc
 from detector.service import discovery
@@ -312,7 +312,10 @@ class DetectorService:
     def info(self) -> dict[str, Any]:
         """The retained description of this detector (read by the HA integration)."""
         cameras = [runtime.config for runtime in self.cameras.values()]
-        return detector_info(self.mqtt, cameras, self._model_name)
+        return {
+            **detector_info(self.mqtt, cameras, self._model_name),
+            "backend": self.pipeline.model.describe(),
+        }
 
     def _publish_all(self) -> None:
         """Discovery and every current state (after a (re)connect or HA's restart)."""
@@ -381,6 +384,7 @@ class DetectorService:
             "frames_dropped": sum(slot.dropped for slot in self.scheduler.slots.values()),
             "cameras": cameras,
             "rejected": dict(self.rejected),
+            "model": self.pipeline.model.health(),
         }
 
     def _publish_stats(self) -> None:
@@ -584,7 +588,7 @@ class DetectorService:
                     self._inference_ms.append(result.timings["model"])
                     runtime.last_jpeg = data
                     self._publish_result(runtime, result, data)
-            except FrameError as err:
+            except (FrameError, InferenceError) as err:
                 self._reject(job.camera, err.reason, str(err))
                 continue
             except Exception:  # the worker must survive anything one frame does
