@@ -425,7 +425,8 @@ class TritonModel(ModelBackend):
             names = sorted({str(entry.get("name")) for entry in index if entry.get("name")})
         except Exception:  # the index is a courtesy in an error message
             return ""
-        return f" (it serves: {', '.join(names)})" if names else " (it serves no model)"
+        # Servers that load models by API (pytriton) list none: say nothing rather than "none".
+        return f" (it serves: {', '.join(names)})" if names else ""
 
     def _check_input(self, metadata: dict[str, Any]) -> tuple[str, int, int]:
         inputs = metadata.get("inputs", [])

@@ -23,7 +23,7 @@ import onnxruntime as ort
 from pytriton.decorators import batch
 from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
 from pytriton.models.model import Model
-from pytriton.triton import Triton, TritonConfig
+from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
 
 MAX_BATCH = 8
 
@@ -75,7 +75,12 @@ def main() -> int:
         log_verbose=0,
     )
     _add_class_names()
-    triton = Triton(config=config)
+    # pytriton restricts the repository index by default; a plain tritonserver serves it,
+    # and the detector lists the served models when a model name is wrong.
+    security = TritonSecurityConfig(
+        restricted_endpoints=["shared-memory", "statistics", "trace", "logging"]
+    )
+    triton = Triton(config=config, security_config=security)
     triton.__enter__()
     for spec in args.models:
         name, _, path = spec.partition("=")
