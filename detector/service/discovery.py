@@ -38,8 +38,8 @@ DETECTOR_ENTITIES = (
 
 
 def detector_device_id(mqtt: MqttConfig) -> str:
-    """The detector device's identifier."""
-    return f"{mqtt.node_id}_detector"
+    """The detector device's identifier (one device per instance)."""
+    return f"{mqtt.node_id}_detector" + (f"_{mqtt.instance}" if mqtt.instance else "")
 
 
 def camera_device_id(mqtt: MqttConfig, camera: str) -> str:
@@ -53,7 +53,9 @@ def config_topic(mqtt: MqttConfig, component: str, unique_id: str) -> str:
 
 
 def _availability(mqtt: MqttConfig, camera: str | None) -> dict[str, Any]:
-    entries: list[dict[str, str]] = [{"topic": f"{mqtt.topic_prefix}/available"}]
+    entries: list[dict[str, str]] = [
+        {"topic": f"{mqtt.topic_prefix}/{mqtt.detector_topic('available')}"}
+    ]
     if camera is not None:
         entries.append(
             {
@@ -69,7 +71,7 @@ def detector_device(mqtt: MqttConfig) -> dict[str, Any]:
     """The device that groups the detector's health entities."""
     return {
         "identifiers": [detector_device_id(mqtt)],
-        "name": "SmokeWatch",
+        "name": f"SmokeWatch {mqtt.instance}" if mqtt.instance else "SmokeWatch",
         "manufacturer": "SmokeWatch",
         "model": "Smoke detector",
         "sw_version": __version__,
@@ -176,7 +178,7 @@ def camera_entities(
 
 def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]:
     """Discovery payloads of the detector's health entities."""
-    stats = f"{mqtt.topic_prefix}/stats"
+    stats = f"{mqtt.topic_prefix}/{mqtt.detector_topic('stats')}"
     specific: dict[str, dict[str, Any]] = {
         "inference_ms": {
             "name": "Inference time",
@@ -195,7 +197,7 @@ def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]
         },
         "model": {
             "name": "Model",
-            "state_topic": f"{mqtt.topic_prefix}/info",
+            "state_topic": f"{mqtt.topic_prefix}/{mqtt.detector_topic('info')}",
             "value_template": "{{ value_json.model }}",
             "icon": "mdi:brain",
         },

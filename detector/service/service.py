@@ -146,7 +146,7 @@ class DetectorService:
         self.comms.subscribe("+/+/set", self._command_message)
         self.comms.subscribe("+/masks/remote", self._remote_masks_message, qos=1)
         self.comms.subscribe("+/+/state", self._state_message)
-        self.comms.subscribe("info", self._info_message)
+        self.comms.subscribe(self.mqtt.detector_topic("info"), self._info_message)
         self.comms.subscribe(f"{self.mqtt.discovery_prefix}/status", self._ha_status, absolute=True)
         _LOGGER.debug("Subscriptions set below %s", prefix)
 
@@ -315,11 +315,14 @@ class DetectorService:
         return {
             **detector_info(self.mqtt, cameras, self._model_name),
             "backend": self.pipeline.model.describe(),
+            "instance": self.mqtt.instance or None,
         }
 
     def _publish_all(self) -> None:
         """Discovery and every current state (after a (re)connect or HA's restart)."""
-        self.comms.publish("info", json.dumps(self.info()), retain=True, qos=1)
+        self.comms.publish(
+            self.mqtt.detector_topic("info"), json.dumps(self.info()), retain=True, qos=1
+        )
         if self.mqtt.discovery:
             payloads = dict(discovery.detector_entities(self.mqtt))
             for runtime in self.cameras.values():
@@ -388,7 +391,7 @@ class DetectorService:
         }
 
     def _publish_stats(self) -> None:
-        self.comms.publish("stats", json.dumps(self.stats()))
+        self.comms.publish(self.mqtt.detector_topic("stats"), json.dumps(self.stats()))
 
     def _update_health(self) -> None:
         now = time.monotonic()
@@ -713,7 +716,9 @@ def publish_model_error(config: Config, error: str) -> None:
     info = detector_info(
         config.mqtt, list(config.cameras.values()), None, status="model_missing", error=error
     )
-    result = comms.client.publish(comms.topic("info"), json.dumps(info), qos=1, retain=True)
+    result = comms.client.publish(
+        comms.topic(config.mqtt.detector_topic("info")), json.dumps(info), qos=1, retain=True
+    )
     result.wait_for_publish(5)
     comms.stop()
 
