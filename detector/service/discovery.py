@@ -34,6 +34,7 @@ DETECTOR_ENTITIES = (
     ("sensor", "inference_ms"),
     ("sensor", "frames_dropped"),
     ("sensor", "model"),
+    ("binary_sensor", "inference"),
 )
 
 
@@ -200,6 +201,16 @@ def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]
             "state_topic": f"{mqtt.topic_prefix}/{mqtt.detector_topic('info')}",
             "value_template": "{{ value_json.model }}",
             "icon": "mdi:brain",
+        },
+        # Whether the model answers: always for a local model; for an inference server,
+        # whether its last request succeeded.
+        "inference": {
+            "name": "Inference",
+            "state_topic": stats,
+            "value_template": "{{ 'ON' if value_json.model.healthy else 'OFF' }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "device_class": "connectivity",
         },
     }
     payloads: dict[tuple[str, str], dict[str, Any]] = {}

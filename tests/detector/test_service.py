@@ -105,7 +105,7 @@ def test_discovery_complete_and_states_retained(env: dict[str, Any]) -> None:
         late.close()
     components = {topic.split("/")[1] for topic in configs}
     assert components == set(REQUIRED)
-    assert len(configs) == 2 * 10 + 3  # ten entities per camera, three for the detector
+    assert len(configs) == 2 * 10 + 4  # ten entities per camera, four for the detector
     for topic, config in configs.items():
         component = topic.split("/")[1]
         missing = (REQUIRED[component] | COMMON) - set(config)

@@ -141,6 +141,18 @@ def test_server_stopped_mid_run_counts_errors_and_detection_resumes(
         probe.wait_for(lambda: probe.last(f"{P}/available") == b"online", 30, "online")
         info = json.loads(probe.wait_for(lambda: probe.last(f"{P}/info"), 10, "info"))
         assert info["backend"]["backend"] == "triton" and info["backend"]["model"] == "tiny"
+        # Home Assistant's "Inference" connectivity sensor reads the health from the stats.
+        inference = json.loads(
+            probe.wait_for(
+                lambda: probe.last(f"homeassistant/binary_sensor/{P}_detector_inference/config"),
+                10,
+                "inference sensor",
+            )
+        )
+        assert (
+            inference["state_topic"] == f"{P}/stats"
+            and "model.healthy" in (inference["value_template"])
+        )
 
         def scored(data: dict[str, Any]) -> int:
             return int(data["cameras"]["a"]["scored"])
