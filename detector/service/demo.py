@@ -139,7 +139,9 @@ class Observer:
     """Reads discovery and states like Home Assistant would, and prints the changes."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.entities: dict[str, tuple[str, str]] = {}  # state topic → (entity id, template key)
+        # state topic → (entity id, template key) of every entity reading it (the stats topic
+        # feeds several detector entities).
+        self.entities: dict[str, dict[str, str]] = {}
         self.attribute_topics: dict[str, str] = {}  # json_attributes_topic → entity id
         self.attributes: dict[str, dict[str, Any]] = {}
         self.states: dict[str, str] = {}
@@ -177,29 +179,34 @@ class Observer:
                 if isinstance(attributes, dict):
                     self.attributes[self.attribute_topics[topic]] = attributes
                 return
-            entity = self.entities.get(topic)
-            if entity is None:
+            for entity_id, key in self.entities.get(topic, {}).items():
+                self._show(entity_id, key, payload)
+
+    def _show(self, entity_id: str, key: str, payload: bytes) -> None:
+        """Print an entity's new state when it changed."""
+        if entity_id.startswith(("image.", "camera.")):
+            print(f"  {entity_id}: new alert image ({len(payload)} bytes JPEG)", flush=True)
+            return
+        value = payload.decode("utf-8", "replace")
+        if key:
+            try:
+                found: Any = json.loads(value)
+                for part in key.split("."):  # value_json.model.healthy
+                    found = found.get(part)
+            except (ValueError, AttributeError):
                 return
-            entity_id, key = entity
-            if entity_id.startswith(("image.", "camera.")):
-                print(f"  {entity_id}: new alert image ({len(payload)} bytes JPEG)", flush=True)
-                return
-            value = payload.decode("utf-8", "replace")
-            if key:
-                try:
-                    value = str(json.loads(value).get(key))
-                except (ValueError, AttributeError):
-                    return
-            if entity_id.startswith(("binary_sensor.", "switch.")):
-                value = {"ON": "on", "OFF": "off"}.get(value, value)
-            old = self.states.get(entity_id)
-            if value != old:
-                self.states[entity_id] = value
-                score = self.attributes.get(entity_id, {}).get("score")
-                detail = "" if score is None else f" (score {score:.1f})"
-                print(f"  {entity_id}: {old or 'unknown'} → {value}{detail}", flush=True)
-                if entity_id.endswith("_smoke") and value == "on":
-                    self.alerts += 1
+            # A boolean feeds a binary sensor's ON/OFF template.
+            value = ("ON" if found else "OFF") if isinstance(found, bool) else str(found)
+        if entity_id.startswith(("binary_sensor.", "switch.")):
+            value = {"ON": "on", "OFF": "off"}.get(value, value)
+        old = self.states.get(entity_id)
+        if value != old:
+            self.states[entity_id] = value
+            score = self.attributes.get(entity_id, {}).get("score")
+            detail = "" if score is None else f" (score {score:.1f})"
+            print(f"  {entity_id}: {old or 'unknown'} → {value}{detail}", flush=True)
+            if entity_id.endswith("_smoke") and value == "on":
+                self.alerts += 1
 
     def _discovered(self, component: str, config: dict[str, Any]) -> None:
         device = config.get("device", {}).get("name", "")
@@ -209,8 +216,8 @@ class Observer:
         if not topic or component in {"button", "camera"}:
             return
         template = config.get("value_template", "")
-        match = re.search(r"value_json\.(\w+)", template)
-        self.entities[topic] = (entity_id, match.group(1) if match else "")
+        match = re.search(r"value_json\.([\w.]+)", template)
+        self.entities.setdefault(topic, {})[entity_id] = match.group(1) if match else ""
         if config.get("json_attributes_topic"):
             self.attribute_topics[config["json_attributes_topic"]] = entity_id
         if config.get("device_class") == "smoke":
