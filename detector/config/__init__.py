@@ -75,6 +75,8 @@ class Config:
     bridge: BridgeConfig
     logging_level: str = "info"
     instance: InstanceConfig = dataclasses.field(default_factory=InstanceConfig)
+    # Cameras of this config that other instances score (instance.count > 1).
+    elsewhere: frozenset[str] = frozenset()
 
     @property
     def log_level(self) -> int:
@@ -199,8 +201,9 @@ def validate(data: Any, *, base_dir: Path | None = None) -> Config:
             instance=instance.id,
             client_id=f"{mqtt_section.client_id}-{instance.id}",
         )
+    elsewhere = frozenset(camera for camera in checked["cameras"] if not instance.owns(camera))
     checked["cameras"] = {
-        camera: entry for camera, entry in checked["cameras"].items() if instance.owns(camera)
+        camera: entry for camera, entry in checked["cameras"].items() if camera not in elsewhere
     }
     return Config(
         model=model_config(checked["model"], base_dir),
@@ -213,6 +216,7 @@ def validate(data: Any, *, base_dir: Path | None = None) -> Config:
         bridge=BridgeConfig.from_dict(checked["bridge"]),
         logging_level=checked["logging"]["level"],
         instance=instance,
+        elsewhere=elsewhere,
     )
 
 

@@ -295,10 +295,14 @@ class DetectorService:
         self._restored.clear()
 
     def _remove_old_cameras(self) -> None:
-        """Empty the retained discovery and states of cameras no longer configured."""
+        """Empty the retained discovery and states of cameras no longer configured.
+
+        A camera that moved to another instance (instance.count changed) is not ours to remove:
+        its new detector publishes its entities, perhaps already.
+        """
         previous = self._previous_info or {}
         old = previous.get("cameras") if isinstance(previous.get("cameras"), dict) else {}
-        for camera in sorted(set(old or {}) - set(self.cameras)):
+        for camera in sorted(set(old or {}) - set(self.cameras) - self.config.elsewhere):
             _LOGGER.info("Camera %s left the config: removing its entities", camera)
             for component, key in discovery.CAMERA_ENTITIES:
                 unique_id = f"{discovery.camera_device_id(self.mqtt, camera)}_{key}"

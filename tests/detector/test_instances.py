@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -118,6 +120,53 @@ def test_three_detectors_share_thirty_cameras(broker: Broker, tmp_path: Path) ->
         before = len(probe.payloads(f"{P}/{back}/smoke/attributes"))
         probe.publish(f"{P}/{back}/image", smoke_jpeg(0))
         probe.wait_count(f"{P}/{back}/smoke/attributes", before + 1, 30)
+    finally:
+        for service in services:
+            service.close()
+        probe.close()
+
+
+@pytest.mark.slow
+def test_an_added_detector_keeps_the_cameras_it_takes_over(broker: Broker, tmp_path: Path) -> None:
+    """From 2 to 3 detectors: the old owner of a moved camera must not remove its entities."""
+    tiny = make_tiny_model(tmp_path / "tiny.onnx")
+    cameras = CAMERAS[:12]
+    config = write_config(tmp_path / "c.yaml", broker.port, tiny, dict.fromkeys(cameras, "{}"))
+    base = config.read_text()
+    moved = [c for c in cameras if owner(c, 3) == 2]
+    assert moved  # rendezvous hashing moves some cameras to the new detector, only those
+    assert all(owner(c, 2) == owner(c, 3) for c in cameras if c not in moved)
+    probe = Probe(broker.host, broker.port)
+    services: list[ServiceProcess] = []
+
+    def run(count: int, index: int) -> None:
+        config.write_text(base + f"instance: {{count: {count}, index: auto}}\n")
+        services.append(start(config, index, tmp_path / f"d{index}-{count}.log"))
+        probe.wait_for(
+            lambda: (
+                json.loads(probe.last(f"{P}/instance/{index}/info") or b"{}").get("cameras")
+                == {c: ANY for c in cameras if owner(c, count) == index}
+            ),
+            60,
+            f"d{index} of {count}",
+        )
+
+    try:
+        run(2, 0)
+        run(2, 1)
+        for service in services:
+            assert service.terminate() == 0
+        run(3, 2)  # the new detector first, then the old ones restart with count 3
+        run(3, 0)
+        run(3, 1)
+        late = Probe(broker.host, broker.port, ("homeassistant/#",))
+        try:
+            topics = [f"homeassistant/binary_sensor/{P}_{c}_smoke/config" for c in cameras]
+            late.wait_for(lambda: all(late.last(t) is not None for t in topics), 10, "retained")
+            time.sleep(1)  # a removal would be published right after each restart
+            assert [c for c, t in zip(cameras, topics, strict=True) if not late.last(t)] == []
+        finally:
+            late.close()
     finally:
         for service in services:
             service.close()
