@@ -344,6 +344,7 @@ class TritonModel(ModelBackend):
         names = (config.get("parameters") or {}).get("names") or {}
         self.class_names = parse_class_names(names.get("string_value"), classes)
         self.smoke_class_ids = self._choose_classes(smoke_classes)
+        self._drop_client()  # the loading thread is done; the worker connects on its own
 
     # -- the client ------------------------------------------------------------------------
 

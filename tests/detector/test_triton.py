@@ -122,17 +122,18 @@ def camera_stats(probe: Probe, check: Any) -> dict[str, Any]:
     return probe.wait_for(newest, 30, "stats")  # type: ignore[no-any-return]
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_server_stopped_mid_run_counts_errors_and_detection_resumes(
-    broker: Broker, tiny: Path, tmp_path: Path
+    broker: Broker, tiny: Path, tmp_path: Path, protocol: str
 ) -> None:
     """`smokewatch run` on Triton: frames during the outage are camera errors, then it resumes."""
     triton = TritonServer({"tiny": tiny}, tmp_path / "triton.log").start()
     probe = Probe(broker.host, broker.port)
     config = write_config(tmp_path / "c.yaml", broker.port, tiny, {"a": "{}"})
+    url = triton.grpc_url if protocol == "grpc" else triton.http_url
     text = config.read_text().replace(
         f"model: {{path: {tiny}}}",
-        f"model: {{backend: triton, url: {triton.grpc_url}, name: tiny, protocol: grpc, "
-        "timeout: 2}",
+        f"model: {{backend: triton, url: {url}, name: tiny, protocol: {protocol}, timeout: 2}}",
     )
     config.write_text(text)
     service = ServiceProcess(config, tmp_path / "service.log")
