@@ -77,6 +77,9 @@ def test_three_detectors_share_thirty_cameras(broker: Broker, tmp_path: Path) ->
             for i in range(COUNT)
         }
         assert devices == {"SmokeWatch 0", "SmokeWatch 1", "SmokeWatch 2"}
+        info = json.loads(probe.last(f"{P}/instance/1/info"))
+        assert info["instance"] == "1"
+        assert info["backend"] == {"backend": "onnxruntime", "providers": ["CPUExecutionProvider"]}
 
         # One frame per camera: each is scored by exactly one detector, the one the hash names.
         for camera in CAMERAS:

@@ -188,3 +188,32 @@ def test_server_stopped_mid_run_counts_errors_and_detection_resumes(
         service.close()
         probe.close()
         triton.stop()
+
+
+def test_bench_measures_the_round_trip(
+    server: TritonServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from detector.cli import main
+
+    report = tmp_path / "bench.json"
+    args = ["bench", "--backend", "triton", "--url", server.grpc_url, "--protocol", "grpc"]
+    args += ["--name", "tiny", "--runs", "3", "--warmup", "1", "--resolution", "640x360"]
+    assert main([*args, "--no-progress", "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert f"Backend: triton, model 'tiny' on grpc {server.grpc_url}" in out
+    assert "camera(s) per detector" in out
+    data = json.loads(report.read_text())
+    assert data["backend"]["backend"] == "triton" and data["stages_ms"]["model"] > 0
+    assert data["capacity"] > 0
+
+
+def test_bench_without_a_server_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    from detector.cli import main
+    from tests.detector.broker import free_port
+
+    pytest.importorskip("tritonclient")
+    url = f"127.0.0.1:{free_port()}"
+    with pytest.raises(SystemExit, match="cannot reach the inference server"):
+        main(["bench", "--backend", "triton", "--url", url, "--name", "tiny", "--no-progress"])
+    with pytest.raises(SystemExit, match="needs --url and --name"):
+        main(["bench", "--backend", "triton", "--no-progress"])
