@@ -139,7 +139,7 @@ class Observer:
     """Reads discovery and states like Home Assistant would, and prints the changes."""
 
     def __init__(self, host: str, port: int) -> None:
-        # state topic → (entity id, template key) of every entity reading it (the stats topic
+        # state topic → {entity id: template key} of every entity reading it (the stats topic
         # feeds several detector entities).
         self.entities: dict[str, dict[str, str]] = {}
         self.attribute_topics: dict[str, str] = {}  # json_attributes_topic → entity id
