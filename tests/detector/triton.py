@@ -82,10 +82,24 @@ class TritonServer:
             time.sleep(0.2)
         return self
 
+    def _group(self) -> list[int]:
+        """The ids of the server's processes (its session: pytriton, tritonserver, stubs)."""
+        assert self.process is not None
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == self.process.pid:  # field 5 of stat: the process group
+                pids.append(int(stat.parent.name))
+        return pids
+
     def stop(self) -> None:
-        """Stop the server and every process it started."""
+        """Stop the server and every process it started, and remove their shared memory."""
         if self.process is None:
             return
+        pids = self._group()
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -95,4 +109,10 @@ class TritonServer:
                 self.process.wait(10)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # stubs left behind, if any
+        # pytriton names its shared memory after the process that made it, and a stopped
+        # server leaves one 4 MiB segment behind.
+        for pid in pids:
+            for segment in Path("/dev/shm").glob(f"pytrtion{pid}-*"):
+                with contextlib.suppress(OSError):
+                    segment.unlink()
         self.process = None
