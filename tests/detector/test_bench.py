@@ -34,7 +34,7 @@ def test_bench_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     for stage in STAGES:
         assert f"  {stage} " in out
-    assert "Whole path / bare session.run:" in out and "Capacity:" in out
+    assert "Whole path / bare model run:" in out and "Capacity:" in out
     data = json.loads(report.read_text())
     assert set(data["stages_ms"]) == set(STAGES)
     assert data["ratio"] > 0 and data["whole_ms"] >= data["stages_ms"]["model"] * 0.5
