@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "detector.service.cli",
     "detector.commands",
     "detector.bench",
+    "detector.optimize",
     "detector.bridge.cli",
 )
 
