@@ -87,7 +87,8 @@ def float_nodes(model: Any, scope: str = "head") -> list[str]:
     export; kept to measure that). scope "output": the nodes that produce the graph outputs.
     scope "head": those and every node reached walking back from them, stopping at weighted
     layers (Conv, MatMul, Gemm), which are quantised: the decoding of boxes (distribution,
-    anchors, strides) and the scores' sigmoid then run in float. Nodes must be named (see `name_nodes`).
+    anchors, strides) and the scores' sigmoid then run in float. Nodes must be named (see
+    `name_nodes`).
     """
     if scope == "none":
         return []
@@ -493,9 +494,7 @@ def optimize_main(args: argparse.Namespace) -> int:
         fp32 = build_pipeline(config, fp32_model, [camera_id])
         int8 = build_pipeline(config, int8_model, [camera_id])
         settings = camera_settings(config.cameras[camera_id])
-        agreement = compare(
-            fp32, int8, settings, held, speed_runs=args.runs, progress=progress
-        )
+        agreement = compare(fp32, int8, settings, held, speed_runs=args.runs, progress=progress)
         print(format_report(agreement, record))
         if args.json is not None:
             args.json.write_text(
