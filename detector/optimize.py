@@ -231,6 +231,9 @@ class Agreement:
     int8_alerts: int = 0
     alerts_lost: list[str] = field(default_factory=list)
     alerts_gained: list[str] = field(default_factory=list)
+    sequence_alerts_fp32: int = 0
+    sequence_alerts_int8: int = 0
+    sequence_alerts_lost: list[str] = field(default_factory=list)
     fp32_ms: float = 0.0
     int8_ms: float = 0.0
 
@@ -297,6 +300,28 @@ def _alert_on(pipeline: Pipeline, settings: CameraSettings, data: bytes) -> bool
     )
 
 
+def _episodes(ongoing: Sequence[bool]) -> list[tuple[int, int]]:
+    """(first, last) frame index of each run of consecutive alerting frames."""
+    episodes: list[tuple[int, int]] = []
+    for index, on in enumerate(ongoing):
+        if on and (not episodes or episodes[-1][1] != index - 1):
+            episodes.append((index, index))
+        elif on:
+            episodes[-1] = (episodes[-1][0], index)
+    return episodes
+
+
+def _sequence(
+    pipeline: Pipeline, settings: CameraSettings, frames: Sequence[ReplayFrame]
+) -> list[bool]:
+    """Whether the alert is on at each frame when the frames arrive in order on one camera."""
+    pipeline.add_camera(settings).reset()
+    return [
+        pipeline.process(settings.name, frame.data, float(index)).vote.ongoing
+        for index, frame in enumerate(frames)
+    ]
+
+
 def compare(
     fp32: Pipeline,
     int8: Pipeline,
@@ -310,7 +335,8 @@ def compare(
 
     Boxes are compared after the camera's width cap and masks are not involved; an alert is
     the temporal vote firing when a camera sends the frame `nb_frames` times (the fresh vote
-    of each frame is independent of the others). Speed: medians of interleaved bare
+    of each frame is independent of the others), and the alerts of the frames in their order on
+    one camera (a recorded sequence). Speed: medians of interleaved bare
     `session.run` calls on one ready tensor.
     """
     result = Agreement(threshold=settings.threshold)
@@ -333,6 +359,18 @@ def compare(
             result.alerts_lost.append(frame.label)
         if alert_b and not alert_a:
             result.alerts_gained.append(frame.label)
+    # The held-back frames in their order, as one camera's sequence: an fp32 alert is lost when
+    # int8 is never on while it lasts (a start a frame later or earlier is not a loss).
+    on_a = _sequence(fp32, settings, frames)
+    on_b = _sequence(int8, settings, frames)
+    fp32_episodes = _episodes(on_a)
+    result.sequence_alerts_fp32 = len(fp32_episodes)
+    result.sequence_alerts_int8 = len(_episodes(on_b))
+    result.sequence_alerts_lost = [
+        f"sequence {frames[first].label}..{frames[last].label}"
+        for first, last in fp32_episodes
+        if not any(on_b[first : last + 1])
+    ]
     if frames and speed_runs > 0:
         result.fp32_ms, result.int8_ms = time_models(
             fp32, int8, frames[0].data, speed_runs, progress=progress
@@ -390,8 +428,13 @@ def format_report(agreement: Agreement, record: dict[str, Any]) -> str:
         f"{agreement.int8_alerts}, lost {len(agreement.alerts_lost)}, gained "
         f"{len(agreement.alerts_gained)}",
     ]
-    if agreement.alerts_lost:
-        lines.append(f"  alerts lost on: {', '.join(agreement.alerts_lost)}")
+    lines.append(
+        f"  alerts on the frames in order (one camera): fp32 {agreement.sequence_alerts_fp32}, "
+        f"int8 {agreement.sequence_alerts_int8}, lost {len(agreement.sequence_alerts_lost)}"
+    )
+    if agreement.alerts_lost or agreement.sequence_alerts_lost:
+        lost = agreement.alerts_lost + agreement.sequence_alerts_lost
+        lines.append(f"  alerts lost on: {', '.join(lost)}")
     if agreement.fp32_ms:
         lines.append(
             f"  model time (median, same run): fp32 {agreement.fp32_ms:.1f} ms, int8 "
@@ -500,10 +543,11 @@ def optimize_main(args: argparse.Namespace) -> int:
             args.json.write_text(
                 json.dumps({"quantization": record, **agreement.to_json()}, indent=2) + "\n"
             )
-        if agreement.alerts_lost and not args.force:
+        lost = agreement.alerts_lost + agreement.sequence_alerts_lost
+        if lost and not args.force:
             raise OptimizeError(
-                f"int8 loses {len(agreement.alerts_lost)} alert(s) that fp32 raises "
-                f"({', '.join(agreement.alerts_lost)}); nothing written. Calibrate on more "
+                f"int8 loses {len(lost)} alert(s) that fp32 raises "
+                f"({', '.join(lost)}); nothing written. Calibrate on more "
                 "frames like these (or try --method), or write it anyway with --force"
             )
         output.parent.mkdir(parents=True, exist_ok=True)

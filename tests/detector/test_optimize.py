@@ -17,7 +17,7 @@ from onnx import TensorProto, helper
 
 from detector.cli import main
 from detector.model import ModelRuntime
-from detector.optimize import QUANTIZATION_KEY, float_nodes, name_nodes
+from detector.optimize import QUANTIZATION_KEY, _episodes, float_nodes, name_nodes
 from tests.detector.tiny_model import IR_VERSION, OPSET, smoke_jpeg
 
 SIZE = 64
@@ -112,6 +112,9 @@ def test_int8_keeps_decisions_and_metadata(
     assert report["lost"] == [] and report["gained"] == []
     assert report["fp32_alerts"] == report["int8_alerts"] == 3
     assert report["max_score_diff"] < 0.02
+    # In order on one camera, the three smoky frames raise one alert in both.
+    assert report["sequence_alerts_fp32"] == report["sequence_alerts_int8"] == 1
+    assert report["sequence_alerts_lost"] == []
     assert report["int8_ms"] > 0 and report["speedup"] > 0
     assert "alerts (each frame sent nb_frames times): fp32 3, int8 3, lost 0" in (
         capsys.readouterr().out
@@ -169,6 +172,24 @@ def test_refuses_when_int8_loses_an_alert(
 
     forced, out = run_optimize(tmp_path, calibration, check, "--force")
     assert forced == 0 and out.exists()
+
+
+def test_refuses_when_int8_loses_an_alert_of_a_sequence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calibration = grey_frames(tmp_path / "calib", [5, 10, 20, 30, 40])
+    check = grey_frames(tmp_path / "check", [10, 200, 200, 200, 200])
+    code, _out = run_optimize(tmp_path, calibration, check)
+    assert code == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["sequence_alerts_fp32"] == 1 and report["sequence_alerts_int8"] == 0
+    assert report["sequence_alerts_lost"] == ["sequence frame03_200.jpg..frame04_200.jpg"]
+    assert "sequence frame03_200.jpg..frame04_200.jpg" in capsys.readouterr().err
+
+
+def test_episodes() -> None:
+    assert _episodes([False, True, True, False, True]) == [(1, 2), (4, 4)]
+    assert _episodes([]) == []
 
 
 def test_needs_frames_to_check_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
