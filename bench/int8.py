@@ -1,6 +1,7 @@
 """int8 vs fp32, measured in one run: the figures of BENCHMARKS.md ("int8").
 
     python bench/int8.py [--data ../shared/data] [--cache /tmp/smokewatch-int8] [--json out.json]
+    python bench/int8.py --markdown out.json     # the tables again, from a saved report
 
 1. The real smoke model (`fire-detector-yolov8-1024.onnx`) quantised with each calibration
    method and each choice of float nodes, in two folds over the D-Fire frames (calibrate on the
@@ -137,6 +138,51 @@ def speed_rows(models: dict[str, tuple[Path, Path]], runs: int) -> list[dict[str
     return rows
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The report as the tables of BENCHMARKS.md."""
+    lines = [
+        f"CPU: {report['cpu']}",
+        "",
+        "| calibration | kept in float | boxes > 0.25 fp32 / int8 | matched (IoU > 0.5) | lost | "
+        "gained | score diff median / max | alerts fp32 / int8 / lost | sequence alerts lost | "
+        "speed-up (per fold) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["recipes"]:
+        folds = row["folds"]
+
+        def total(key: str, folds: list[dict[str, Any]] = folds) -> int:
+            return sum(len(f[key]) if isinstance(f[key], list) else f[key] for f in folds)
+
+        diffs = [d for f in folds for d in f["score_diffs"]]
+        median = statistics.median(diffs) if diffs else 0.0
+        lines.append(
+            f"| {row['method']} | {row['float']} | {total('fp32_boxes')} / {total('int8_boxes')} "
+            f"| {total('matched')} | {total('lost')} | {total('gained')} | {median:.3f} / "
+            f"{max(diffs, default=0.0):.3f} | {total('fp32_alerts')} / {total('int8_alerts')} / "
+            f"{total('alerts_lost')} | {total('sequence_alerts_lost')} | "
+            + ", ".join(f"{f['speedup']:.2f}x" for f in folds)
+            + " |"
+        )
+    yolo = report["yolo11s"]
+    lines += [
+        "",
+        f"yolo11s-untrained-1024 (minmax, head in float): fp32 {yolo['fp32_ms']:.0f} ms, int8 "
+        f"{yolo['int8_ms']:.0f} ms, speed-up {yolo['speedup']:.2f}x",
+        "",
+        "| model | frame | bare fp32 run | fp32 path | int8 path | int8 path / fp32 path | "
+        "int8 path / bare fp32 run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in report["sizes"]:
+        lines.append(
+            f"| {row['model']} | {row['size']} | {row['bare_fp32_ms']:.0f} ms | "
+            f"{row['fp32_ms']:.0f} ms | {row['int8_ms']:.0f} ms | "
+            f"{row['int8_over_fp32_path']:.3f} | {row['int8_over_bare_fp32']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     """Run every section and print the results (and write them as JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -144,7 +190,11 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/smokewatch-int8"))
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--markdown", type=Path, help="only print the tables of a saved report")
     args = parser.parse_args()
+    if args.markdown is not None:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     args.cache.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"cpu": cpu()}
     print(f"CPU: {report['cpu']}", flush=True)
@@ -178,6 +228,7 @@ def main() -> int:
     report["sizes"] = speed_rows(models, args.runs)
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown(report))
     return 0
 
 
