@@ -136,7 +136,7 @@ def quantize(
     frames: Sequence[ReplayFrame],
     output: Path,
     *,
-    method: str = "minmax",
+    method: str = "percentile",
     scope: str = "head",
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -333,7 +333,7 @@ def compare(
 ) -> Agreement:
     """Both models on the same held-back frames, and their speed in the same run.
 
-    Boxes are compared after the camera's width cap and masks are not involved; an alert is
+    Boxes are the model's own (after NMS, before the camera's width cap and masks); an alert is
     the temporal vote firing when a camera sends the frame `nb_frames` times (the fresh vote
     of each frame is independent of the others), and the alerts of the frames in their order on
     one camera (a recorded sequence). Speed: medians of interleaved bare
@@ -476,8 +476,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--method",
         choices=CALIBRATION_METHODS,
-        default="minmax",
-        help="calibration method (default minmax, the best measured, see BENCHMARKS.md)",
+        default="percentile",
+        help="calibration method (default percentile: the closest to fp32 measured, at the "
+        "same speed; see BENCHMARKS.md)",
     )
     parser.add_argument(
         "--float",
