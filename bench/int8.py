@@ -24,6 +24,8 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -106,20 +108,21 @@ def speed_rows(models: dict[str, tuple[Path, Path]], runs: int) -> list[dict[str
             ready = fp32.new_input()
             letterbox_into(pipes["fp32"].decode(data)[0], ready, bgr=True)
             feed = {fp32.input_name: ready}
-            times: dict[str, list[float]] = {"bare_fp32": [], "fp32": [], "int8": []}
+            calls: dict[str, Callable[[], object]] = {
+                "bare_fp32": partial(fp32.session.run, [fp32.output_name], feed),
+                "fp32": partial(pipes["fp32"].process, "bench", data),
+                "int8": partial(pipes["int8"].process, "bench", data),
+            }
+            names = list(calls)
+            times: dict[str, list[float]] = {name: [] for name in names}
             for index in range(runs + 2):
-                start = time.perf_counter()
-                fp32.session.run([fp32.output_name], feed)
-                bare = (time.perf_counter() - start) * 1000
-                whole = {}
-                for name, pipe in pipes.items():
+                # The order rotates every round: whichever call follows another model's run
+                # starts with colder caches, so a fixed order would favour one of them.
+                for name in names[index % 3 :] + names[: index % 3]:
                     start = time.perf_counter()
-                    pipe.process("bench", data, float(index))
-                    whole[name] = (time.perf_counter() - start) * 1000
-                if index >= 2:  # two warm-up rounds
-                    times["bare_fp32"].append(bare)
-                    times["fp32"].append(whole["fp32"])
-                    times["int8"].append(whole["int8"])
+                    calls[name]()
+                    if index >= 2:  # two warm-up rounds
+                        times[name].append((time.perf_counter() - start) * 1000)
             row = {
                 "model": label,
                 "size": size,

@@ -190,7 +190,9 @@ def measure_pair(
     """
     times: list[list[float]] = [[], []]
     for index in tqdm(range(warmup + runs), desc="bench", unit="run", disable=not progress):
-        for slot, pipeline in enumerate((first, second)):
+        # Alternate which model goes first: the second starts with colder caches.
+        for slot in (0, 1) if index % 2 == 0 else (1, 0):
+            pipeline = (first, second)[slot]
             start = time.perf_counter()
             pipeline.process(camera, data, time.time())
             if index >= warmup:
