@@ -181,23 +181,36 @@ def quantize(
     with tempfile.TemporaryDirectory(prefix="smokewatch-optimize-") as tmp:
         named = Path(tmp) / "named.onnx"
         onnx.save(source, str(named))
-        try:
-            quantize_static(
-                str(named),
-                str(output),
-                Reader(),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                weight_type=QuantType.QInt8,
-                activation_type=QuantType.QUInt8,
-                calibrate_method=methods[method],
-                nodes_to_exclude=keep_float,
-                extra_options=extra,
-            )
-        except Exception as err:  # onnxruntime's quantiser raises many unrelated types
-            raise OptimizeError(f"quantisation of {model.path} failed: {err}") from err
+        used = method
+        for attempt in (method, "minmax"):
+            used = attempt
+            try:
+                quantize_static(
+                    str(named),
+                    str(output),
+                    Reader(),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=True,
+                    weight_type=QuantType.QInt8,
+                    activation_type=QuantType.QUInt8,
+                    calibrate_method=methods[attempt],
+                    nodes_to_exclude=keep_float,
+                    extra_options=extra,
+                )
+                break
+            except ValueError as err:
+                # The histogram methods (entropy, percentile) fail on a tensor whose values
+                # span less than float32 can split into onnxruntime's 2048 bins (seen on
+                # yolo11s with random weights); min/max ranges have no such limit.
+                if attempt == "minmax" or "bins" not in str(err):
+                    raise OptimizeError(f"quantisation of {model.path} failed: {err}") from err
+                _LOGGER.warning(
+                    "%s calibration failed (%s); calibrating with minmax instead", attempt, err
+                )
+            except Exception as err:  # onnxruntime's quantiser raises many unrelated types
+                raise OptimizeError(f"quantisation of {model.path} failed: {err}") from err
     record = {
-        "method": method,
+        "method": used,
         "float_scope": scope,
         "float_nodes": len(keep_float),
         "calibration_frames": len(frames),

@@ -17,14 +17,20 @@ from onnx import TensorProto, helper
 
 from detector.cli import main
 from detector.model import ModelRuntime
-from detector.optimize import QUANTIZATION_KEY, _episodes, float_nodes, name_nodes
+from detector.optimize import QUANTIZATION_KEY, _episodes, float_nodes, name_nodes, quantize
+from detector.pipeline import Pipeline
+from detector.replay import iter_frames
 from tests.detector.tiny_model import IR_VERSION, OPSET, smoke_jpeg
 
 SIZE = 64
 
 
-def make_conv_model(path: Path, size: int = SIZE) -> Path:
-    """Write the generated detector: score = mean grey of the centre square, via a Conv."""
+def make_conv_model(path: Path, size: int = SIZE, *, flat_branch: bool = False) -> Path:
+    """Write the generated detector: score = mean grey of the centre square, via a Conv.
+
+    With `flat_branch`, a Conv whose output barely varies (1 + 1e-7 × grey: a few float32
+    steps) is added to the score times zero, as a near-constant tensor of a real network.
+    """
     lo, hi = size // 2 - size // 8, size // 2 + size // 8
     consts = [
         helper.make_tensor("starts", TensorProto.INT64, [2], [lo, lo]),
@@ -50,6 +56,20 @@ def make_conv_model(path: Path, size: int = SIZE) -> Path:
         helper.make_node("Reshape", ["box_mean", "shape_box"], ["box"]),
         helper.make_node("Concat", ["box", "score"], ["output0"], axis=1),
     ]
+    if flat_branch:
+        consts += [
+            helper.make_tensor("flat_w", TensorProto.FLOAT, [1, 3, 1, 1], [1e-7] * 3),
+            helper.make_tensor("flat_b", TensorProto.FLOAT, [1], [1.0]),
+            helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        ]
+        nodes[3] = helper.make_node("Reshape", ["mean", "shape_score"], ["grey_score"])
+        nodes[-1:-1] = [
+            helper.make_node("Conv", ["centre", "flat_w", "flat_b"], ["flat"], name="flat_conv"),
+            helper.make_node("GlobalAveragePool", ["flat"], ["flat_mean"]),
+            helper.make_node("Reshape", ["flat_mean", "shape_score"], ["flat_score"]),
+            helper.make_node("Mul", ["flat_score", "zero"], ["flat_zero"]),
+            helper.make_node("Add", ["grey_score", "flat_zero"], ["score"]),
+        ]
     graph = helper.make_graph(
         nodes,
         "conv_smoke",
@@ -185,6 +205,19 @@ def test_refuses_when_int8_loses_an_alert_of_a_sequence(
     assert report["sequence_alerts_fp32"] == 1 and report["sequence_alerts_int8"] == 0
     assert report["sequence_alerts_lost"] == ["sequence frame03_200.jpg..frame04_200.jpg"]
     assert "sequence frame03_200.jpg..frame04_200.jpg" in capsys.readouterr().err
+
+
+def test_histogram_calibration_falls_back_to_minmax(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = ModelRuntime(make_conv_model(tmp_path / "flat.onnx", flat_branch=True))
+    frames = list(iter_frames(grey_frames(tmp_path / "calib", [0, 100, 200, 255]), 0.0)[1])
+    record = quantize(model, frames, tmp_path / "flat-int8.onnx", method="percentile")
+    assert record["method"] == "minmax"
+    assert "percentile calibration failed" in caplog.text
+    check = Pipeline(ModelRuntime(tmp_path / "flat-int8.onnx"))
+    boxes, _size, _timings = check.detect(smoke_jpeg(200))
+    assert len(boxes) == 1 and abs(float(boxes[0, 4]) - 200 / 255) < 0.02
 
 
 def test_episodes() -> None:
