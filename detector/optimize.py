@@ -39,7 +39,7 @@ from detector.errors import SmokeWatchError
 from detector.frames import letterbox_into
 from detector.geometry import iou_matrix
 from detector.model import ModelRuntime
-from detector.pipeline import CameraSettings, Pipeline
+from detector.pipeline import Boxes, CameraSettings, Pipeline
 from detector.replay import ReplayFrame, iter_frames
 
 _LOGGER = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # that produces the output (the minimal fix of the plain recipe).
 FLOAT_SCOPES = ("head", "output")
 MATCH_IOU = 0.5
+# Smoke has no crisp edge: a labelled plume counts as found at a looser overlap.
+LABEL_IOU = 0.3
 QUANTIZATION_KEY = "smokewatch_quantization"
 
 
@@ -247,6 +249,9 @@ class Agreement:
     sequence_alerts_fp32: int = 0
     sequence_alerts_int8: int = 0
     sequence_alerts_lost: list[str] = field(default_factory=list)
+    labelled_boxes: int = 0
+    labelled_found_fp32: int = 0
+    labelled_found_int8: int = 0
     fp32_ms: float = 0.0
     int8_ms: float = 0.0
 
@@ -304,6 +309,45 @@ def _match(
     return matched, lost, gained, diffs
 
 
+def read_labels(folders: Iterable[Path], frames: Iterable[ReplayFrame]) -> dict[str, Boxes]:
+    """Labelled boxes of the frames that have a YOLO label file, by frame label.
+
+    A frame `x.jpg` of a folder is labelled by `x.txt` beside it, in `labels/`, or in the
+    `labels/` folder next to an `images/` folder (the YOLO layout, e.g. D-Fire's). Each line is
+    `class cx cy w h` normalised to the frame; the class ids are the model's. Returns
+    (n, 5) arrays [x1, y1, x2, y2, class]; an empty file (a negative frame) gives no row.
+    """
+    wanted = {frame.label for frame in frames}
+    labels: dict[str, Boxes] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for directory in (folder, folder / "labels", folder.parent / "labels"):
+            for label in sorted(wanted - set(labels)):
+                path = directory / f"{Path(label).stem}.txt"
+                if not path.is_file():
+                    continue
+                rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+                try:
+                    values = np.array(rows, dtype=np.float32).reshape(-1, 5)
+                except ValueError:
+                    _LOGGER.warning("%s is not a YOLO label file; ignored", path)
+                    continue
+                cls, cx, cy, w, h = values.T
+                labels[label] = np.stack(
+                    [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, cls], axis=1
+                ).astype(np.float32)
+    return labels
+
+
+def _found(truth: Boxes, boxes: Boxes, threshold: float) -> int:
+    """How many labelled boxes a box above `threshold` overlaps at IoU > LABEL_IOU."""
+    strong = boxes[boxes[:, 4] > threshold]
+    if not len(truth) or not len(strong):
+        return 0
+    return int((iou_matrix(truth[:, :4], strong[:, :4]) > LABEL_IOU).any(axis=1).sum())
+
+
 def _alert_on(pipeline: Pipeline, settings: CameraSettings, data: bytes) -> bool:
     """Whether a camera sending this frame at every interval raises an alert (a fresh vote)."""
     pipeline.add_camera(settings).reset()
@@ -341,6 +385,7 @@ def compare(
     settings: CameraSettings,
     frames: Sequence[ReplayFrame],
     *,
+    labels: dict[str, Boxes] | None = None,
     speed_runs: int = 10,
     progress: bool = True,
 ) -> Agreement:
@@ -349,8 +394,9 @@ def compare(
     Boxes are the model's own (after NMS, before the camera's width cap and masks); an alert is
     the temporal vote firing when a camera sends the frame `nb_frames` times (the fresh vote
     of each frame is independent of the others), and the alerts of the frames in their order on
-    one camera (a recorded sequence). Speed: medians of interleaved bare
-    `session.run` calls on one ready tensor.
+    one camera (a recorded sequence). Labelled frames (`labels`, see `read_labels`) also count
+    the labelled smoke boxes each model finds above the threshold. Speed: medians of
+    interleaved bare `session.run` calls on one ready tensor.
     """
     result = Agreement(threshold=settings.threshold)
     for frame in tqdm(frames, desc="compare", unit="frame", disable=not progress):
@@ -364,6 +410,13 @@ def compare(
         result.lost += [frame.label] * lost
         result.gained += [frame.label] * gained
         result.score_diffs += diffs
+        truth = (labels or {}).get(frame.label)
+        if truth is not None:
+            smoke = [int(i) for i in fp32.model.smoke_class_ids]
+            truth = truth[np.isin(truth[:, 4].astype(int), smoke)]
+            result.labelled_boxes += len(truth)
+            result.labelled_found_fp32 += _found(truth, boxes_a, settings.threshold)
+            result.labelled_found_int8 += _found(truth, boxes_b, settings.threshold)
         alert_a = _alert_on(fp32, settings, frame.data)
         alert_b = _alert_on(int8, settings, frame.data)
         result.fp32_alerts += alert_a
@@ -447,6 +500,12 @@ def format_report(agreement: Agreement, record: dict[str, Any]) -> str:
         f"  alerts on the frames in order (one camera): fp32 {agreement.sequence_alerts_fp32}, "
         f"int8 {agreement.sequence_alerts_int8}, lost {len(agreement.sequence_alerts_lost)}"
     )
+    if agreement.labelled_boxes:
+        lines.append(
+            f"  labelled smoke boxes found (IoU > {LABEL_IOU:g}, above {agreement.threshold:g}): "
+            f"fp32 {agreement.labelled_found_fp32}/{agreement.labelled_boxes}, int8 "
+            f"{agreement.labelled_found_int8}/{agreement.labelled_boxes}"
+        )
     if agreement.alerts_lost or agreement.sequence_alerts_lost:
         lost = agreement.alerts_lost + agreement.sequence_alerts_lost
         lines.append(f"  alerts lost on: {', '.join(lost)}")
@@ -553,7 +612,16 @@ def optimize_main(args: argparse.Namespace) -> int:
         fp32 = build_pipeline(config, fp32_model, [camera_id])
         int8 = build_pipeline(config, int8_model, [camera_id])
         settings = camera_settings(config.cameras[camera_id])
-        agreement = compare(fp32, int8, settings, held, speed_runs=args.runs, progress=progress)
+        folders = [args.calibration] + ([args.check] if args.check is not None else [])
+        agreement = compare(
+            fp32,
+            int8,
+            settings,
+            held,
+            labels=read_labels(folders, held),
+            speed_runs=args.runs,
+            progress=progress,
+        )
         print(format_report(agreement, record))
         if args.json is not None:
             args.json.write_text(

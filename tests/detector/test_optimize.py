@@ -124,6 +124,12 @@ def test_int8_keeps_decisions_and_metadata(
 ) -> None:
     calibration = grey_frames(tmp_path / "calib", [0, 30, 60, 90, 120, 150, 180, 210, 240, 255])
     check = grey_frames(tmp_path / "check", [20, 45, 100, 170, 230])
+    # YOLO labels in the D-Fire layout: smoke (class 0) at the centre of two frames, a class-1
+    # box elsewhere (not smoke for this model), a negative frame with an empty file.
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels/frame02_100.txt").write_text("0 0.5 0.5 0.25 0.25\n1 0.1 0.1 0.1 0.1\n")
+    (tmp_path / "labels/frame04_230.txt").write_text("0 0.5 0.5 0.3 0.3\n")
+    (tmp_path / "labels/frame00_020.txt").write_text("")
     code, out = run_optimize(tmp_path, calibration, check)
     assert code == 0
     report = json.loads((tmp_path / "report.json").read_text())
@@ -135,6 +141,8 @@ def test_int8_keeps_decisions_and_metadata(
     # In order on one camera, the three smoky frames raise one alert in both.
     assert report["sequence_alerts_fp32"] == report["sequence_alerts_int8"] == 1
     assert report["sequence_alerts_lost"] == []
+    assert report["labelled_boxes"] == 2
+    assert report["labelled_found_fp32"] == report["labelled_found_int8"] == 2
     assert report["int8_ms"] > 0 and report["speedup"] > 0
     assert "alerts (each frame sent nb_frames times): fp32 3, int8 3, lost 0" in (
         capsys.readouterr().out
@@ -189,6 +197,7 @@ def test_refuses_when_int8_loses_an_alert(
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["fp32_alerts"] == 1 and report["int8_alerts"] == 0
     assert len(report["lost"]) == 1 and report["matched"] == 0
+    assert report["labelled_boxes"] == 0  # no label file: nothing counted
 
     forced, out = run_optimize(tmp_path, calibration, check, "--force")
     assert forced == 0 and out.exists()
@@ -218,6 +227,17 @@ def test_histogram_calibration_falls_back_to_minmax(
     check = Pipeline(ModelRuntime(tmp_path / "flat-int8.onnx"))
     boxes, _size, _timings = check.detect(smoke_jpeg(200))
     assert len(boxes) == 1 and abs(float(boxes[0, 4]) - 200 / 255) < 0.02
+
+
+def test_labelled_box_missed_by_int8(tmp_path: Path) -> None:
+    calibration = grey_frames(tmp_path / "calib", [5, 10, 20, 30, 40])
+    check = grey_frames(tmp_path / "check", [200])
+    (tmp_path / "check/frame00_200.txt").write_text("0 0.5 0.5 0.25 0.25\n")
+    code, _out = run_optimize(tmp_path, calibration, check)
+    assert code == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["labelled_boxes"] == 1
+    assert (report["labelled_found_fp32"], report["labelled_found_int8"]) == (1, 0)
 
 
 def test_episodes() -> None:
