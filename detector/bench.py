@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from detector.assembly import build_pipeline, load_model
-from detector.config import ModelConfig, load_config, validate
+from detector.config import Config, ModelConfig, load_config, validate
 from detector.errors import ModelError
 from detector.frames import decode_frame, letterbox_into
 from detector.masks import apply_masks
@@ -43,6 +43,12 @@ def register(subparsers: Any) -> None:
     )
     bench.add_argument("-c", "--config", type=Path, help="use this configuration's model")
     bench.add_argument("--model", help="model file or repo id (default: the configured one)")
+    bench.add_argument(
+        "--vs",
+        metavar="MODEL_B",
+        help="a second model (e.g. the int8 copy from `smokewatch optimize`): both are timed "
+        "in the same run, alternately, on the same frame",
+    )
     bench.add_argument("--frame", type=Path, help="a JPEG/PNG of your camera (default: generated)")
     bench.add_argument(
         "--resolution", default="1920x1080", help="size of the generated frame (default 1920x1080)"
@@ -177,6 +183,38 @@ def measure(
     }
 
 
+def measure_pair(
+    first: Pipeline,
+    second: Pipeline,
+    camera: str,
+    data: bytes,
+    runs: int,
+    warmup: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """The whole per-frame path of two pipelines (two models) on one frame, alternately.
+
+    Alternating run by run puts both models under the same machine load, so their ratio holds
+    even on a busy machine; the medians of each are also given.
+    """
+    times: list[list[float]] = [[], []]
+    for index in tqdm(range(warmup + runs), desc="bench", unit="run", disable=not progress):
+        # Alternate which model goes first: the second starts with colder caches.
+        for slot in (0, 1) if index % 2 == 0 else (1, 0):
+            pipeline = (first, second)[slot]
+            start = time.perf_counter()
+            pipeline.process(camera, data, time.time())
+            if index >= warmup:
+                times[slot].append((time.perf_counter() - start) * 1000)
+    return {
+        "a_ms": statistics.median(times[0]),
+        "b_ms": statistics.median(times[1]),
+        "a_range_ms": (min(times[0]), max(times[0])),
+        "b_range_ms": (min(times[1]), max(times[1])),
+        "ratio": statistics.median(b / a for a, b in zip(times[0], times[1], strict=True)),
+    }
+
+
 def capacity(per_frame_ms: float, interval: float, headroom: float) -> int:
     """Cameras one worker can score every `interval` seconds, keeping `headroom` free."""
     return max(0, math.floor(interval * 1000 * (1 - headroom) / per_frame_ms))
@@ -193,6 +231,44 @@ def _model_options(model: ModelConfig, args: argparse.Namespace) -> ModelConfig:
     if updated.backend == "triton" and (not updated.url or not updated.name):
         raise SystemExit("bench --backend triton needs --url and --name (or a config with them)")
     return updated
+
+
+def _bench_pair(
+    args: argparse.Namespace,
+    config: Config,
+    first: Pipeline,
+    camera: str,
+    data: bytes,
+    source: str,
+    size: tuple[int, int],
+) -> int:
+    """`smokewatch bench --model A --vs B`: per-frame time and cameras per box of each."""
+    other = load_model(config.model, override=args.vs, progress=not args.no_progress)
+    second = build_pipeline(config, other, [camera])
+    results = measure_pair(
+        first, second, camera, data, args.runs, args.warmup, not args.no_progress
+    )
+    print(f"Frame: {source} ({size[0]}x{size[1]}, {len(data) / 1024:.0f} KiB)")
+    print(f"Whole per-frame path, medians of {args.runs} alternating runs (min–max):")
+    report: dict[str, Any] = {"frame": source, "size": size, "runs": args.runs}
+    for key, pipeline in (("a", first), ("b", second)):
+        model = pipeline.model
+        per_frame = results[f"{key}_ms"]
+        low, high = results[f"{key}_range_ms"]
+        cameras = capacity(per_frame, args.interval, args.headroom)
+        print(
+            f"  {key.upper()} {model.name} ({model.input_w}x{model.input_h}): "
+            f"{per_frame:8.2f} ms ({low:.2f}–{high:.2f}), {cameras} camera(s) at one frame "
+            f"every {args.interval:g} s"
+        )
+        report[key] = {"model": model.name, "ms": per_frame, "capacity": cameras}
+    print(
+        f"B / A per frame: {results['ratio']:.3f} (median of the run-by-run ratios); "
+        f"B carries {1 / results['ratio']:.2f}x the cameras of A"
+    )
+    if args.json is not None:
+        args.json.write_text(json.dumps({**report, "ratio": results["ratio"]}, indent=2) + "\n")
+    return 0
 
 
 def bench_main(args: argparse.Namespace) -> int:
@@ -218,6 +294,8 @@ def bench_main(args: argparse.Namespace) -> int:
         raise SystemExit(f"bench: {err}") from None
     pipeline = build_pipeline(config, model, [camera_config.id])
     _, size = decode_frame(data)
+    if args.vs is not None:
+        return _bench_pair(args, config, pipeline, camera_config.id, data, source, size)
     results = measure(
         pipeline, camera_config.id, data, args.runs, args.warmup, not args.no_progress
     )
