@@ -8,18 +8,16 @@ from pathlib import Path
 
 from detector.config import CameraConfig, Config, ModelConfig
 from detector.errors import ModelError
-from detector.model import ModelRuntime
+from detector.model import ModelBackend, ModelRuntime, TritonModel
 from detector.model_fetch import resolve_model
 from detector.pipeline import CameraSettings, CameraState, Pipeline
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def load_model(
-    model: ModelConfig, *, override: str | None = None, progress: bool = True
-) -> ModelRuntime:
-    """Resolve (download once if needed) and load the configured model, or `override`."""
-    spec = override or model.path
+def _load_local(model: ModelConfig, spec: str, progress: bool) -> ModelRuntime:
+    """The local model file on onnxruntime (downloaded once if `spec` is a repo id); a cached
+    download that does not load is fetched once more."""
     cache = Path(model.cache_dir).expanduser()
 
     def fetch(*, refetch: bool = False) -> Path:
@@ -32,8 +30,6 @@ def load_model(
             refetch=refetch,
         )
 
-    path = fetch()
-
     def runtime_of(path: Path) -> ModelRuntime:
         return ModelRuntime(
             path,
@@ -42,22 +38,45 @@ def load_model(
             inter_op_threads=model.inter_op_threads,
             memory_pattern=model.memory_pattern,
             memory_arena=model.memory_arena,
+            providers=model.providers,
         )
 
+    path = fetch()
     try:
-        runtime = runtime_of(path)
+        return runtime_of(path)
     except ModelError:
         if path == Path(spec).expanduser():
             raise  # the user's own file: nothing to fetch again
         # A cached download that does not load (cut short, damaged): fetch it once more.
-        runtime = runtime_of(fetch(refetch=True))
+        return runtime_of(fetch(refetch=True))
+
+
+def load_model(
+    model: ModelConfig, *, override: str | None = None, progress: bool = True
+) -> ModelBackend:
+    """The configured model: the local file (downloaded once if needed; `override` replaces
+    it) on onnxruntime, or the named model on an inference server (backend: triton)."""
+    if model.backend == "triton" and override is None:
+        if model.url is None or model.name is None:  # the schema requires both
+            raise ModelError("model: backend: triton needs url and name")
+        runtime: ModelBackend = TritonModel(
+            model.url,
+            model.name,
+            protocol=model.protocol,
+            version=model.version,
+            timeout=model.timeout,
+            smoke_classes=list(model.smoke_classes),
+        )
+    else:
+        runtime = _load_local(model, override or model.path, progress)
     _LOGGER.info(
-        "Model %s: input %dx%d, classes %s, smoke classes %s",
+        "Model %s: input %dx%d, classes %s, smoke classes %s, %s",
         runtime.name,
         runtime.input_w,
         runtime.input_h,
         runtime.class_names,
         [runtime.class_names[i] for i in runtime.smoke_class_ids],
+        runtime.describe(),
     )
     return runtime
 
@@ -83,7 +102,7 @@ def add_camera(pipeline: Pipeline, camera: CameraConfig) -> CameraState:
 
 
 def build_pipeline(
-    config: Config, model: ModelRuntime, cameras: Iterable[str] | None = None
+    config: Config, model: ModelBackend, cameras: Iterable[str] | None = None
 ) -> Pipeline:
     """A pipeline with the configured cameras (or only those named) registered."""
     pipeline = Pipeline(

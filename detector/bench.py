@@ -8,6 +8,7 @@ machine load.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import resource
@@ -21,7 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from detector.assembly import build_pipeline, load_model
-from detector.config import load_config, validate
+from detector.config import Config, ModelConfig, load_config, validate
+from detector.errors import ModelError
 from detector.frames import decode_frame, letterbox_into
 from detector.masks import apply_masks
 from detector.pipeline import Detection, Pipeline, iso_utc
@@ -41,6 +43,12 @@ def register(subparsers: Any) -> None:
     )
     bench.add_argument("-c", "--config", type=Path, help="use this configuration's model")
     bench.add_argument("--model", help="model file or repo id (default: the configured one)")
+    bench.add_argument(
+        "--vs",
+        metavar="MODEL_B",
+        help="a second model (e.g. the int8 copy from `smokewatch optimize`): both are timed "
+        "in the same run, alternately, on the same frame",
+    )
     bench.add_argument("--frame", type=Path, help="a JPEG/PNG of your camera (default: generated)")
     bench.add_argument(
         "--resolution", default="1920x1080", help="size of the generated frame (default 1920x1080)"
@@ -59,6 +67,14 @@ def register(subparsers: Any) -> None:
         default=0.2,
         help="share of the CPU time kept free when counting cameras (default 0.2)",
     )
+    bench.add_argument(
+        "--backend",
+        choices=["onnxruntime", "triton"],
+        help="where the model runs (default: the configured backend)",
+    )
+    bench.add_argument("--url", help="backend triton: the server, e.g. localhost:8000")
+    bench.add_argument("--name", help="backend triton: the model's name on the server")
+    bench.add_argument("--protocol", choices=["http", "grpc"], help="backend triton: http or grpc")
     bench.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     bench.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     bench.set_defaults(func=bench_main)
@@ -102,14 +118,13 @@ def measure(
     target = max(model.input_w, model.input_h)
     ready = model.new_input()
     letterbox_into(decode_frame(data, target_size=target, rgb=False)[0], ready, bgr=True)
-    bare_feed = {model.input_name: ready}
     stages: dict[str, list[float]] = {name: [] for name in STAGES}
     whole: list[float] = []
     bare: list[float] = []
     for index in tqdm(range(warmup + runs), desc="bench", unit="run", disable=not progress):
         timed = index >= warmup
         start = time.perf_counter()
-        model.session.run([model.output_name], bare_feed)
+        model.run(ready)
         bare_ms = (time.perf_counter() - start) * 1000
 
         start = time.perf_counter()
@@ -168,9 +183,92 @@ def measure(
     }
 
 
+def measure_pair(
+    first: Pipeline,
+    second: Pipeline,
+    camera: str,
+    data: bytes,
+    runs: int,
+    warmup: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """The whole per-frame path of two pipelines (two models) on one frame, alternately.
+
+    Alternating run by run puts both models under the same machine load, so their ratio holds
+    even on a busy machine; the medians of each are also given.
+    """
+    times: list[list[float]] = [[], []]
+    for index in tqdm(range(warmup + runs), desc="bench", unit="run", disable=not progress):
+        # Alternate which model goes first: the second starts with colder caches.
+        for slot in (0, 1) if index % 2 == 0 else (1, 0):
+            pipeline = (first, second)[slot]
+            start = time.perf_counter()
+            pipeline.process(camera, data, time.time())
+            if index >= warmup:
+                times[slot].append((time.perf_counter() - start) * 1000)
+    return {
+        "a_ms": statistics.median(times[0]),
+        "b_ms": statistics.median(times[1]),
+        "a_range_ms": (min(times[0]), max(times[0])),
+        "b_range_ms": (min(times[1]), max(times[1])),
+        "ratio": statistics.median(b / a for a, b in zip(times[0], times[1], strict=True)),
+    }
+
+
 def capacity(per_frame_ms: float, interval: float, headroom: float) -> int:
     """Cameras one worker can score every `interval` seconds, keeping `headroom` free."""
     return max(0, math.floor(interval * 1000 * (1 - headroom) / per_frame_ms))
+
+
+def _model_options(model: ModelConfig, args: argparse.Namespace) -> ModelConfig:
+    """The configured model section with the command line's backend options on top."""
+    changes = {
+        key: getattr(args, key)
+        for key in ("backend", "url", "name", "protocol")
+        if getattr(args, key) is not None
+    }
+    updated = dataclasses.replace(model, **changes)
+    if updated.backend == "triton" and (not updated.url or not updated.name):
+        raise SystemExit("bench --backend triton needs --url and --name (or a config with them)")
+    return updated
+
+
+def _bench_pair(
+    args: argparse.Namespace,
+    config: Config,
+    first: Pipeline,
+    camera: str,
+    data: bytes,
+    source: str,
+    size: tuple[int, int],
+) -> int:
+    """`smokewatch bench --model A --vs B`: per-frame time and cameras per box of each."""
+    other = load_model(config.model, override=args.vs, progress=not args.no_progress)
+    second = build_pipeline(config, other, [camera])
+    results = measure_pair(
+        first, second, camera, data, args.runs, args.warmup, not args.no_progress
+    )
+    print(f"Frame: {source} ({size[0]}x{size[1]}, {len(data) / 1024:.0f} KiB)")
+    print(f"Whole per-frame path, medians of {args.runs} alternating runs (min–max):")
+    report: dict[str, Any] = {"frame": source, "size": size, "runs": args.runs}
+    for key, pipeline in (("a", first), ("b", second)):
+        model = pipeline.model
+        per_frame = results[f"{key}_ms"]
+        low, high = results[f"{key}_range_ms"]
+        cameras = capacity(per_frame, args.interval, args.headroom)
+        print(
+            f"  {key.upper()} {model.name} ({model.input_w}x{model.input_h}): "
+            f"{per_frame:8.2f} ms ({low:.2f}–{high:.2f}), {cameras} camera(s) at one frame "
+            f"every {args.interval:g} s"
+        )
+        report[key] = {"model": model.name, "ms": per_frame, "capacity": cameras}
+    print(
+        f"B / A per frame: {results['ratio']:.3f} (median of the run-by-run ratios); "
+        f"B carries {1 / results['ratio']:.2f}x the cameras of A"
+    )
+    if args.json is not None:
+        args.json.write_text(json.dumps({**report, "ratio": results["ratio"]}, indent=2) + "\n")
+    return 0
 
 
 def bench_main(args: argparse.Namespace) -> int:
@@ -189,9 +287,15 @@ def bench_main(args: argparse.Namespace) -> int:
         width, height = _parse_resolution(args.resolution)
         data = generated_frame(width, height)
         source = f"generated {width}x{height} JPEG"
-    model = load_model(config.model, override=args.model, progress=not args.no_progress)
+    model_config = _model_options(config.model, args)
+    try:
+        model = load_model(model_config, override=args.model, progress=not args.no_progress)
+    except ModelError as err:
+        raise SystemExit(f"bench: {err}") from None
     pipeline = build_pipeline(config, model, [camera_config.id])
     _, size = decode_frame(data)
+    if args.vs is not None:
+        return _bench_pair(args, config, pipeline, camera_config.id, data, source, size)
     results = measure(
         pipeline, camera_config.id, data, args.runs, args.warmup, not args.no_progress
     )
@@ -201,6 +305,14 @@ def bench_main(args: argparse.Namespace) -> int:
         f"Model {model.name} ({model.input_w}x{model.input_h}), frame: {source} "
         f"({size[0]}x{size[1]}, {len(data) / 1024:.0f} KiB)"
     )
+    described = model.describe()
+    if described["backend"] == "triton":
+        print(
+            f"Backend: triton, model {described['model']!r} on {described['protocol']} "
+            f"{described['url']} (the model stage is the round trip)"
+        )
+    else:
+        print(f"Backend: onnxruntime, providers {', '.join(described['providers'])}")
     print(f"Medians of {args.runs} runs (min–max):")
     for name in STAGES:
         low, high = results["stage_ranges_ms"][name]
@@ -210,18 +322,19 @@ def bench_main(args: argparse.Namespace) -> int:
     low, high = results["bare_range_ms"]
     print(
         f"  bare run     {results['bare_ms']:8.2f} ms  ({low:.2f}–{high:.2f})"
-        "  (session.run on a ready tensor)"
+        "  (the model alone on a ready tensor)"
     )
-    print(f"Whole path / bare session.run: {results['ratio']:.3f}")
+    print(f"Whole path / bare model run: {results['ratio']:.3f}")
     print(f"Peak RSS: {peak_mib:.0f} MiB")
     print(
-        f"Capacity: {cameras} camera(s) at one frame every {args.interval:g} s, keeping "
-        f"{args.headroom:.0%} of the time free ({results['whole_ms']:.0f} ms per frame)"
+        f"Capacity: {cameras} camera(s) per detector at one frame every {args.interval:g} s, "
+        f"keeping {args.headroom:.0%} of the time free ({results['whole_ms']:.0f} ms per frame)"
     )
     if args.json is not None:
         report = {
             **results,
             "model": model.name,
+            "backend": described,
             "frame": source,
             "size": size,
             "peak_rss_mib": peak_mib,

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "detector.commands",
     "detector.bench",
     "detector.evaluate",
+    "detector.optimize",
     "detector.bridge.cli",
 )
 

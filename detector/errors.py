@@ -30,3 +30,14 @@ class ConfigError(SmokeWatchError):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
+
+
+class InferenceError(SmokeWatchError):
+    """The model could not score a frame (e.g. the inference server is down or timed out).
+
+    Like FrameError, `reason` is a short word for the camera's error counters.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

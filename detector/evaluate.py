@@ -41,7 +41,7 @@ from detector.assembly import build_pipeline, load_model
 from detector.config import Config, load_config, validate
 from detector.errors import ConfigError, FrameError, SmokeWatchError
 from detector.eval_dataset import Sequence, describe_label, load_dataset
-from detector.model import ModelRuntime
+from detector.model import ModelBackend
 from detector.pipeline import CameraSettings, CameraState
 
 Boxes = NDArray[np.float32]
@@ -196,7 +196,7 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 def score_sequence(
     sequence: Sequence,
     config: Config,
-    model: ModelRuntime,
+    model: ModelBackend,
     camera: str,
     on_frame: Callable[[], None] | None = None,
 ) -> ScoredSequence:

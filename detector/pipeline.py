@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from detector.frames import DEFAULT_MAX_FRAME_BYTES, decode_frame, letterbox_into
 from detector.masks import Mask, masking
-from detector.model import ModelRuntime
+from detector.model import ModelBackend
 from detector.postprocess import best_score, narrower_than, postprocess
 from detector.view import ViewMonitor, ViewReport
 from detector.vote import MAX_OUTPUT_BOXES, AlertWindow, TemporalVote, VoteResult
@@ -240,7 +240,7 @@ class Pipeline:
 
     def __init__(
         self,
-        model: ModelRuntime,
+        model: ModelBackend,
         *,
         conf_thresh: float = 0.05,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,

@@ -11,6 +11,22 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q -e '.[test]'
 
+# A real Triton server for tests/detector/test_triton.py: PyPI's nvidia-pytriton ships
+# tritonserver, whose Python backend loads the system libpython, so its venv is built from the
+# system Python 3 (Debian's /usr/bin/python3; apt: python3-venv libpython3.11) and kept apart
+# from .venv (pytriton pins its own numpy and protobuf). Built once, then cached.
+TRITON_PY=${SMOKEWATCH_TRITON_PYTHON:-/usr/bin/python3}
+if [ ! -x .venv-triton/bin/python ] && [ -x "$TRITON_PY" ]; then
+  echo "== building .venv-triton (nvidia-pytriton, onnxruntime) with $TRITON_PY"
+  if "$TRITON_PY" -m venv .venv-triton.tmp \
+    && .venv-triton.tmp/bin/pip install -q 'nvidia-pytriton==0.7.0' 'onnxruntime>=1.17'; then
+    mv .venv-triton.tmp .venv-triton
+  else
+    rm -rf .venv-triton.tmp
+    echo "warning: .venv-triton could not be built: the Triton tests will skip" >&2
+  fi
+fi
+
 echo "== ruff"
 .venv/bin/ruff check detector tests bench custom_components
 .venv/bin/ruff format --check detector tests bench custom_components

@@ -7,6 +7,7 @@ and what is allowed; secret values never appear in them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from detector.config.cameras import (
     reserved_topics,
 )
 from detector.config.detection import DETECTION_SCHEMA, DetectionConfig, detection_config
+from detector.config.instance import INSTANCE_SCHEMA, InstanceConfig, instance_config
 from detector.config.loader import Secret, load_yaml
 from detector.config.logs import LOG_LEVELS, LOGGING_SCHEMA
 from detector.config.model import MODEL_SCHEMA, ModelConfig, model_config
@@ -38,6 +40,7 @@ __all__ = [
     "CameraConfig",
     "Config",
     "DetectionConfig",
+    "InstanceConfig",
     "ModelConfig",
     "MqttConfig",
     "Secret",
@@ -55,6 +58,7 @@ ROOT_SCHEMA = vol.Schema(
         vol.Required("cameras"): CAMERAS_SCHEMA,
         vol.Optional("bridge", default={}): vol.All(mapping_or_empty, BRIDGE_SCHEMA),
         vol.Optional("logging", default={}): LOGGING_SCHEMA,
+        vol.Optional("instance", default={}): INSTANCE_SCHEMA,
     },
     extra=vol.PREVENT_EXTRA,
 )
@@ -70,6 +74,9 @@ class Config:
     cameras: dict[str, CameraConfig]
     bridge: BridgeConfig
     logging_level: str = "info"
+    instance: InstanceConfig = dataclasses.field(default_factory=InstanceConfig)
+    # Cameras of this config that other instances score (instance.count > 1).
+    elsewhere: frozenset[str] = frozenset()
 
     @property
     def log_level(self) -> int:
@@ -172,10 +179,32 @@ def validate(data: Any, *, base_dir: Path | None = None) -> Config:
         errors += _cross_checks(detection, mqtt, cameras)
         raise ConfigError(sorted(set(errors))) from None
     errors = _cross_checks(checked["detection"], checked["mqtt"], checked["cameras"])
+    try:
+        instance = instance_config(checked["instance"])
+    except ValueError as err:
+        errors.append(f"instance.index: {err}")
+        instance = InstanceConfig()
+    if instance.count > 1 and checked["bridge"].get("enabled"):
+        errors.append(
+            "bridge.enabled: true is not allowed with instance.count > 1: expected one bridge "
+            "for all detectors (run `smokewatch bridge` once, and false here)"
+        )
     if errors:
         raise ConfigError(sorted(set(errors)))
     detection_section = detection_config(checked["detection"])
     mqtt_section = mqtt_config(checked["mqtt"], base_dir)
+    if instance.id:
+        # Detectors sharing a broker need their own MQTT session (a broker drops the older
+        # of two clients with one id) and their own detector-level topics.
+        mqtt_section = dataclasses.replace(
+            mqtt_section,
+            instance=instance.id,
+            client_id=f"{mqtt_section.client_id}-{instance.id}",
+        )
+    elsewhere = frozenset(camera for camera in checked["cameras"] if not instance.owns(camera))
+    checked["cameras"] = {
+        camera: entry for camera, entry in checked["cameras"].items() if camera not in elsewhere
+    }
     return Config(
         model=model_config(checked["model"], base_dir),
         detection=detection_section,
@@ -186,6 +215,8 @@ def validate(data: Any, *, base_dir: Path | None = None) -> Config:
         },
         bridge=BridgeConfig.from_dict(checked["bridge"]),
         logging_level=checked["logging"]["level"],
+        instance=instance,
+        elsewhere=elsewhere,
     )
 
 
@@ -220,6 +251,11 @@ def check_config_main(path: Path | str) -> int:
             print(line)
         return 1
     print(f"{path}: OK")
+    if config.instance.id:
+        print(
+            f"  instance {config.instance.id} (index {config.instance.index} of "
+            f"{config.instance.count}): {len(config.cameras)} camera(s) of this config"
+        )
     for camera in config.cameras.values():
         masks = len(camera.masks)
         cap = "no width cap" if camera.width_cap is None else f"width cap {camera.width_cap:g}"

@@ -1,4 +1,4 @@
-"""`model:` which ONNX model scores frames, and how."""
+"""`model:` which ONNX model scores frames, and where it runs (here or on an inference server)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,14 @@ class ModelConfig:
     inter_op_threads: int = 0
     memory_pattern: bool = False
     memory_arena: bool = True
+    # Where the model runs: onnxruntime in this process, or a KServe v2 / Triton server.
+    backend: str = "onnxruntime"
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    url: str | None = None
+    name: str | None = None
+    protocol: str = "http"
+    version: str = ""
+    timeout: float = 10.0
 
 
 _DEFAULT = ModelConfig()
@@ -38,6 +46,38 @@ def _class_names(value: Any) -> tuple[str, ...]:
     if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
         return tuple(value)
     raise vol.Invalid("expected a non-empty list of class names, e.g. [smoke]")
+
+
+def _providers(value: Any) -> tuple[str, ...]:
+    """onnxruntime execution providers; `CUDA` is short for `CUDAExecutionProvider`."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise vol.Invalid(
+            "expected a non-empty list of onnxruntime execution providers, e.g. "
+            "[CUDAExecutionProvider, CPUExecutionProvider]"
+        )
+    suffix = "ExecutionProvider"
+    return tuple(v if v.endswith(suffix) else f"{v}{suffix}" for v in value)
+
+
+def _version(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    if isinstance(value, str) and (value == "" or value.isdigit()):
+        return value
+    raise vol.Invalid("expected a version number, or empty for the server's choice")
+
+
+def _remote_needs(data: dict[str, Any]) -> dict[str, Any]:
+    """A remote backend needs the server's url and the model's name there."""
+    if data["backend"] == "triton":
+        for key, example in (("url", "triton:8000"), ("name", "smoke")):
+            if not data.get(key):
+                raise vol.Invalid(
+                    f"required when backend is triton (e.g. {key}: {example})", path=[key]
+                )
+    return data
 
 
 def _moved_width(value: Any) -> Any:
@@ -86,9 +126,30 @@ MODEL_SCHEMA = vol.All(
             vol.Optional("memory_pattern", default=_DEFAULT.memory_pattern): boolean,
             # onnxruntime's CPU memory arena: off saves memory between frames, costs speed.
             vol.Optional("memory_arena", default=_DEFAULT.memory_arena): boolean,
+            # onnxruntime (this process) or triton (any KServe v2 / Open Inference Protocol
+            # server: NVIDIA Triton, OpenVINO Model Server, KServe).
+            vol.Optional("backend", default=_DEFAULT.backend): vol.In(
+                ["onnxruntime", "triton"], msg="expected onnxruntime or triton"
+            ),
+            # onnxruntime execution providers in order of preference; CPU is always the last
+            # fallback, and a provider this onnxruntime build lacks is skipped with a warning.
+            vol.Optional("providers", default=list(_DEFAULT.providers)): _providers,
+            # backend triton: the server (host:port, http(s):// or grpc(s)://).
+            vol.Optional("url"): text,
+            # backend triton: the model's name in the server's repository.
+            vol.Optional("name"): text,
+            # backend triton: http (port 8000) or grpc (port 8001).
+            vol.Optional("protocol", default=_DEFAULT.protocol): vol.In(
+                ["http", "grpc"], msg="expected http or grpc"
+            ),
+            # backend triton: the model version; empty lets the server choose.
+            vol.Optional("version", default=_DEFAULT.version): _version,
+            # backend triton: seconds before a request counts as failed (a camera error).
+            vol.Optional("timeout", default=_DEFAULT.timeout): number(0, 600, above_low=True),
         },
         extra=vol.PREVENT_EXTRA,
     ),
+    _remote_needs,
 )
 
 
@@ -114,6 +175,7 @@ def model_config(data: dict[str, Any], base_dir: Path | None = None) -> ModelCon
     return ModelConfig(
         **{
             **data,
+            "providers": tuple(data["providers"]),
             "path": path,
             "cache_dir": _local(data["cache_dir"], base_dir),
         }

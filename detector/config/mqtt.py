@@ -44,11 +44,21 @@ class MqttConfig:
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
     tls: TlsConfig = TlsConfig()
+    # This detector's instance id when several share a broker (set from `instance:`).
+    instance: str = ""
 
     @property
     def node_id(self) -> str:
         """The prefix made safe for unique ids and discovery topics."""
         return re.sub(r"[^A-Za-z0-9_-]", "_", self.topic_prefix)
+
+    def detector_topic(self, leaf: str) -> str:
+        """A detector-level topic (available, info, stats) relative to the prefix.
+
+        With an instance id it is `instance/<id>/<leaf>`, so that each detector of a shared
+        broker has its own last will and marks only its own cameras unavailable.
+        """
+        return f"instance/{self.instance}/{leaf}" if self.instance else leaf
 
 
 _DEFAULT = MqttConfig()

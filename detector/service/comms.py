@@ -117,7 +117,10 @@ class MqttComms:
             client_id=client_id or config.client_id,
             protocol=mqtt.MQTTv311,
         )
-        self.will_topic = self.topic(will_topic)
+        # The detector's own availability is per instance when several share the broker.
+        self.will_topic = self.topic(
+            config.detector_topic(will_topic) if will_topic == AVAILABLE else will_topic
+        )
         self.client.will_set(self.will_topic, "offline", qos=1, retain=True)
         if config.username is not None:
             self.client.username_pw_set(str(config.username), _plain(config.password))

@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,12 +136,27 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
+# The value templates SmokeWatch's discovery uses: a JSON field, or a choice on a boolean one.
+_PLAIN = re.compile(r"\{\{ value_json\.([\w.]+) \}\}")
+_CHOICE = re.compile(r"\{\{ '(\w+)' if value_json\.([\w.]+) else '(\w+)' \}\}")
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How an entity reads its state topic: the JSON field (dotted), and for a choice template
+    the states it gives when that field is true or false."""
+
+    key: str = ""
+    choice: tuple[str, str] | None = None  # (when true, when false)
+
+
 class Observer:
     """Reads discovery and states like Home Assistant would, and prints the changes."""
 
     def __init__(self, host: str, port: int) -> None:
-        # state topic → [(entity id, template key)]: several entities may read one topic (stats)
-        self.entities: dict[str, list[tuple[str, str]]] = {}
+        # state topic → {entity id: how it reads the payload} of every entity reading it (the
+        # stats topic feeds several detector entities).
+        self.entities: dict[str, dict[str, _Reading]] = {}
         self.attribute_topics: dict[str, str] = {}  # json_attributes_topic → entity id
         self.attributes: dict[str, dict[str, Any]] = {}
         self.states: dict[str, str] = {}
@@ -178,20 +194,26 @@ class Observer:
                 if isinstance(attributes, dict):
                     self.attributes[self.attribute_topics[topic]] = attributes
                 return
-            for entity_id, key in self.entities.get(topic, []):
-                self._show(entity_id, key, payload)
+            for entity_id, reading in self.entities.get(topic, {}).items():
+                self._show(entity_id, reading, payload)
 
-    def _show(self, entity_id: str, key: str, payload: bytes) -> None:
-        """Print an entity's new state, as HA would derive it from a message."""
+    def _show(self, entity_id: str, reading: _Reading, payload: bytes) -> None:
+        """Print an entity's new state, as HA would derive it from a message, when it changed."""
         if entity_id.startswith(("image.", "camera.")):
             print(f"  {entity_id}: new alert image ({len(payload)} bytes JPEG)", flush=True)
             return
         value = payload.decode("utf-8", "replace")
-        if key:
+        if reading.key:
             try:
-                value = str(json.loads(value).get(key))
+                found: Any = json.loads(value)
+                for part in reading.key.split("."):  # value_json.model.healthy
+                    found = found.get(part)
             except (ValueError, AttributeError):
                 return
+            if reading.choice is not None:
+                value = reading.choice[0] if found else reading.choice[1]
+            else:
+                value = str(found)
         if entity_id.startswith(("binary_sensor.", "switch.")):
             value = {"ON": "on", "OFF": "off"}.get(value, value)
         old = self.states.get(entity_id)
@@ -211,10 +233,14 @@ class Observer:
         if not topic or component in {"button", "camera"}:
             return
         template = config.get("value_template", "")
-        match = re.fullmatch(r"\{\{ value_json\.(\w+) \}\}", template)
-        if template and match is None:
+        plain, choice = _PLAIN.fullmatch(template), _CHOICE.fullmatch(template)
+        if choice is not None:
+            reading = _Reading(choice.group(2), (choice.group(1), choice.group(3)))
+        elif plain is not None or not template:
+            reading = _Reading(plain.group(1) if plain else "")
+        else:
             return  # a template this sketch of HA does not evaluate
-        self.entities.setdefault(topic, []).append((entity_id, match.group(1) if match else ""))
+        self.entities.setdefault(topic, {})[entity_id] = reading
         attributes = config.get("json_attributes_topic")
         if attributes and attributes != topic:
             self.attribute_topics[attributes] = entity_id

@@ -48,12 +48,13 @@ DETECTOR_ENTITIES = (
     ("sensor", "frames_dropped"),
     ("sensor", "model"),
     ("binary_sensor", "problem"),
+    ("binary_sensor", "inference"),
 )
 
 
 def detector_device_id(mqtt: MqttConfig) -> str:
-    """The detector device's identifier."""
-    return f"{mqtt.node_id}_detector"
+    """The detector device's identifier (one device per instance)."""
+    return f"{mqtt.node_id}_detector" + (f"_{mqtt.instance}" if mqtt.instance else "")
 
 
 def camera_device_id(mqtt: MqttConfig, camera: str) -> str:
@@ -67,7 +68,9 @@ def config_topic(mqtt: MqttConfig, component: str, unique_id: str) -> str:
 
 
 def _availability(mqtt: MqttConfig, camera: str | None) -> dict[str, Any]:
-    entries: list[dict[str, str]] = [{"topic": f"{mqtt.topic_prefix}/available"}]
+    entries: list[dict[str, str]] = [
+        {"topic": f"{mqtt.topic_prefix}/{mqtt.detector_topic('available')}"}
+    ]
     if camera is not None:
         entries.append(
             {
@@ -83,7 +86,7 @@ def detector_device(mqtt: MqttConfig) -> dict[str, Any]:
     """The device that groups the detector's health entities."""
     return {
         "identifiers": [detector_device_id(mqtt)],
-        "name": "SmokeWatch",
+        "name": f"SmokeWatch {mqtt.instance}" if mqtt.instance else "SmokeWatch",
         "manufacturer": "SmokeWatch",
         "model": "Smoke detector",
         "sw_version": __version__,
@@ -235,7 +238,7 @@ def camera_entities(
 
 def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]:
     """Discovery payloads of the detector's health entities."""
-    stats = f"{mqtt.topic_prefix}/stats"
+    stats = f"{mqtt.topic_prefix}/{mqtt.detector_topic('stats')}"
     specific: dict[str, dict[str, Any]] = {
         "inference_ms": {
             "name": "Inference time",
@@ -265,9 +268,19 @@ def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]
         },
         "model": {
             "name": "Model",
-            "state_topic": f"{mqtt.topic_prefix}/info",
+            "state_topic": f"{mqtt.topic_prefix}/{mqtt.detector_topic('info')}",
             "value_template": "{{ value_json.model }}",
             "icon": "mdi:brain",
+        },
+        # Whether the model answers: always for a local model; for an inference server,
+        # whether its last request succeeded.
+        "inference": {
+            "name": "Inference",
+            "state_topic": stats,
+            "value_template": "{{ 'ON' if value_json.model.healthy else 'OFF' }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "device_class": "connectivity",
         },
     }
     payloads: dict[tuple[str, str], dict[str, Any]] = {}

@@ -28,7 +28,7 @@ from detector.annotate import annotate_jpeg
 from detector.assembly import camera_settings
 from detector.config import CameraConfig, Config, MqttConfig
 from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
-from detector.errors import FrameError
+from detector.errors import FrameError, InferenceError
 from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
 from detector.pipeline import Detection, FrameResult, Pipeline, iso_utc
 from detector.redact import redact_text
@@ -192,7 +192,7 @@ class DetectorService:
         self.comms.subscribe("+/+/set", self._command_message)
         self.comms.subscribe("+/masks/remote", self._remote_masks_message, qos=1)
         self.comms.subscribe("+/+/state", self._state_message)
-        self.comms.subscribe("info", self._info_message)
+        self.comms.subscribe(self.mqtt.detector_topic("info"), self._info_message)
         self.comms.subscribe(f"{self.mqtt.discovery_prefix}/status", self._ha_status, absolute=True)
         _LOGGER.debug("Subscriptions set below %s", prefix)
 
@@ -363,10 +363,14 @@ class DetectorService:
         self._restored.clear()
 
     def _remove_old_cameras(self) -> None:
-        """Empty the retained discovery and states of cameras no longer configured."""
+        """Empty the retained discovery and states of cameras no longer configured.
+
+        A camera that moved to another instance (instance.count changed) is not ours to remove:
+        its new detector publishes its entities, perhaps already.
+        """
         previous = self._previous_info or {}
         old = previous.get("cameras") if isinstance(previous.get("cameras"), dict) else {}
-        for camera in sorted(set(old or {}) - set(self.cameras)):
+        for camera in sorted(set(old or {}) - set(self.cameras) - self.config.elsewhere):
             _LOGGER.info("Camera %s left the config: removing its entities", camera)
             for component, key in discovery.CAMERA_DISCOVERY:
                 unique_id = f"{discovery.camera_device_id(self.mqtt, camera)}_{key}"
@@ -380,12 +384,18 @@ class DetectorService:
     def info(self) -> dict[str, Any]:
         """The retained description of this detector (read by the HA integration)."""
         cameras = [runtime.config for runtime in self.cameras.values()]
-        return detector_info(self.mqtt, cameras, self._model_name)
+        return {
+            **detector_info(self.mqtt, cameras, self._model_name),
+            "backend": self.pipeline.model.describe(),
+            "instance": self.mqtt.instance or None,
+        }
 
     def _publish_all(self) -> None:
         """Discovery and every current state (after a (re)connect or HA's restart)."""
         self._publish_all_pending.clear()
-        self.comms.publish("info", json.dumps(self.info()), retain=True, qos=1)
+        self.comms.publish(
+            self.mqtt.detector_topic("info"), json.dumps(self.info()), retain=True, qos=1
+        )
         if self.mqtt.discovery:
             payloads = dict(discovery.detector_entities(self.mqtt))
             for runtime in self.cameras.values():
@@ -458,11 +468,12 @@ class DetectorService:
             "rejected": dict(self.rejected),
             "detections_waiting": len(self._unsent),
             "detections_dropped": self.detections_dropped,
+            "model": self.pipeline.model.health(),
             **self.health.snapshot(),
         }
 
     def _publish_stats(self) -> None:
-        self.comms.publish("stats", json.dumps(self.stats()))
+        self.comms.publish(self.mqtt.detector_topic("stats"), json.dumps(self.stats()))
 
     def _update_health(self) -> None:
         now = time.monotonic()
@@ -747,8 +758,11 @@ class DetectorService:
                     runtime.last_jpeg = data
                     runtime.last_good_at = time.monotonic()
                     self._publish_result(runtime, result, data)
-            except FrameError as err:
-                runtime.last_refused_at = time.monotonic()
+            except (FrameError, InferenceError) as err:
+                if isinstance(err, FrameError):
+                    # The camera's own frames were refused (an inference server down is the
+                    # detector's fault, shown by its Inference entity).
+                    runtime.last_refused_at = time.monotonic()
                 self._reject(job.camera, err.reason, str(err))
                 continue
             except Exception:  # the worker must survive anything one frame does
@@ -942,7 +956,9 @@ def publish_model_error(config: Config, error: str) -> None:
     info = detector_info(
         config.mqtt, list(config.cameras.values()), None, status="model_missing", error=error
     )
-    result = comms.client.publish(comms.topic("info"), json.dumps(info), qos=1, retain=True)
+    result = comms.client.publish(
+        comms.topic(config.mqtt.detector_topic("info")), json.dumps(info), qos=1, retain=True
+    )
     result.wait_for_publish(5)
     comms.stop()
 

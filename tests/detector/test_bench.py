@@ -34,7 +34,7 @@ def test_bench_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     for stage in STAGES:
         assert f"  {stage} " in out
-    assert "Whole path / bare session.run:" in out and "Capacity:" in out
+    assert "Whole path / bare model run:" in out and "Capacity:" in out
     data = json.loads(report.read_text())
     assert set(data["stages_ms"]) == set(STAGES)
     assert data["ratio"] > 0 and data["whole_ms"] >= data["stages_ms"]["model"] * 0.5
@@ -45,3 +45,22 @@ def test_bench_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_bad_resolution() -> None:
     with pytest.raises(SystemExit, match="WIDTHxHEIGHT"):
         main(["bench", "--model", "x.onnx", "--resolution", "big"])
+
+
+def test_bench_two_models_in_one_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = make_tiny_model(tmp_path / "a.onnx", size=64)
+    second = make_tiny_model(tmp_path / "b.onnx", size=256)
+    report = tmp_path / "pair.json"
+    code = main(
+        ["bench", "--model", str(first), "--vs", str(second), "--resolution", "320x180",
+         "--runs", "3", "--warmup", "1", "--interval", "10", "--no-progress", "--json",
+         str(report)]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "A a (64x64)" in out and "B b (256x256)" in out and "B / A per frame:" in out
+    data = json.loads(report.read_text())
+    assert data["a"]["model"] == "a" and data["b"]["model"] == "b"
+    assert data["a"]["capacity"] == capacity(data["a"]["ms"], 10, 0.2)
+    assert data["b"]["capacity"] == capacity(data["b"]["ms"], 10, 0.2)
+    assert data["ratio"] > 0

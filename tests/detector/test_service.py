@@ -122,7 +122,7 @@ def test_discovery_complete_and_states_retained(env: dict[str, Any]) -> None:
             == f"{P}/{config['device']['identifiers'][0].removeprefix('smokewatch_')}/smoke/event"
         )
     entities = {t: c for t, c in configs.items() if t not in triggers}
-    assert len(entities) == 2 * 13 + 4  # thirteen entities per camera, four for the detector
+    assert len(entities) == 2 * 13 + 5  # thirteen entities per camera, five for the detector
     for topic, config in entities.items():
         component = topic.split("/")[1]
         missing = (REQUIRED[component] | COMMON) - set(config)

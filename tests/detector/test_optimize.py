@@ -1,0 +1,255 @@
+"""`smokewatch optimize`: real onnxruntime quantisation of a generated convolutional detector.
+
+The generated model is YOLO-shaped: a box branch whose coordinates are in input pixels and a
+score branch whose score is the grey level of the frame's centre, computed by a convolution
+(so int8 really changes its arithmetic), both concatenated into [1, 5, 1]. Grey frames then
+choose smoke or no smoke, and calibration frames choose the ranges int8 can represent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from detector.cli import main
+from detector.model import ModelRuntime
+from detector.optimize import QUANTIZATION_KEY, _episodes, float_nodes, name_nodes, quantize
+from detector.pipeline import Pipeline
+from detector.replay import iter_frames
+from tests.detector.tiny_model import IR_VERSION, OPSET, smoke_jpeg
+
+SIZE = 64
+
+
+def make_conv_model(path: Path, size: int = SIZE, *, flat_branch: bool = False) -> Path:
+    """Write the generated detector: score = mean grey of the centre square, via a Conv.
+
+    With `flat_branch`, a Conv whose output barely varies (1 + 1e-7 × grey: a few float32
+    steps) is added to the score times zero, as a near-constant tensor of a real network.
+    """
+    lo, hi = size // 2 - size // 8, size // 2 + size // 8
+    consts = [
+        helper.make_tensor("starts", TensorProto.INT64, [2], [lo, lo]),
+        helper.make_tensor("ends", TensorProto.INT64, [2], [hi, hi]),
+        helper.make_tensor("axes", TensorProto.INT64, [2], [2, 3]),
+        helper.make_tensor("grey_w", TensorProto.FLOAT, [1, 3, 1, 1], [1 / 3] * 3),
+        helper.make_tensor("grey_b", TensorProto.FLOAT, [1], [0.0]),
+        # The box branch: a Conv whose output is its bias, the box in letterbox pixels.
+        helper.make_tensor("box_w", TensorProto.FLOAT, [4, 3, 1, 1], [0.0] * 12),
+        helper.make_tensor(
+            "box_b", TensorProto.FLOAT, [4], [size / 2, size / 2, size / 4, size / 4]
+        ),
+        helper.make_tensor("shape_score", TensorProto.INT64, [3], [1, 1, 1]),
+        helper.make_tensor("shape_box", TensorProto.INT64, [3], [1, 4, 1]),
+    ]
+    nodes = [
+        helper.make_node("Slice", ["images", "starts", "ends", "axes"], ["centre"]),
+        helper.make_node("Conv", ["centre", "grey_w", "grey_b"], ["grey"], name="grey_conv"),
+        helper.make_node("GlobalAveragePool", ["grey"], ["mean"]),
+        helper.make_node("Reshape", ["mean", "shape_score"], ["score"]),
+        helper.make_node("Conv", ["centre", "box_w", "box_b"], ["box_map"], name="box_conv"),
+        helper.make_node("GlobalAveragePool", ["box_map"], ["box_mean"]),
+        helper.make_node("Reshape", ["box_mean", "shape_box"], ["box"]),
+        helper.make_node("Concat", ["box", "score"], ["output0"], axis=1),
+    ]
+    if flat_branch:
+        consts += [
+            helper.make_tensor("flat_w", TensorProto.FLOAT, [1, 3, 1, 1], [1e-7] * 3),
+            helper.make_tensor("flat_b", TensorProto.FLOAT, [1], [1.0]),
+            helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        ]
+        nodes[3] = helper.make_node("Reshape", ["mean", "shape_score"], ["grey_score"])
+        nodes[-1:-1] = [
+            helper.make_node("Conv", ["centre", "flat_w", "flat_b"], ["flat"], name="flat_conv"),
+            helper.make_node("GlobalAveragePool", ["flat"], ["flat_mean"]),
+            helper.make_node("Reshape", ["flat_mean", "shape_score"], ["flat_score"]),
+            helper.make_node("Mul", ["flat_score", "zero"], ["flat_zero"]),
+            helper.make_node("Add", ["grey_score", "flat_zero"], ["score"]),
+        ]
+    graph = helper.make_graph(
+        nodes,
+        "conv_smoke",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 5, 1])],
+        initializer=consts,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    for key, value in (("names", "{0: 'smoke'}"), ("imgsz", f"[{size}, {size}]")):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def grey_frames(folder: Path, levels: list[int]) -> Path:
+    """A folder of uniform grey JPEGs, one per level, in level order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, level in enumerate(levels):
+        (folder / f"frame{index:02d}_{level:03d}.jpg").write_bytes(smoke_jpeg(level))
+    return folder
+
+
+def run_optimize(tmp_path: Path, calibration: Path, check: Path, *extra: str) -> tuple[int, Path]:
+    model = make_conv_model(tmp_path / "conv.onnx")
+    out = tmp_path / "conv-int8.onnx"
+    code = main(
+        ["optimize", "--model", str(model), "--calibration", str(calibration), "--check",
+         str(check), "--holdout", "0", "-o", str(out), "--runs", "2", "--no-progress",
+         "--json", str(tmp_path / "report.json"), *extra]
+    )  # fmt: skip
+    return code, out
+
+
+def test_head_nodes_found_from_the_graph(tmp_path: Path) -> None:
+    model = onnx.load(str(make_conv_model(tmp_path / "conv.onnx")))
+    name_nodes(model)
+    ops = {node.name: node.op_type for node in model.graph.node}
+    head = float_nodes(model, "head")
+    # Everything between the output and the convolutions, and no convolution.
+    assert sorted(ops[name] for name in head) == sorted(
+        ["Concat", "Reshape", "Reshape", "GlobalAveragePool", "GlobalAveragePool"]
+    )
+    assert [ops[name] for name in float_nodes(model, "output")] == ["Concat"]
+    assert float_nodes(model, "none") == []
+
+
+def test_int8_keeps_decisions_and_metadata(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calibration = grey_frames(tmp_path / "calib", [0, 30, 60, 90, 120, 150, 180, 210, 240, 255])
+    check = grey_frames(tmp_path / "check", [20, 45, 100, 170, 230])
+    # YOLO labels in the D-Fire layout: smoke (class 0) at the centre of two frames, a class-1
+    # box elsewhere (not smoke for this model), a negative frame with an empty file.
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels/frame02_100.txt").write_text("0 0.5 0.5 0.25 0.25\n1 0.1 0.1 0.1 0.1\n")
+    (tmp_path / "labels/frame04_230.txt").write_text("0 0.5 0.5 0.3 0.3\n")
+    (tmp_path / "labels/frame00_020.txt").write_text("")
+    code, out = run_optimize(tmp_path, calibration, check)
+    assert code == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    # Levels 100, 170 and 230 score above 0.25; 20 and 45 do not: same boxes, same alerts.
+    assert report["fp32_boxes"] == report["int8_boxes"] == report["matched"] == 3
+    assert report["lost"] == [] and report["gained"] == []
+    assert report["fp32_alerts"] == report["int8_alerts"] == 3
+    assert report["max_score_diff"] < 0.02
+    # In order on one camera, the three smoky frames raise one alert in both.
+    assert report["sequence_alerts_fp32"] == report["sequence_alerts_int8"] == 1
+    assert report["sequence_alerts_lost"] == []
+    assert report["labelled_boxes"] == 2
+    assert report["labelled_found_fp32"] == report["labelled_found_int8"] == 2
+    assert report["int8_ms"] > 0 and report["speedup"] > 0
+    assert "alerts (each frame sent nb_frames times): fp32 3, int8 3, lost 0" in (
+        capsys.readouterr().out
+    )
+
+    quantized = onnx.load(str(out))
+    metadata = {entry.key: entry.value for entry in quantized.metadata_props}
+    assert metadata["names"] == "{0: 'smoke'}" and metadata["imgsz"] == f"[{SIZE}, {SIZE}]"
+    assert json.loads(metadata[QUANTIZATION_KEY])["calibration_frames"] == 10
+    runtime = ModelRuntime(out)
+    assert runtime.class_names == ["smoke"] and (runtime.input_w, runtime.input_h) == (SIZE, SIZE)
+    # The convolutions really run on int8 weights: the comparison above is not fp32 vs fp32.
+    int8_weights = [t for t in quantized.graph.initializer if t.data_type == TensorProto.INT8]
+    assert len(int8_weights) >= 2
+
+
+def test_output_head_stays_float(tmp_path: Path) -> None:
+    calibration = grey_frames(tmp_path / "calib", [0, 60, 120, 180, 255])
+    check = grey_frames(tmp_path / "check", [200])
+    code, out = run_optimize(tmp_path, calibration, check)
+    assert code == 0
+    quantized = onnx.load(str(out))
+    producers = {o: node for node in quantized.graph.node for o in node.output}
+    output = producers["output0"]
+    assert output.op_type == "Concat"
+    # No tensor of the head is quantised: nothing the head computes passes through a
+    # QuantizeLinear, so coordinates and scores never share one uint8 scale.
+    head_tensors = {
+        tensor
+        for node in quantized.graph.node
+        if node.op_type in {"Concat", "Reshape", "GlobalAveragePool"}
+        for tensor in node.output
+    }
+    quantizers = [n for n in quantized.graph.node if n.op_type == "QuantizeLinear"]
+    assert quantizers, "the model was not quantised at all"
+    assert not [n.name for n in quantizers if n.input[0] in head_tensors]
+    # And the Concat's inputs are float tensors computed in float.
+    assert all(producers[name].op_type == "Reshape" for name in output.input)
+
+
+def test_refuses_when_int8_loses_an_alert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Calibrated on dark frames only, int8 cannot represent a bright centre: the score of a
+    # level-200 frame (0.78 in fp32) saturates at the darkest frames' range, under 0.25.
+    calibration = grey_frames(tmp_path / "calib", [5, 10, 20, 30, 40])
+    check = grey_frames(tmp_path / "check", [200])
+    code, out = run_optimize(tmp_path, calibration, check)
+    assert code == 1
+    assert "int8 loses 1 alert(s) that fp32 raises" in capsys.readouterr().err
+    assert not out.exists()
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["fp32_alerts"] == 1 and report["int8_alerts"] == 0
+    assert len(report["lost"]) == 1 and report["matched"] == 0
+    assert report["labelled_boxes"] == 0  # no label file: nothing counted
+
+    forced, out = run_optimize(tmp_path, calibration, check, "--force")
+    assert forced == 0 and out.exists()
+
+
+def test_refuses_when_int8_loses_an_alert_of_a_sequence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calibration = grey_frames(tmp_path / "calib", [5, 10, 20, 30, 40])
+    check = grey_frames(tmp_path / "check", [10, 200, 200, 200, 200])
+    code, _out = run_optimize(tmp_path, calibration, check)
+    assert code == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["sequence_alerts_fp32"] == 1 and report["sequence_alerts_int8"] == 0
+    assert report["sequence_alerts_lost"] == ["sequence frame03_200.jpg..frame04_200.jpg"]
+    assert "sequence frame03_200.jpg..frame04_200.jpg" in capsys.readouterr().err
+
+
+def test_histogram_calibration_falls_back_to_minmax(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = ModelRuntime(make_conv_model(tmp_path / "flat.onnx", flat_branch=True))
+    frames = list(iter_frames(grey_frames(tmp_path / "calib", [0, 100, 200, 255]), 0.0)[1])
+    record = quantize(model, frames, tmp_path / "flat-int8.onnx", method="percentile")
+    assert record["method"] == "minmax"
+    assert "percentile calibration failed" in caplog.text
+    check = Pipeline(ModelRuntime(tmp_path / "flat-int8.onnx"))
+    boxes, _size, _timings = check.detect(smoke_jpeg(200))
+    assert len(boxes) == 1 and abs(float(boxes[0, 4]) - 200 / 255) < 0.02
+
+
+def test_labelled_box_missed_by_int8(tmp_path: Path) -> None:
+    calibration = grey_frames(tmp_path / "calib", [5, 10, 20, 30, 40])
+    check = grey_frames(tmp_path / "check", [200])
+    (tmp_path / "check/frame00_200.txt").write_text("0 0.5 0.5 0.25 0.25\n")
+    code, _out = run_optimize(tmp_path, calibration, check)
+    assert code == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["labelled_boxes"] == 1
+    assert (report["labelled_found_fp32"], report["labelled_found_int8"]) == (1, 0)
+
+
+def test_episodes() -> None:
+    assert _episodes([False, True, True, False, True]) == [(1, 2), (4, 4)]
+    assert _episodes([]) == []
+
+
+def test_needs_frames_to_check_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    calibration = grey_frames(tmp_path / "calib", [0, 255])
+    model = make_conv_model(tmp_path / "conv.onnx")
+    code = main(
+        ["optimize", "--model", str(model), "--calibration", str(calibration), "--holdout", "0"]
+    )
+    assert code == 1
+    assert "no frame left to check the result on" in capsys.readouterr().err
