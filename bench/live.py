@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from detector.bench import generated_frame  # noqa: E402
-from detector.pipeline import parse_iso  # noqa: E402
+from detector.contract import parse_iso  # noqa: E402
 from tests.detector.broker import Broker  # noqa: E402
 
 PREFIX = "smokewatch"

@@ -23,10 +23,11 @@ from tqdm import tqdm
 
 from detector.assembly import build_pipeline, load_model
 from detector.config import Config, ModelConfig, load_config, validate
+from detector.contract import Detection, iso_utc
 from detector.errors import ModelError
 from detector.frames import decode_frame, letterbox_into
 from detector.masks import apply_masks
-from detector.pipeline import Detection, Pipeline, iso_utc
+from detector.pipeline import Pipeline
 from detector.postprocess import postprocess
 
 STAGES = ("decode", "preprocess", "model", "postprocess", "masks", "vote", "publish")

@@ -11,19 +11,21 @@ from collections.abc import Sequence
 from detector import __version__
 from detector.errors import SmokeWatchError
 
-# Modules that add subcommands, in the order `smokewatch --help` lists them.
-COMMAND_MODULES = (
-    "detector.service.cli",
-    "detector.commands",
-    "detector.bench",
-    "detector.evaluate",
-    "detector.optimize",
-    "detector.bridge.cli",
-)
+# Modules that add subcommands and the subcommands each adds, in the order `smokewatch --help`
+# lists them. Only the module of the command being run is imported: `smokewatch bridge` then
+# never loads the model runtime (onnxruntime), which the other commands' modules import.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "detector.app": ("run", "demo"),
+    "detector.commands": ("check-config", "replay"),
+    "detector.bench": ("bench",),
+    "detector.evaluate": ("eval",),
+    "detector.optimize": ("optimize",),
+    "detector.bridge.cli": ("bridge",),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every subcommand, or only `command`'s when a module adds it."""
     parser = argparse.ArgumentParser(
         prog="smokewatch",
         description="Wildfire-smoke detection for Home Assistant over MQTT.",
@@ -33,14 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="log debug messages (default: info)"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    modules = [name for name, commands in COMMAND_MODULES.items() if command in commands]
+    for name in modules or COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line (the top-level options take no value)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the process exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

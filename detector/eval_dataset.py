@@ -26,8 +26,8 @@ from typing import Any
 
 import yaml
 
+from detector.contract import parse_iso
 from detector.errors import SmokeWatchError
-from detector.pipeline import parse_iso
 from detector.replay import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ReplayFrame, iter_frames
 
 LABEL_FILE = "label.yaml"

@@ -35,11 +35,12 @@ from tqdm import tqdm
 
 from detector.assembly import build_pipeline, camera_settings, load_model
 from detector.config import load_config, validate
+from detector.contract import Boxes
 from detector.errors import SmokeWatchError
 from detector.frames import letterbox_into
 from detector.geometry import iou_matrix
 from detector.model import ModelBackend, ModelRuntime
-from detector.pipeline import Boxes, CameraSettings, Pipeline
+from detector.pipeline import CameraSettings, Pipeline
 from detector.replay import ReplayFrame, iter_frames
 
 _LOGGER = logging.getLogger(__name__)

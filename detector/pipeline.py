@@ -7,17 +7,15 @@ the bridge now (the lead-up window at alert onset, then one per scored frame whi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from detector.contract import Boxes, Detection
 from detector.frames import DEFAULT_MAX_FRAME_BYTES, decode_frame, letterbox_into
 from detector.masks import Mask, masking
 from detector.model import ModelBackend
@@ -25,23 +23,7 @@ from detector.postprocess import best_score, narrower_than, postprocess
 from detector.view import ViewMonitor, ViewReport
 from detector.vote import MAX_OUTPUT_BOXES, AlertWindow, TemporalVote, VoteResult
 
-Boxes = NDArray[np.float32]
-
 EMPTY_BOXES: Boxes = np.zeros((0, 5), dtype=np.float32)
-
-
-def iso_utc(timestamp: float) -> str:
-    """An epoch time as ISO 8601 UTC with millisecond precision and a trailing Z."""
-    moment = datetime.fromtimestamp(timestamp, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_iso(text: str) -> float:
-    """Epoch seconds of an ISO 8601 time; a naive time is taken as UTC, as the Pyronear API does."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 @dataclass(frozen=True)
@@ -57,69 +39,6 @@ class CameraSettings:
     max_bbox_width: float | None = None
     # "pause": grey (infrared) frames are not scored, as Pyronear does; "score": they are.
     night: Literal["score", "pause"] = "score"
-
-
-@dataclass(frozen=True)
-class Detection:
-    """A scored frame to forward to the Pyronear API through the bridge."""
-
-    id: str
-    camera: str
-    recorded_at: float
-    bboxes: Boxes
-    jpeg: bytes
-    alert: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON object published on `<prefix>/<camera>/detection`."""
-        return {
-            "id": self.id,
-            "camera": self.camera,
-            "recorded_at": iso_utc(self.recorded_at),
-            "bboxes": [[round(float(v), 3) for v in box] for box in self.bboxes],
-            "jpeg": base64.b64encode(self.jpeg).decode("ascii"),
-            "alert": self.alert,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> Detection:
-        """Parse and validate a detection message; ValueError says what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError("a detection must be a JSON object")
-        missing = [
-            key for key in ("id", "camera", "recorded_at", "bboxes", "jpeg") if key not in data
-        ]
-        if missing:
-            raise ValueError(f"detection lacks {', '.join(missing)}")
-        if not isinstance(data["id"], str) or not data["id"]:
-            raise ValueError("detection id must be a non-empty string")
-        if not isinstance(data["camera"], str) or not data["camera"]:
-            raise ValueError("detection camera must be a non-empty string")
-        try:
-            recorded_at = parse_iso(str(data["recorded_at"]))
-        except ValueError as err:
-            raise ValueError(f"recorded_at is not ISO 8601: {data['recorded_at']!r}") from err
-        boxes = data["bboxes"]
-        if not isinstance(boxes, list) or not all(
-            isinstance(box, list)
-            and len(box) == 5
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
-            for box in boxes
-        ):
-            raise ValueError("bboxes must be a list of [x1, y1, x2, y2, conf] numbers")
-        try:
-            jpeg = base64.b64decode(str(data["jpeg"]), validate=True)
-        except (binascii.Error, ValueError) as err:
-            raise ValueError("jpeg is not valid base64") from err
-        array = np.array(boxes, dtype=np.float32).reshape(-1, 5)
-        return cls(
-            id=data["id"],
-            camera=data["camera"],
-            recorded_at=recorded_at,
-            bboxes=array,
-            jpeg=jpeg,
-            alert=bool(data.get("alert", True)),
-        )
 
 
 DropReason = Literal["score", "max_bbox_width", "mask", "vote", "max_boxes", "night"]

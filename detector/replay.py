@@ -17,8 +17,9 @@ import cv2
 from tqdm import tqdm
 
 from detector.annotate import annotate_jpeg
+from detector.contract import iso_utc
 from detector.errors import FrameError, SmokeWatchError
-from detector.pipeline import FrameResult, Pipeline, iso_utc
+from detector.pipeline import FrameResult, Pipeline
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import aiohttp
 import cv2
 import numpy as np
 
-from detector.pipeline import iso_utc
+from detector.contract import iso_utc
 from detector.redact import redact_text
 
 RETRY_STATUSES = frozenset({408, 425, 429})

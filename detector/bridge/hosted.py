@@ -14,7 +14,7 @@ from collections import deque
 
 from detector.bridge.service import BACKLOG_LIMIT, BridgeService
 from detector.config import Config
-from detector.pipeline import Detection
+from detector.contract import Detection
 from detector.supervise import Health, supervised_thread
 
 _LOGGER = logging.getLogger(__name__)

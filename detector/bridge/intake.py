@@ -22,8 +22,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from detector.bridge.outbox import Outbox
 from detector.config import Config
-from detector.pipeline import Detection
-from detector.service.comms import FlapWatch
+from detector.contract import Detection
+from detector.flaps import FlapWatch
 from detector.untrusted import parse_json
 
 _LOGGER = logging.getLogger(__name__)

@@ -32,9 +32,8 @@ from detector.bridge.intake import Intake
 from detector.bridge.outbox import Outbox
 from detector.bridge.spacing import UploadSpacing
 from detector.config import Config
-from detector.pipeline import Detection, iso_utc
+from detector.contract import ORIGIN, Detection, iso_utc
 from detector.redact import redact_url
-from detector.service.discovery import ORIGIN
 from detector.supervise import Health, supervise
 
 _LOGGER = logging.getLogger(__name__)

@@ -16,11 +16,8 @@ from typing import Any
 from detector import __version__
 from detector.config import CameraConfig, MqttConfig
 from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
+from detector.contract import ORIGIN
 from detector.view import VIEW_STATES
-
-# Where a Home Assistant user is sent from the device page ("origin" of the discovered entities).
-SUPPORT_URL = "https://github.com/smokewatch/smokewatch"
-ORIGIN = {"name": "SmokeWatch", "sw_version": __version__, "support_url": SUPPORT_URL}
 
 # (component, key) of every camera entity, the order they are published in.
 CAMERA_ENTITIES = (

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from detector.contract import iso_utc
 from detector.masks import Mask
-from detector.pipeline import iso_utc
 
 # The false alarms a camera's masks attributes list (the newest last).
 MAX_EVENTS_SHOWN = 10

@@ -28,9 +28,10 @@ from detector.annotate import annotate_jpeg
 from detector.assembly import camera_settings
 from detector.config import CameraConfig, Config, MqttConfig
 from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
+from detector.contract import Detection, iso_utc
 from detector.errors import FrameError, InferenceError
 from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
-from detector.pipeline import Detection, FrameResult, Pipeline, iso_utc
+from detector.pipeline import FrameResult, Pipeline
 from detector.redact import redact_text
 from detector.service import discovery
 from detector.service.comms import Comms, MqttComms

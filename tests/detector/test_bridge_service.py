@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from detector.pipeline import iso_utc
+from detector.contract import iso_utc
 from tests.detector.broker import Broker
 from tests.detector.fake_pyronear import FakePyronear, make_token
 from tests.detector.mqtt_helpers import REPO, Probe, SmokewatchProcess
@@ -133,7 +133,7 @@ class Env:
 
 
 def _epoch(text: str) -> float:
-    from detector.pipeline import parse_iso
+    from detector.contract import parse_iso
 
     return parse_iso(text)
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detector.contract import Detection
 from detector.errors import FrameError
 from detector.masks import Mask
 from detector.model import ModelRuntime
-from detector.pipeline import CameraSettings, Detection, Pipeline
+from detector.pipeline import CameraSettings, Pipeline
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
 
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)  # scores 200/255 ≈ 0.784 and 0

@@ -274,7 +274,8 @@ def test_two_clients_with_one_client_id_are_explained(
     # Two processes with one config kicked each other off every ~2 s, logged only as
     # "Unspecified error".
     from detector.config import validate
-    from detector.service.comms import SHORT_CONNECTIONS_HINT, MqttComms
+    from detector.flaps import SHORT_CONNECTIONS_HINT
+    from detector.service.comms import MqttComms
 
     config = validate(
         {

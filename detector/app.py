@@ -1,4 +1,9 @@
-"""`smokewatch run` and `smokewatch demo`."""
+"""The composition root of the detector process: `smokewatch run` and `smokewatch demo`.
+
+The service (detector/service/) and the bridge (detector/bridge/) are libraries that never import
+each other; this module is the one place that puts them in one process (the in-process bridge of
+`smokewatch run`).
+"""
 
 from __future__ import annotations
 
