@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detector import __version__
+from detector.config import MqttConfig
 
 # Boxes as rows of [x1, y1, x2, y2, confidence], coordinates relative to the frame (0-1).
 Boxes = NDArray[np.float32]
@@ -26,6 +27,33 @@ Boxes = NDArray[np.float32]
 # Where a Home Assistant user is sent from the device page ("origin" of the discovered entities).
 SUPPORT_URL = "https://github.com/smokewatch/smokewatch"
 ORIGIN = {"name": "SmokeWatch", "sw_version": __version__, "support_url": SUPPORT_URL}
+
+
+# Home Assistant keeps entities and devices by these ids: every one is built here, so the
+# detector, its cameras and the bridge cannot drift apart (a changed id is a new entity).
+def detector_device_id(mqtt: MqttConfig) -> str:
+    """The detector device's identifier (one device per instance)."""
+    return f"{mqtt.node_id}_detector" + (f"_{mqtt.instance}" if mqtt.instance else "")
+
+
+def camera_device_id(mqtt: MqttConfig, camera: str) -> str:
+    """A camera device's identifier."""
+    return f"{mqtt.node_id}_{camera}"
+
+
+def bridge_device_id(mqtt: MqttConfig) -> str:
+    """The bridge device's identifier."""
+    return f"{mqtt.node_id}_bridge"
+
+
+def entity_unique_id(device_id: str, key: str) -> str:
+    """The unique id of a device's entity (or device trigger) `key`."""
+    return f"{device_id}_{key}"
+
+
+def config_topic(mqtt: MqttConfig, component: str, unique_id: str) -> str:
+    """Where an entity's discovery config is published."""
+    return f"{mqtt.discovery_prefix}/{component}/{unique_id}/config"
 
 
 def iso_utc(timestamp: float) -> str:

@@ -32,7 +32,14 @@ from detector.bridge.intake import Intake
 from detector.bridge.outbox import Outbox
 from detector.bridge.spacing import UploadSpacing
 from detector.config import Config
-from detector.contract import ORIGIN, Detection, iso_utc
+from detector.contract import (
+    ORIGIN,
+    Detection,
+    bridge_device_id,
+    config_topic,
+    entity_unique_id,
+    iso_utc,
+)
 from detector.redact import redact_url
 from detector.supervise import Health, supervise
 
@@ -329,10 +336,10 @@ class BridgeService:
 def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
     """Home Assistant discovery of the bridge device, by config topic."""
     mqtt = config.mqtt
-    node = mqtt.node_id
+    device_id = bridge_device_id(mqtt)
     stats = f"{mqtt.topic_prefix}/bridge/stats"
     device = {
-        "identifiers": [f"{node}_bridge"],
+        "identifiers": [device_id],
         "name": "SmokeWatch bridge",
         "manufacturer": "SmokeWatch",
         "model": "Pyronear bridge",
@@ -386,8 +393,8 @@ def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
     }
     payloads = {}
     for (component, key), entity in entities.items():
-        unique_id = f"{node}_bridge_{key}"
-        payloads[f"{mqtt.discovery_prefix}/{component}/{unique_id}/config"] = {
+        unique_id = entity_unique_id(device_id, key)
+        payloads[config_topic(mqtt, component, unique_id)] = {
             **entity,
             "unique_id": unique_id,
             "state_topic": stats,

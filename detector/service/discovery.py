@@ -16,7 +16,7 @@ from typing import Any
 from detector import __version__
 from detector.config import CameraConfig, MqttConfig
 from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
-from detector.contract import ORIGIN
+from detector.contract import ORIGIN, camera_device_id, detector_device_id, entity_unique_id
 from detector.view import VIEW_STATES
 
 # (component, key) of every camera entity, the order they are published in.
@@ -47,21 +47,6 @@ DETECTOR_ENTITIES = (
     ("binary_sensor", "problem"),
     ("binary_sensor", "inference"),
 )
-
-
-def detector_device_id(mqtt: MqttConfig) -> str:
-    """The detector device's identifier (one device per instance)."""
-    return f"{mqtt.node_id}_detector" + (f"_{mqtt.instance}" if mqtt.instance else "")
-
-
-def camera_device_id(mqtt: MqttConfig, camera: str) -> str:
-    """A camera device's identifier."""
-    return f"{mqtt.node_id}_{camera}"
-
-
-def config_topic(mqtt: MqttConfig, component: str, unique_id: str) -> str:
-    """Where an entity's discovery config is published."""
-    return f"{mqtt.discovery_prefix}/{component}/{unique_id}/config"
 
 
 def _availability(mqtt: MqttConfig, camera: str | None) -> dict[str, Any]:
@@ -204,7 +189,7 @@ def camera_entities(
     }
     payloads: dict[tuple[str, str], dict[str, Any]] = {}
     for component, key in CAMERA_ENTITIES:
-        unique_id = f"{camera_device_id(mqtt, camera.id)}_{key}"
+        unique_id = entity_unique_id(camera_device_id(mqtt, camera.id), key)
         # The status sensor must stay available to say "offline".
         availability = _availability(mqtt, None if key == "status" else camera.id)
         payloads[(component, unique_id)] = {
@@ -219,7 +204,7 @@ def camera_entities(
         # Shown as '"Smoke alert" started' in HA's automation editor (a type HA has no
         # translation for renders as "<subtype> <type>"). value_template picks the event type
         # out of the JSON event, so `payload` matches one kind only.
-        payloads[(component, f"{camera_device_id(mqtt, camera.id)}_{key}")] = {
+        payloads[(component, entity_unique_id(camera_device_id(mqtt, camera.id), key))] = {
             "automation_type": "trigger",
             "topic": f"{mqtt.topic_prefix}/{smoke_event_topic(camera.id)}",
             "value_template": "{{ value_json.event_type }}",
@@ -282,7 +267,7 @@ def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]
     }
     payloads: dict[tuple[str, str], dict[str, Any]] = {}
     for component, key in DETECTOR_ENTITIES:
-        unique_id = f"{detector_device_id(mqtt)}_{key}"
+        unique_id = entity_unique_id(detector_device_id(mqtt), key)
         payloads[(component, unique_id)] = {
             **specific[key],
             "unique_id": unique_id,

@@ -28,7 +28,13 @@ from detector.annotate import annotate_jpeg
 from detector.assembly import camera_settings
 from detector.config import CameraConfig, Config, MqttConfig
 from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
-from detector.contract import Detection, iso_utc
+from detector.contract import (
+    Detection,
+    camera_device_id,
+    config_topic,
+    entity_unique_id,
+    iso_utc,
+)
 from detector.errors import FrameError, InferenceError
 from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
 from detector.pipeline import FrameResult, Pipeline
@@ -374,8 +380,8 @@ class DetectorService:
         for camera in sorted(set(old or {}) - set(self.cameras) - self.config.elsewhere):
             _LOGGER.info("Camera %s left the config: removing its entities", camera)
             for component, key in discovery.CAMERA_DISCOVERY:
-                unique_id = f"{discovery.camera_device_id(self.mqtt, camera)}_{key}"
-                topic = discovery.config_topic(self.mqtt, component, unique_id)
+                unique_id = entity_unique_id(camera_device_id(self.mqtt, camera), key)
+                topic = config_topic(self.mqtt, component, unique_id)
                 self.comms.publish_absolute(topic, b"", retain=True, qos=1)
             for leaf in CAMERA_STATE_TOPICS:
                 self.comms.publish(f"{camera}/{leaf}", b"", retain=True, qos=1)
@@ -402,7 +408,7 @@ class DetectorService:
             for runtime in self.cameras.values():
                 payloads.update(discovery.camera_entities(self.mqtt, runtime.config))
             for (component, unique_id), payload in payloads.items():
-                topic = discovery.config_topic(self.mqtt, component, unique_id)
+                topic = config_topic(self.mqtt, component, unique_id)
                 self.comms.publish_absolute(topic, json.dumps(payload), retain=True, qos=1)
         for camera, runtime in self.cameras.items():
             self._publish_settings(camera)
@@ -938,7 +944,7 @@ def detector_info(
         "cameras": {
             camera.id: {
                 "name": camera.name,
-                "device_id": discovery.camera_device_id(mqtt, camera.id),
+                "device_id": camera_device_id(mqtt, camera.id),
                 "image_topic": camera.image_topic,
             }
             for camera in cameras
