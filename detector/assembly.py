@@ -87,7 +87,6 @@ def camera_settings(camera: CameraConfig) -> CameraSettings:
         name=camera.id,
         threshold=camera.threshold,
         nb_frames=camera.nb_frames,
-        enabled=camera.enabled,
         scene=camera.scene,
         max_bbox_width=camera.width_cap,
         night=camera.night_mode,

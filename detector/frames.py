@@ -241,9 +241,3 @@ def letterbox_into(
             casting="unsafe",
         )
     return Letterbox(scale, pad_x, pad_y, width, height, input_w, input_h)
-
-
-def letterbox(image: NDArray[np.uint8], size: int) -> tuple[NDArray[np.float32], Letterbox]:
-    """Allocate a [1, 3, size, size] tensor and letterbox an RGB image into it."""
-    out = np.empty((1, 3, size, size), dtype=np.float32)
-    return out, letterbox_into(image, out)

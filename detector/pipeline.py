@@ -33,7 +33,6 @@ class CameraSettings:
     name: str
     threshold: float = 0.25
     nb_frames: int = 6
-    enabled: bool = True
     scene: str = "nearby"
     # Boxes at least this wide (fraction of the frame) are dropped; None keeps every width.
     max_bbox_width: float | None = None
@@ -82,7 +81,6 @@ class FrameResult:
 
     camera: str
     frame_time: float
-    image_size: tuple[int, int]
     raw_boxes: Boxes
     boxes: Boxes
     vote: VoteResult
@@ -170,11 +168,6 @@ class Pipeline:
         self._tensor = model.new_input()
         self._cameras: dict[str, CameraState] = {}
 
-    @property
-    def cameras(self) -> dict[str, CameraState]:
-        """Camera states by name."""
-        return self._cameras
-
     def add_camera(self, settings: CameraSettings) -> CameraState:
         """Register a camera (or update the settings of a known one) and return its state."""
         state = self._cameras.get(settings.name)
@@ -233,7 +226,7 @@ class Pipeline:
         settings = state.settings
         recorded_at = time.time() if frame_time is None else frame_time
         start = time.perf_counter()
-        image, size = self.decode(data)
+        image, _ = self.decode(data)
         decoded = time.perf_counter()
         view = state.view.observe(data, image)
         timings = {
@@ -245,7 +238,6 @@ class Pipeline:
             return FrameResult(
                 camera=camera,
                 frame_time=recorded_at,
-                image_size=size,
                 raw_boxes=EMPTY_BOXES,
                 boxes=EMPTY_BOXES,
                 vote=VoteResult(score=0.0, boxes=EMPTY_BOXES, ongoing=state.ongoing),
@@ -287,7 +279,6 @@ class Pipeline:
         return FrameResult(
             camera=camera,
             frame_time=recorded_at,
-            image_size=size,
             raw_boxes=raw_boxes,
             boxes=boxes,
             vote=vote,

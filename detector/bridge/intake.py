@@ -63,7 +63,6 @@ class Intake:
         }
         self.connected = threading.Event()
         self.storage_errors = 0
-        self.stored = 0
         self._skipped_logged: set[str] = set()
         self._stopping = False
         self.client = self._client()
@@ -225,7 +224,6 @@ class Intake:
                 item_id,
                 camera,
             )
-        self.stored += added
         self.on_stored()
         return True
 

@@ -16,12 +16,18 @@ from detector.annotate import annotate_jpeg
 from detector.errors import FrameError
 from detector.frames import (
     PAD_VALUE,
+    Letterbox,
     decode_frame,
     decode_image,
     image_size,
-    letterbox,
     letterbox_into,
 )
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """A fresh [1, 3, size, size] tensor with an RGB image letterboxed into it."""
+    out = np.empty((1, 3, size, size), dtype=np.float32)
+    return out, letterbox_into(image, out)
 
 
 def encode(image_rgb: np.ndarray, ext: str = ".jpg") -> bytes:

@@ -139,4 +139,3 @@ def test_stage_timings(model: ModelRuntime, tmp_path: Path) -> None:
         "masks",
         "vote",
     }
-    assert result.image_size == (256, 256)
