@@ -227,6 +227,18 @@ class HomeAssistant:
         )
         self.token = token["access_token"]
 
+    def boot(self) -> None:
+        """Start, onboard, and wait until HA reports RUNNING: discovery flows start only then
+        (on a first boot it may still be installing integration packages)."""
+        self.start()
+        self.onboard()
+        wait_until(
+            lambda: self.request("GET", "/api/config")["state"] == "RUNNING",
+            BOOT_TIMEOUT,
+            "Home Assistant started",
+            interval=0.5,
+        )
+
     def flow(self, handler: str, *steps: dict[str, Any]) -> dict[str, Any]:
         """Run a config flow: start it, submit each step's input, return the last result."""
         result: dict[str, Any] = self.request(

@@ -28,7 +28,6 @@ from tests.detector.broker import Broker, free_port, mosquitto_path
 from tests.detector.tiny_model import make_tiny_model
 
 from .harness import (
-    BOOT_TIMEOUT,
     HA_COMMAND_VARIABLE,
     MAIN_PYTHON,
     REPO,
@@ -174,14 +173,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     detector: Detector | None = None
     browser: CardBrowser | None = None
     try:
-        ha.start()
-        ha.onboard()
-        wait_until(
-            lambda: ha.request("GET", "/api/config")["state"] == "RUNNING",
-            BOOT_TIMEOUT,
-            "Home Assistant started",
-            interval=0.5,
-        )
+        ha.boot()
         finish_onboarding(ha)
         assert ha.mqtt_flow(broker.host, broker.port)["type"] == "create_entry"
         probe = Probe(broker.port, P)
