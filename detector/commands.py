@@ -25,6 +25,15 @@ from detector.replay import (
 DEFAULT_REPLAY_CAMERA = "replay"
 
 
+def add_camera_options(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the configuration, its camera and the model (replay, eval)."""
+    parser.add_argument("-c", "--config", type=Path, help="configuration (model, camera, masks)")
+    parser.add_argument(
+        "--camera", help="camera of the configuration whose settings and masks apply"
+    )
+    parser.add_argument("--model", help="model file or Hugging Face repo id (overrides the config)")
+
+
 def register(subparsers: Any) -> None:
     """Add `replay` and `check-config` to the command line."""
     check = subparsers.add_parser(
@@ -44,9 +53,7 @@ def register(subparsers: Any) -> None:
         "a summary of the alerts.",
     )
     rep.add_argument("path", type=Path, help="image, folder of images, or video file")
-    rep.add_argument("-c", "--config", type=Path, help="use this configuration (model, camera)")
-    rep.add_argument("--camera", help="camera of the configuration whose settings and masks apply")
-    rep.add_argument("--model", help="model file or Hugging Face repo id (overrides the config)")
+    add_camera_options(rep)
     rep.add_argument(
         "--interval",
         type=float,

@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from detector.assembly import build_pipeline, load_model
+from detector.commands import add_camera_options
 from detector.config import Config, load_config, validate
 from detector.errors import ConfigError, FrameError, SmokeWatchError
 from detector.eval_dataset import Sequence, describe_label, load_dataset
@@ -605,9 +606,7 @@ def register(subparsers: Any) -> None:
         "PNG timelines with the 'eval' extra).",
     )
     ev.add_argument("dataset", type=Path, help="folder of sequences, each with a label.yaml")
-    ev.add_argument("-c", "--config", type=Path, help="configuration (model, camera, masks)")
-    ev.add_argument("--camera", help="camera of the configuration whose settings and masks apply")
-    ev.add_argument("--model", help="model file or Hugging Face repo id (overrides the config)")
+    add_camera_options(ev)
     ev.add_argument(
         "--grid",
         nargs="+",

@@ -20,7 +20,7 @@ from detector.model import ModelRuntime
 from detector.optimize import QUANTIZATION_KEY, _episodes, float_nodes, name_nodes, quantize
 from detector.pipeline import Pipeline
 from detector.replay import iter_frames
-from tests.detector.tiny_model import IR_VERSION, OPSET, smoke_jpeg
+from tests.detector.tiny_model import save_smoke_model, smoke_jpeg
 
 SIZE = 64
 
@@ -70,21 +70,7 @@ def make_conv_model(path: Path, size: int = SIZE, *, flat_branch: bool = False) 
             helper.make_node("Mul", ["flat_score", "zero"], ["flat_zero"]),
             helper.make_node("Add", ["grey_score", "flat_zero"], ["score"]),
         ]
-    graph = helper.make_graph(
-        nodes,
-        "conv_smoke",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 5, 1])],
-        initializer=consts,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = IR_VERSION
-    for key, value in (("names", "{0: 'smoke'}"), ("imgsz", f"[{size}, {size}]")):
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(path))
-    return path
+    return save_smoke_model(nodes, consts, "conv_smoke", size, path)
 
 
 def grey_frames(folder: Path, levels: list[int]) -> Path:

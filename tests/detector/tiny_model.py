@@ -40,9 +40,21 @@ def make_tiny_model(path: Path, size: int = 64) -> Path:
         helper.make_node("Squeeze", ["mean", "squeeze_axes"], ["score"]),
         helper.make_node("Concat", ["box", "score"], ["output0"], axis=1),
     ]
+    return save_smoke_model(nodes, consts, "tiny_smoke", size, path)
+
+
+def save_smoke_model(
+    nodes: list[onnx.NodeProto],
+    consts: list[onnx.TensorProto],
+    name: str,
+    size: int,
+    path: Path,
+) -> Path:
+    """Save a one-class graph from `images` [1,3,size,size] to `output0` [1,5,1], with the
+    metadata SmokeWatch reads (class names, input size), after onnx's full check."""
     graph = helper.make_graph(
         nodes,
-        "tiny_smoke",
+        name,
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 5, 1])],
         initializer=consts,
