@@ -68,12 +68,6 @@ class Letterbox:
     input_h: int
 
 
-def image_size(data: bytes) -> tuple[int, int]:
-    """(width, height) read from a JPEG or PNG header without decoding; FrameError otherwise."""
-    width, height, _ = _header(data)
-    return width, height
-
-
 def _header(data: bytes) -> tuple[int, int, int]:
     """(width, height, offset where the pixel data starts) of a JPEG or PNG payload."""
     if data.startswith(PNG_MAGIC):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -132,6 +132,11 @@ class CameraState:
         if source is not None:
             return self._masks.get(source, ())
         return tuple(mask for group in self._masks.values() for mask in group)
+
+    def set_threshold(self, threshold: float) -> None:
+        """A new vote threshold (a change from Home Assistant); the vote goes on."""
+        self.settings = replace(self.settings, threshold=threshold)
+        self.vote.conf_thresh = threshold
 
     def update_settings(self, settings: CameraSettings) -> None:
         """Apply new settings; the vote restarts only when its window length changes."""

@@ -29,6 +29,7 @@ CAMERA_ENTITIES = (
     ("number", "threshold"),
     ("button", "reset"),
     ("button", "test"),
+    ("button", "file_settings"),
     ("sensor", "status"),
     ("sensor", "view"),
     ("event", "smoke_alert"),
@@ -124,15 +125,28 @@ def camera_entities(
             "entity_category": "config",
             "icon": "mdi:cctv",
         },
+        # Shown in % like the score it is compared with; the wire (and the file) keep 0..1.
         "threshold": {
             "name": "Smoke threshold",
             "command_topic": f"{base}/threshold/set",
+            "command_template": "{{ (value / 100) | round(2) }}",
             "state_topic": f"{base}/threshold/state",
-            "min": THRESHOLD_MIN,
-            "max": THRESHOLD_MAX,
-            "step": 0.01,
+            "value_template": "{{ (value | float * 100) | round(0) | int }}",
+            "min": round(THRESHOLD_MIN * 100),
+            "max": round(THRESHOLD_MAX * 100),
+            "step": 1,
+            "unit_of_measurement": "%",
             "mode": "box",
             "entity_category": "config",
+            # Where each setting comes from: the file, or a change made at run time.
+            "json_attributes_topic": f"{base}/settings",
+        },
+        "file_settings": {
+            "name": "Use file settings",
+            "command_topic": f"{base}/file_settings/set",
+            "payload_press": "PRESS",
+            "entity_category": "config",
+            "icon": "mdi:file-restore",
         },
         "reset": {
             "name": "Reset",
@@ -229,6 +243,8 @@ def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]
             "unit_of_measurement": "ms",
             "device_class": "duration",
             "state_class": "measurement",
+            # Changes every stats interval: recorded only when the user asks for it.
+            "enabled_by_default": False,
         },
         "frames_dropped": {
             "name": "Frames dropped",
@@ -236,6 +252,7 @@ def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]
             "value_template": "{{ value_json.frames_dropped }}",
             "state_class": "total_increasing",
             "icon": "mdi:image-remove",
+            "enabled_by_default": False,
         },
         # ON while a part of the detector is at fault (stats `healthy`), the reasons attached.
         "problem": {

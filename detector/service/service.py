@@ -1,8 +1,12 @@
-"""`smokewatch run`: the detector as a long-running MQTT service.
+"""`smokewatch run`: the detector as a long-running MQTT service: threads and wiring only.
 
 Threads: paho's network thread only stores frames and enqueues commands; one inference worker
 scores frames; the control thread (the caller of `run`) applies commands, tracks camera health
 and publishes stats; a one-thread executor draws alert images off the scoring path.
+
+Each concern has its own module: the alert state machine (alerts.py), every published topic
+(publisher.py), the commands (command_table.py), the settings and their file-vs-run-time rule
+(settings.py), the refusal log (refusals.py), the discovery payloads (discovery.py).
 """
 
 from __future__ import annotations
@@ -15,31 +19,29 @@ import signal
 import statistics
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from detector import __version__
 from detector.annotate import annotate_jpeg
-from detector.assembly import camera_settings
 from detector.config import CameraConfig, Config, MqttConfig
-from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
 from detector.contract import (
     Detection,
     camera_device_id,
-    config_topic,
     entity_unique_id,
     iso_utc,
 )
 from detector.errors import FrameError, InferenceError
-from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
+from detector.masks import Mask, masks_to_json, parse_remote_masks
 from detector.pipeline import FrameResult, Pipeline
-from detector.redact import redact_text
 from detector.service import discovery
+from detector.service.alerts import AlertChange, CameraAlert, test_alert_boxes
+from detector.service.command_table import CommandTable
 from detector.service.comms import Comms, MqttComms
 from detector.service.false_alarm import (
     MAX_EVENTS_SHOWN,
@@ -48,7 +50,17 @@ from detector.service.false_alarm import (
     masks_attributes,
 )
 from detector.service.payloads import parse_frame_payload
+from detector.service.publisher import Publisher
+from detector.service.refusals import RefusalLog
 from detector.service.scheduler import Scheduler
+from detector.service.settings import (
+    FILE_KEYS,
+    MASKS_MAX_BYTES,
+    LiveSettings,
+    parse_enabled,
+    parse_masks,
+    parse_threshold,
+)
 from detector.sources import FrigateEvents, SourceRunner
 from detector.supervise import Health, supervised_thread
 from detector.untrusted import parse_json
@@ -60,67 +72,33 @@ RESTORE_WAIT = 1.0  # seconds to collect our own retained states after the first
 # Seconds between two re-publishes of everything asked by HA's `online`: the first goes at
 # once, those within this time are merged into one after it.
 REPUBLISH_MIN_INTERVAL = 5.0
-# Detections the MQTT client could not take (its queue full): kept and offered again from
-# the control thread, up to this many (beyond it the oldest goes, counted and logged).
-UNSENT_DETECTIONS_LIMIT = 1000
-# A refused input is logged at once, then summarised at most this often per (camera, reason).
-REJECT_LOG_EVERY = 300.0
-# Distinct (camera, reason) pairs remembered for that; beyond it (a flood of made-up camera
-# names) refusals are only counted, so the bookkeeping cannot grow without bound.
-REJECT_LOG_KEYS = 1000
-PRESS = "PRESS"
-MAX_DROPS_SHOWN = 10
-# A masks command or state larger than this is refused before it is parsed (a few hundred
-# masks of a dozen points fit in a tenth of it).
-MASKS_MAX_BYTES = 64 * 1024
 STATE_KEYS = ("enabled", "threshold", "masks")
 # The latest scored frame goes to Home Assistant (the zone card's picture) at most this often
 # per camera: enough to draw on, without a multi-megabyte retained publish at every interval.
 SCORED_FRAME_EVERY = 30.0
-CAMERA_STATE_TOPICS = (
-    "smoke",
-    "smoke/attributes",
-    "score",
-    "alert/image",
-    "status",
-    "view",
-    "enabled/state",
-    "threshold/state",
-    "masks/state",
-    "masks/attributes",
-    "frame",
-)
 
 
 @dataclass
-class CameraRuntime:
-    """What the service tracks per camera beside the pipeline's state."""
+class CameraWatch:
+    """What the service keeps about one camera beside the pipeline's scoring state."""
 
-    config: CameraConfig
-    smoke: bool = False
+    config: CameraConfig  # the file's values: never changed at run time
+    settings: LiveSettings
+    alert: CameraAlert
     status: str = "offline"
-    alert_started: float | None = None
+    view: str | None = None  # the view state last published (clear, night, frozen, obscured)
     last_jpeg: bytes | None = None
     alert_image: bytes | None = None  # kept to publish again to a broker that lost it
-    last_attributes: dict[str, Any] | None = None
-    view: str | None = None  # the view state last published (clear, night, frozen, obscured)
-    last_score: float | None = None
-    last_scored_at: float | None = None
     # time.monotonic() of the last frame scored and of the last one refused (health)
     last_good_at: float | None = None
     last_refused_at: float | None = None
-    errors: Counter[str] = field(default_factory=Counter)
-    testing: bool = False
     test_timer: threading.Timer | None = None
-    # The boxes of the latest frame of the latest real alert: what "Not smoke" masks.
-    alert_boxes: list[list[float]] = field(default_factory=list)
-    alert_boxes_started: float | None = None
     false_alarms: deque[FalseAlarm] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS_SHOWN))
     frame_published_at: float | None = None  # monotonic
 
 
 class DetectorService:
-    """Wires the pipeline to MQTT."""
+    """Wires the pipeline, the alert machines, the commands and the publisher to MQTT."""
 
     def __init__(
         self,
@@ -143,16 +121,33 @@ class DetectorService:
         self.health_interval = health_interval or max(0.05, min([1.0, *windows]) / 2)
         self.comms: Comms = comms or MqttComms(config.mqtt)
         self.comms.on_connected = self._on_connected
+        self.publish = Publisher(self.comms, self.mqtt)
         self.scheduler = Scheduler()
-        self.cameras: dict[str, CameraRuntime] = {}
+        self._model_name = pipeline.model.name
+        self.cameras: dict[str, CameraWatch] = {}
         self._topic_camera: dict[str, str] = {}
         for camera in config.cameras.values():
-            self.cameras[camera.id] = CameraRuntime(camera)
+            self.cameras[camera.id] = CameraWatch(
+                camera,
+                LiveSettings.from_file(
+                    camera.id, enabled=camera.enabled, threshold=camera.threshold
+                ),
+                CameraAlert(self._model_name),
+            )
             self.scheduler.add(camera.id, camera.interval)
             self._topic_camera[camera.image_topic] = camera.id
+        self.refusals = RefusalLog(self.cameras)
+        self.commands = CommandTable(self.cameras, self.refusals)
+        self.commands.setting("enabled", parse_enabled, self._set_enabled)
+        self.commands.setting("threshold", parse_threshold, self._set_threshold)
+        self.commands.setting("masks", parse_masks, self._set_masks)
+        self.commands.button("reset", self._reset)
+        self.commands.button("test", self._test_alert)
+        self.commands.button("false_alarm", self._false_alarm)
+        self.commands.button("file_settings", self._use_file_settings)
         self.control: queue.Queue[Callable[[], None]] = queue.Queue()
         self.stop_event = threading.Event()
-        self._lock = threading.Lock()  # pipeline state: worker vs commands
+        self._lock = threading.Lock()  # pipeline and alert state: worker vs commands
         self._images = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-image")
         self.health = Health("detector")
         self._worker = supervised_thread("inference", self._work, self.health, self.stop_event)
@@ -162,23 +157,15 @@ class DetectorService:
         # times must not queue a thousand copies of discovery in front of the detections.
         self._publish_all_pending = threading.Event()
         self._next_publish_all = 0.0
-        self._unsent: deque[tuple[str, str]] = deque()
-        self._unsent_lock = threading.Lock()
-        self.detections_dropped = 0
         self._inference_ms: deque[float] = deque(maxlen=20)
-        self.rejected: Counter[str] = Counter()
-        # (camera, reason) → [monotonic time of the last warning, refusals since then]
-        self._reject_log: dict[tuple[str, str], list[float]] = {}
-        self._reject_lock = threading.Lock()
         self._restored: dict[str, bytes] = {}
         self._restoring = True
         self._previous_info: dict[str, Any] | None = None
         self._started = time.monotonic()
-        self._model_name = pipeline.model.name
         self.sources = SourceRunner(
             list(config.cameras.values()),
             self._deliver,
-            self._reject,
+            self.refusals.refuse,
             config.detection.max_frame_bytes,
             health=self.health,
         )
@@ -199,6 +186,7 @@ class DetectorService:
         self.comms.subscribe("+/+/set", self._command_message)
         self.comms.subscribe("+/masks/remote", self._remote_masks_message, qos=1)
         self.comms.subscribe("+/+/state", self._state_message)
+        self.comms.subscribe("+/settings", self._state_message)
         self.comms.subscribe(self.mqtt.detector_topic("info"), self._info_message)
         self.comms.subscribe(f"{self.mqtt.discovery_prefix}/status", self._ha_status, absolute=True)
         _LOGGER.debug("Subscriptions set below %s", prefix)
@@ -208,17 +196,19 @@ class DetectorService:
         camera = self._topic_camera.get(topic)
         if camera is None:
             unknown = topic.split("/")[-2]
-            self._reject(unknown, "unknown_camera", f"frame on {topic} for a camera not configured")
+            self.refusals.refuse(
+                unknown, "unknown_camera", f"frame on {topic} for a camera not configured"
+            )
             return
         self._accept_frame(camera, payload)
 
     def _deliver(self, camera: str, payload: bytes) -> None:
         """A frame from the built-in poller (on the poller's thread)."""
-        runtime = self.cameras[camera]
-        source = runtime.config.source
+        watch = self.cameras[camera]
+        source = watch.config.source
         if source is not None and source.publish:
             # Other consumers see the same frame; our own subscription feeds the scheduler.
-            self.comms.publish_absolute(runtime.config.image_topic, payload)
+            self.comms.publish_absolute(watch.config.image_topic, payload)
         else:
             self._accept_frame(camera, payload)
 
@@ -226,27 +216,27 @@ class DetectorService:
         """Check a frame's size, then only store it in the camera's slot."""
         limit = self.config.detection.max_frame_bytes
         if len(payload) > limit:
-            self._reject(
+            self.refusals.refuse(
                 camera,
                 "too_large",
                 f"payload of {len(payload)} bytes is over detection.max_frame_bytes ({limit})",
             )
             return
-        runtime = self.cameras[camera]
-        if runtime.config.enabled:
+        watch = self.cameras[camera]
+        if watch.settings.enabled:
             self.scheduler.put(camera, payload)
         else:
             # A disabled camera is still watched: its status (and so the availability of its
             # entities, the Detection switch included) must not drop to offline.
             self.scheduler.seen(camera)
-        if runtime.status in ("stale", "offline"):
+        if watch.status in ("stale", "offline"):
             # Back online at once, not at the next health check (on the control thread).
             self.control.put(self._update_health)
 
     def _command_message(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
-        camera, setting = parts[-3], parts[-2]
-        self.control.put(lambda: self._command(camera, setting, payload))
+        camera, name = parts[-3], parts[-2]
+        self.control.put(lambda: self._command(camera, name, payload))
 
     def _remote_masks_message(self, topic: str, payload: bytes) -> None:
         camera = topic.split("/")[-3]
@@ -312,8 +302,8 @@ class DetectorService:
                 # spell (even right after a connect) is answered at once.
                 self._next_publish_all = now + REPUBLISH_MIN_INTERVAL
                 self._guarded("publish", self._publish_all)
-            if self._unsent:
-                self._guarded("detections", self._send_unsent)
+            if self.publish.detections_waiting:
+                self._guarded("detections", self.publish.send_unsent)
             # Wake at least twice a second so a stop request is seen promptly.
             timeout = max(0.0, min(next_health, next_stats, now + 0.5) - time.monotonic())
             try:
@@ -344,9 +334,9 @@ class DetectorService:
         if self._worker.is_alive():
             self._worker.join(timeout=60)
         self._images.shutdown(wait=True)
-        for runtime in self.cameras.values():
-            if runtime.test_timer is not None:
-                runtime.test_timer.cancel()
+        for watch in self.cameras.values():
+            if watch.test_timer is not None:
+                watch.test_timer.cancel()
         self.comms.stop()
         _LOGGER.info("Stopped")
 
@@ -360,13 +350,25 @@ class DetectorService:
         self._publish_all()
 
     def _restore_states(self) -> None:
-        """Apply the settings our retained state topics held before this start."""
+        """Apply the settings our retained state topics held before this start, by the rule
+        of settings.py: a change made at run time lasts until the file's value changes."""
         prefix = self.mqtt.topic_prefix
-        for camera in self.cameras:
+        for camera, watch in self.cameras.items():
+            records = _json_object(self._restored.get(f"{prefix}/{camera}/settings"))
             for key in STATE_KEYS:
                 payload = self._restored.get(f"{prefix}/{camera}/{key}/state")
-                if payload is not None:
-                    self._apply(camera, key, payload, source="restored state")
+                if payload is None:
+                    continue
+                text = payload.decode("utf-8", "replace").strip()
+                if key not in FILE_KEYS:
+                    self.commands.apply(camera, key, text, source="restored state")
+                    continue
+                ok, value = self.commands.parse(camera, key, text, source="restored state")
+                record = records.get(key) if records is not None else None
+                record = record if isinstance(record, dict) or record is None else {}
+                if ok and watch.settings.restored(key, value, record):
+                    self._apply_live(camera)
+                    _LOGGER.info("Camera %s: %s set to %s (restored state)", camera, key, text)
         self._restored.clear()
 
     def _remove_old_cameras(self) -> None:
@@ -379,18 +381,20 @@ class DetectorService:
         old = previous.get("cameras") if isinstance(previous.get("cameras"), dict) else {}
         for camera in sorted(set(old or {}) - set(self.cameras) - self.config.elsewhere):
             _LOGGER.info("Camera %s left the config: removing its entities", camera)
-            for component, key in discovery.CAMERA_DISCOVERY:
-                unique_id = entity_unique_id(camera_device_id(self.mqtt, camera), key)
-                topic = config_topic(self.mqtt, component, unique_id)
-                self.comms.publish_absolute(topic, b"", retain=True, qos=1)
-            for leaf in CAMERA_STATE_TOPICS:
-                self.comms.publish(f"{camera}/{leaf}", b"", retain=True, qos=1)
+            device = camera_device_id(self.mqtt, camera)
+            self.publish.remove_camera(
+                camera,
+                [
+                    (component, entity_unique_id(device, key))
+                    for component, key in discovery.CAMERA_DISCOVERY
+                ],
+            )
 
     # -- publishing ------------------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
         """The retained description of this detector (read by the HA integration)."""
-        cameras = [runtime.config for runtime in self.cameras.values()]
+        cameras = [watch.config for watch in self.cameras.values()]
         return {
             **detector_info(self.mqtt, cameras, self._model_name),
             "backend": self.pipeline.model.describe(),
@@ -400,46 +404,36 @@ class DetectorService:
     def _publish_all(self) -> None:
         """Discovery and every current state (after a (re)connect or HA's restart)."""
         self._publish_all_pending.clear()
-        self.comms.publish(
-            self.mqtt.detector_topic("info"), json.dumps(self.info()), retain=True, qos=1
-        )
+        self.publish.info(self.info())
         if self.mqtt.discovery:
             payloads = dict(discovery.detector_entities(self.mqtt))
-            for runtime in self.cameras.values():
-                payloads.update(discovery.camera_entities(self.mqtt, runtime.config))
-            for (component, unique_id), payload in payloads.items():
-                topic = config_topic(self.mqtt, component, unique_id)
-                self.comms.publish_absolute(topic, json.dumps(payload), retain=True, qos=1)
-        for camera, runtime in self.cameras.items():
+            for watch in self.cameras.values():
+                payloads.update(discovery.camera_entities(self.mqtt, watch.config))
+            self.publish.discovery(payloads)
+        for camera, watch in self.cameras.items():
             self._publish_settings(camera)
-            self.comms.publish(f"{camera}/status", runtime.status, retain=True, qos=1)
-            if runtime.view is not None:
-                self.comms.publish(f"{camera}/view", runtime.view, retain=True, qos=1)
-            self._publish_smoke(camera, runtime.smoke, event=False)
-            if runtime.last_attributes is not None:
-                self.comms.publish(
-                    f"{camera}/smoke/attributes", json.dumps(runtime.last_attributes), retain=True
-                )
-            if runtime.last_score is not None:
-                self.comms.publish(f"{camera}/score", f"{runtime.last_score:.1f}", retain=True)
-            if runtime.alert_image is not None:
-                self.comms.publish(f"{camera}/alert/image", runtime.alert_image, retain=True)
+            self.publish.status(camera, watch.status)
+            if watch.view is not None:
+                self.publish.view(camera, watch.view)
+            with self._lock:
+                alert = watch.alert
+                self.publish.smoke_state(camera, alert.smoke)
+                if alert.attributes is not None:
+                    self.publish.attributes(camera, alert.attributes)
+                if alert.score is not None:
+                    self.publish.score(camera, alert.score)
+            if watch.alert_image is not None:
+                self.publish.alert_image(camera, watch.alert_image)
         self._publish_stats()
 
     def _publish_settings(self, camera: str) -> None:
-        runtime = self.cameras[camera]
-        state = self.pipeline.camera(camera)
-        self.comms.publish(
-            f"{camera}/enabled/state", "ON" if runtime.config.enabled else "OFF", retain=True, qos=1
-        )
-        self.comms.publish(
-            f"{camera}/threshold/state", f"{state.settings.threshold:g}", retain=True, qos=1
-        )
-        self.comms.publish(
-            f"{camera}/masks/state",
-            json.dumps(masks_to_json(state.masks("local"))),
-            retain=True,
-            qos=1,
+        watch = self.cameras[camera]
+        self.publish.settings(
+            camera,
+            enabled=watch.settings.enabled,
+            threshold=watch.settings.threshold,
+            masks=masks_to_json(self.pipeline.camera(camera).masks("local")),
+            sources=watch.settings.to_json(),
         )
         self._publish_masks_attributes(camera)
 
@@ -448,23 +442,22 @@ class DetectorService:
         attributes = masks_attributes(
             state.masks("local"), state.masks("remote"), list(self.cameras[camera].false_alarms)
         )
-        self.comms.publish(f"{camera}/masks/attributes", json.dumps(attributes), retain=True)
+        self.publish.masks_attributes(camera, attributes)
 
     def stats(self) -> dict[str, Any]:
         """The stats JSON published on <prefix>/stats."""
         cameras = {}
-        for camera, runtime in self.cameras.items():
+        for camera, watch in self.cameras.items():
             slot = self.scheduler.slots[camera]
+            scored_at = watch.alert.scored_at
             cameras[camera] = {
                 "frames_in": slot.frames_in,
                 "scored": slot.scored,
                 "dropped": slot.dropped,
-                "errors": dict(runtime.errors),
-                "last_score": runtime.last_score,
-                "last_scored_at": None
-                if runtime.last_scored_at is None
-                else iso_utc(runtime.last_scored_at),
-                "status": runtime.status,
+                "errors": self.refusals.camera_counts(camera),
+                "last_score": watch.alert.score,
+                "last_scored_at": None if scored_at is None else iso_utc(scored_at),
+                "status": watch.status,
             }
         timings = list(self._inference_ms)
         return {
@@ -472,144 +465,76 @@ class DetectorService:
             "inference_ms": round(statistics.median(timings), 1) if timings else None,
             "frames_dropped": sum(slot.dropped for slot in self.scheduler.slots.values()),
             "cameras": cameras,
-            "rejected": dict(self.rejected),
-            "detections_waiting": len(self._unsent),
-            "detections_dropped": self.detections_dropped,
+            "rejected": self.refusals.total_counts(),
+            "detections_waiting": self.publish.detections_waiting,
+            "detections_dropped": self.publish.detections_dropped,
             "model": self.pipeline.model.health(),
             **self.health.snapshot(),
         }
 
     def _publish_stats(self) -> None:
-        self.comms.publish(self.mqtt.detector_topic("stats"), json.dumps(self.stats()))
+        self.publish.stats(self.stats())
 
     def _update_health(self) -> None:
         now = time.monotonic()
-        for camera, runtime in self.cameras.items():
+        for camera, watch in self.cameras.items():
             slot = self.scheduler.slots[camera]
             status = "offline"
             if slot.last_frame_at is not None:
                 silence = now - slot.last_frame_at
-                interval = runtime.config.interval
-                window = runtime.config.stale_after * interval
+                interval = watch.config.interval
+                window = watch.config.stale_after * interval
                 if silence <= window:
-                    if _blind(runtime, now, window):
+                    if _blind(watch, now, window):
                         status = "refused"
-                    elif runtime.view == "frozen":
+                    elif watch.view == "frozen":
                         # Frames that keep arriving with the same bytes show nothing new.
                         status = "frozen"
                     else:
                         status = "online"
-                elif silence <= runtime.config.offline_after * interval:
+                elif silence <= watch.config.offline_after * interval:
                     status = "stale"
-            if status != runtime.status:
-                runtime.status = status
-                self.comms.publish(f"{camera}/status", status, retain=True, qos=1)
+            if status != watch.status:
+                watch.status = status
+                self.publish.status(camera, status)
 
-    # -- bad input -------------------------------------------------------------------------
+    # -- commands (the control thread) -----------------------------------------------------
 
-    def _reject(self, camera: str, reason: str, message: str, *, detail: str = "") -> None:
-        """Count a refused input; log it once per camera and reason, then rate-limited.
+    def _command(self, camera: str, name: str, payload: bytes) -> None:
+        self.commands.command(camera, name, payload)
 
-        `detail` refines what counts as the same reason in the log (each command topic is
-        logged on its own) without splitting the counters.
-        """
-        now = time.monotonic()
-        # Messages may quote a source URL or a server's answer: never its credentials.
-        message = redact_text(message)
-        with self._reject_lock:
-            self.rejected[reason] += 1
-            runtime = self.cameras.get(camera)
-            if runtime is not None:
-                runtime.errors[reason] += 1
-            key = (camera, f"{reason}:{detail}" if detail else reason)
-            entry = self._reject_log.get(key)
-            if entry is None:
-                if len(self._reject_log) < REJECT_LOG_KEYS:
-                    self._reject_log[key] = [now, 0]
-                    _LOGGER.warning("Refused input for %s (%s): %s", camera, reason, message)
-                else:
-                    _LOGGER.debug("Refused input for %s (%s): %s", camera, reason, message)
-                return
-            if now - entry[0] < REJECT_LOG_EVERY:
-                entry[1] += 1
-                _LOGGER.debug("Refused input for %s (%s): %s", camera, reason, message)
-                return
-            _LOGGER.warning(
-                "Refused input for %s (%s) again, %d time(s) in the last %.0f s; latest: %s",
-                camera,
-                reason,
-                entry[1] + 1,
-                now - entry[0],
-                message,
-            )
-            entry[0], entry[1] = now, 0
+    def _set_enabled(self, camera: str, enabled: bool, source: str) -> None:
+        self.cameras[camera].settings.set("enabled", enabled)
+        self._apply_live(camera)
+        self._publish_settings(camera)
 
-    # -- commands --------------------------------------------------------------------------
+    def _set_threshold(self, camera: str, threshold: float, source: str) -> None:
+        self.cameras[camera].settings.set("threshold", threshold)
+        self._apply_live(camera)
+        self._publish_settings(camera)
 
-    def _command(self, camera: str, setting: str, payload: bytes) -> None:
-        if camera not in self.cameras:
-            self._reject(camera, "unknown_camera", f"command {setting} for an unknown camera")
-            return
-        if setting in ("reset", "test"):
-            text = payload.decode("utf-8", "replace").strip()
-            if text.upper() != PRESS:
-                self._reject(
-                    camera,
-                    "bad_command",
-                    f"{setting}: expected {PRESS}, got {text[:40]!r}",
-                    detail=setting,
-                )
-            elif setting == "reset":
-                self._reset(camera)
-            else:
-                self._test_alert(camera)
-        elif setting == "false_alarm":
-            self._false_alarm(camera, payload)
-        elif setting in STATE_KEYS:
-            if self._apply(camera, setting, payload, source="command"):
-                self._publish_settings(camera)
-        else:
-            self._reject(
-                camera, "bad_command", f"unknown command topic {setting}/set", detail=setting
-            )
+    def _set_masks(self, camera: str, masks: list[Mask], source: str) -> None:
+        with self._lock:
+            self.pipeline.camera(camera).set_masks("local", masks)
+        self._publish_settings(camera)
 
-    def _apply(self, camera: str, key: str, payload: bytes, *, source: str) -> bool:
-        """Apply a setting from a command or a restored state; False (logged) when invalid."""
-        runtime = self.cameras[camera]
-        text = payload.decode("utf-8", "replace").strip()
-        try:
-            if key == "enabled":
-                if text.upper() not in ("ON", "OFF"):
-                    raise ValueError(f"expected ON or OFF, got {text[:40]!r}")
-                enabled = text.upper() == "ON"
-                runtime.config = replace(runtime.config, enabled=enabled)
-                if not enabled:
-                    self.scheduler.discard(camera)
-            elif key == "threshold":
-                try:
-                    value = float(text)
-                except ValueError:
-                    raise ValueError(f"expected a number, got {text[:40]!r}") from None
-                if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:
-                    raise ValueError(
-                        f"threshold {value} is outside {THRESHOLD_MIN}..{THRESHOLD_MAX}"
-                    )
-                runtime.config = replace(runtime.config, threshold=value)
-                with self._lock:
-                    self.pipeline.add_camera(camera_settings(runtime.config))
-            elif key == "masks":
-                try:
-                    data = parse_json(text, max_bytes=MASKS_MAX_BYTES) if text else []
-                except ValueError as err:
-                    raise ValueError(f"masks are not valid JSON: {err}") from None
-                masks = masks_from_json(data)
-                with self._lock:
-                    self.pipeline.camera(camera).set_masks("local", masks)
-        except ValueError as err:
-            self._reject(camera, "bad_command", f"{key} ({source}): {err}", detail=key)
-            return False
-        _LOGGER.info("Camera %s: %s set to %s (%s)", camera, key, text[:200], source)
-        return True
+    def _apply_live(self, camera: str) -> None:
+        """Hand the camera's live settings to whoever uses them (the scheduler, the vote)."""
+        settings = self.cameras[camera].settings
+        if not settings.enabled:
+            self.scheduler.discard(camera)
+        with self._lock:
+            state = self.pipeline.camera(camera)
+            if state.settings.threshold != settings.threshold:
+                state.set_threshold(settings.threshold)
+
+    def _use_file_settings(self, camera: str) -> None:
+        changed = self.cameras[camera].settings.use_file()
+        self._apply_live(camera)
+        self._publish_settings(camera)
+        _LOGGER.info(
+            "Camera %s: back to the file's settings (%s)", camera, ", ".join(changed) or "no change"
+        )
 
     def _remote_masks(self, camera: str, payload: bytes) -> None:
         if camera not in self.cameras:
@@ -618,51 +543,30 @@ class DetectorService:
             data = parse_json(payload, max_bytes=MASKS_MAX_BYTES) if payload else []
             masks, problems = parse_remote_masks(data)
         except ValueError as err:
-            self._reject(camera, "bad_remote_masks", str(err))
+            self.refusals.refuse(camera, "bad_remote_masks", str(err))
             return
         for problem in problems:  # one bad mask of the API is skipped, not the whole list
-            self._reject(camera, "bad_remote_masks", problem)
+            self.refusals.refuse(camera, "bad_remote_masks", problem)
         with self._lock:
             self.pipeline.camera(camera).set_masks("remote", masks)
         self._publish_masks_attributes(camera)
         _LOGGER.info("Camera %s: %d occlusion mask(s) from the Pyronear API", camera, len(masks))
 
     def _reset(self, camera: str) -> None:
-        runtime = self.cameras[camera]
         with self._lock:
             self.pipeline.camera(camera).reset()
-            was_on, was_test = runtime.smoke, runtime.testing
-            runtime.smoke, runtime.alert_started, runtime.testing = False, None, False
-            if runtime.last_attributes is not None:
-                runtime.last_attributes = {
-                    **runtime.last_attributes,
-                    "alert_started": None,
-                    "test": False,
-                }
-                self.comms.publish(
-                    f"{camera}/smoke/attributes", json.dumps(runtime.last_attributes), retain=True
-                )
-            self._publish_smoke(camera, False, test=was_test, event=was_on)
+            self.publish.alert(camera, self.cameras[camera].alert.reset())
         _LOGGER.info("Camera %s: alert reset", camera)
 
-    def _false_alarm(self, camera: str, payload: bytes) -> None:
+    def _false_alarm(self, camera: str) -> None:
         """ "Not smoke": mask the latest alert's boxes (IoU rule), then end the alert."""
-        text = payload.decode("utf-8", "replace").strip()
-        if text.upper() != PRESS:
-            self._reject(
-                camera,
-                "bad_command",
-                f"false_alarm: expected {PRESS}, got {text[:40]!r}",
-                detail="false_alarm",
-            )
-            return
-        runtime = self.cameras[camera]
+        watch = self.cameras[camera]
         with self._lock:
             state = self.pipeline.camera(camera)
             local = state.masks("local")
-            added = false_alarm_masks(runtime.alert_boxes, [mask.name for mask in local])
+            added = false_alarm_masks(watch.alert.boxes, [mask.name for mask in local])
             if not added:
-                self._reject(
+                self.refusals.refuse(
                     camera,
                     "bad_command",
                     "false_alarm: no alert on this camera has boxes to mask yet",
@@ -672,17 +576,13 @@ class DetectorService:
             state.set_masks("local", (*local, *added))
             event = FalseAlarm(
                 at=time.time(),
-                alert_started=runtime.alert_boxes_started,
+                alert_started=watch.alert.boxes_started,
                 masks=tuple(mask.name for mask in added),
                 boxes=tuple(mask.bounds for mask in added),
             )
-            runtime.false_alarms.append(event)
-            runtime.alert_boxes = []
-            if runtime.last_attributes is not None:
-                runtime.last_attributes = {
-                    **runtime.last_attributes,
-                    "false_alarm": event.to_json(),
-                }
+            watch.false_alarms.append(event)
+            state.reset()
+            change = watch.alert.dismissed(event)
         _LOGGER.info(
             "Camera %s: false alarm, %d box(es) masked as %s",
             camera,
@@ -690,56 +590,36 @@ class DetectorService:
             ", ".join(event.masks),
         )
         self._publish_settings(camera)
-        # The alert ends as an acknowledged one does (the reset publishes the attributes).
-        self._reset(camera)
+        # The alert ends as an acknowledged one does.
+        self.publish.alert(camera, change)
+        _LOGGER.info("Camera %s: alert reset", camera)
 
     def _test_alert(self, camera: str) -> None:
         """A synthetic alert through the real outputs; never forwarded to the Pyronear API."""
-        runtime = self.cameras[camera]
-        source = runtime.last_jpeg or _blank_jpeg()
-        boxes = np.array([[0.4, 0.4, 0.6, 0.6, 1.0]], dtype=np.float32)
-        image = annotate_jpeg(source, boxes, label="test", banner="SMOKEWATCH TEST ALERT")
-        attributes = {
-            "score": 100.0,
-            "boxes": boxes.tolist(),
-            "model": self._model_name,
-            "frame_time": iso_utc(time.time()),
-            "alert_started": iso_utc(time.time()),
-            "test": True,
-        }
+        watch = self.cameras[camera]
+        source = watch.last_jpeg or _blank_jpeg()
+        image = annotate_jpeg(
+            source, test_alert_boxes(), label="test", banner="SMOKEWATCH TEST ALERT"
+        )
         with self._lock:
-            if runtime.smoke:
+            change = watch.alert.test_started(time.time())
+            if change is None:
                 _LOGGER.info("Camera %s: a test alert is refused while an alert is on", camera)
                 return
-            runtime.alert_image = image
-            self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
-            self.comms.publish(f"{camera}/smoke/attributes", json.dumps(attributes), retain=True)
-            self._publish_smoke(camera, True, test=True)
-            runtime.smoke = runtime.testing = True
-            runtime.alert_started = time.time()
+            watch.alert_image = image
+            self.publish.alert_image(camera, image)
+            self.publish.alert(camera, change)
         _LOGGER.info("Camera %s: test alert for %.0f s", camera, TEST_ALERT_SECONDS)
 
         def end() -> None:
             with self._lock:
-                if runtime.testing:  # neither reset nor a real alert took over meanwhile
-                    runtime.smoke = runtime.testing = False
-                    runtime.alert_started = None
-                    if runtime.last_attributes is not None:
-                        runtime.last_attributes = {
-                            **runtime.last_attributes,
-                            "alert_started": None,
-                            "test": False,
-                        }
-                        self.comms.publish(
-                            f"{camera}/smoke/attributes",
-                            json.dumps(runtime.last_attributes),
-                            retain=True,
-                        )
-                    self._publish_smoke(camera, False, test=True)
+                ended = watch.alert.test_ended()
+                if ended is not None:  # neither reset nor a real alert took over meanwhile
+                    self.publish.alert(camera, ended)
 
-        runtime.test_timer = threading.Timer(TEST_ALERT_SECONDS, lambda: self.control.put(end))
-        runtime.test_timer.daemon = True
-        runtime.test_timer.start()
+        watch.test_timer = threading.Timer(TEST_ALERT_SECONDS, lambda: self.control.put(end))
+        watch.test_timer.daemon = True
+        watch.test_timer.start()
 
     # -- the inference worker --------------------------------------------------------------
 
@@ -750,139 +630,75 @@ class DetectorService:
             self.health.ok("inference")
             if job is None:
                 continue
-            runtime = self.cameras[job.camera]
+            watch = self.cameras[job.camera]
             try:
                 data, frame_time = parse_frame_payload(
                     job.payload,
                     job.received_wall,
-                    on_bad_time=functools.partial(self._reject, job.camera, "bad_ts"),
+                    on_bad_time=functools.partial(self.refusals.refuse, job.camera, "bad_ts"),
                 )
                 # The lock spans scoring and publishing so that a reset or test alert on the
                 # control thread cannot slip between a frame's vote and its published state.
                 with self._lock:
                     result = self.pipeline.process(job.camera, data, frame_time)
                     self._inference_ms.append(result.timings["model"])
-                    runtime.last_jpeg = data
-                    runtime.last_good_at = time.monotonic()
-                    self._publish_result(runtime, result, data)
+                    watch.last_jpeg = data
+                    watch.last_good_at = time.monotonic()
+                    self._scored(watch, result, data)
             except (FrameError, InferenceError) as err:
                 if isinstance(err, FrameError):
                     # The camera's own frames were refused (an inference server down is the
                     # detector's fault, shown by its Inference entity).
-                    runtime.last_refused_at = time.monotonic()
-                self._reject(job.camera, err.reason, str(err))
+                    watch.last_refused_at = time.monotonic()
+                self.refusals.refuse(job.camera, err.reason, str(err))
                 continue
             except Exception:  # the worker must survive anything one frame does
                 _LOGGER.exception("Scoring a frame of %s failed", job.camera)
-                self._reject(job.camera, "internal", "scoring failed")
+                self.refusals.refuse(job.camera, "internal", "scoring failed")
 
-    def _publish_result(self, runtime: CameraRuntime, result: FrameResult, data: bytes) -> None:
+    def _scored(self, watch: CameraWatch, result: FrameResult, data: bytes) -> None:
+        """Publish what a scored frame changed (called with the lock held)."""
         camera = result.camera
         vote = result.vote
-        runtime.last_score = round(vote.score * 100, 1)
-        runtime.last_scored_at = result.frame_time
-        # Smoke confirmed during a test alert is a real alert: it starts as one.
-        real_over_test = vote.event == "start" and runtime.testing
-        if vote.event == "start":
-            runtime.alert_started = result.frame_time
-            runtime.testing = False
-        elif not vote.ongoing and not runtime.testing:  # a test alert keeps its start time
-            runtime.alert_started = None
-        attributes = {
-            "score": runtime.last_score,
-            "boxes": [[round(float(v), 4) for v in box] for box in vote.boxes],
-            "model": self._model_name,
-            "frame_time": iso_utc(result.frame_time),
-            "alert_started": None
-            if runtime.alert_started is None
-            else iso_utc(runtime.alert_started),
-            "test": runtime.testing,  # frames scored during a test alert keep it a test
-            "view": None if result.view is None else result.view.state,
-            "paused": result.paused,
-            # Why boxes did not become alert boxes (README, "Why no alert"); capped so the
-            # attributes stay small whatever the model outputs.
-            "dropped": [drop.to_json() for drop in result.dropped[:MAX_DROPS_SHOWN]],
-            # The latest "Not smoke" on this camera (its masks are in masks/attributes).
-            "false_alarm": runtime.false_alarms[-1].to_json() if runtime.false_alarms else None,
-        }
-        runtime.last_attributes = attributes
-        if result.view is not None and result.view.state != runtime.view:
-            runtime.view = result.view.state
-            self.comms.publish(f"{camera}/view", runtime.view, retain=True, qos=1)
-            _LOGGER.info("Camera %s: view %s", camera, runtime.view)
+        change: AlertChange = watch.alert.scored(result)
+        if result.view is not None and result.view.state != watch.view:
+            watch.view = result.view.state
+            self.publish.view(camera, watch.view)
+            _LOGGER.info("Camera %s: view %s", camera, watch.view)
             # The status follows a frozen view at once, not at the next health check.
             self.control.put(self._update_health)
-        self.comms.publish(f"{camera}/score", f"{runtime.last_score:.1f}", retain=True)
-        self.comms.publish(f"{camera}/smoke/attributes", json.dumps(attributes), retain=True)
+        assert watch.alert.score is not None
+        self.publish.score(camera, watch.alert.score)
+        if change.attributes is not None:
+            self.publish.attributes(camera, change.attributes)
         if vote.ongoing:
-            boxes = vote.boxes
-            self._images.submit(self._publish_alert_image, camera, data, boxes)
-            if len(boxes):
-                runtime.alert_boxes = [[float(v) for v in box[:4]] for box in boxes]
-                runtime.alert_boxes_started = runtime.alert_started
-        self._publish_scored_frame(runtime, data)
-        if (vote.ongoing and not runtime.smoke) or real_over_test:
-            runtime.smoke = True
-            self._publish_smoke(camera, True)
-            _LOGGER.info("Camera %s: SMOKE (score %.1f)", camera, runtime.last_score)
-            if runtime.config.frigate_events is not None:
-                self.frigate.alert(camera, runtime.config.frigate_events, True, vote.score)
-        elif not vote.ongoing and runtime.smoke and not runtime.testing:
-            runtime.smoke = False
-            self._publish_smoke(camera, False)
-            _LOGGER.info("Camera %s: smoke alert ended", camera)
-            if runtime.config.frigate_events is not None:
-                self.frigate.alert(camera, runtime.config.frigate_events, False, vote.score)
+            self._images.submit(self._publish_alert_image, camera, data, vote.boxes)
+        self._publish_scored_frame(watch, data)
+        if change.smoke is not None:
+            self.publish.alert(camera, AlertChange(change.smoke, change.event))
+            if change.smoke:
+                _LOGGER.info("Camera %s: SMOKE (score %.1f)", camera, watch.alert.score)
+            else:
+                _LOGGER.info("Camera %s: smoke alert ended", camera)
+            if watch.config.frigate_events is not None:
+                self.frigate.alert(camera, watch.config.frigate_events, change.smoke, vote.score)
         for detection in result.detections:
-            self._publish_detection(camera, json.dumps(detection.to_json()))
+            if not self.publish.detection(camera, detection.to_json()):
+                self.control.put(lambda: None)  # wake the control loop to offer it again
             if self.on_detection is not None:
                 try:
                     self.on_detection(detection)
                 except Exception as err:  # whatever the bridge does, detection goes on
                     self.health.failed("bridge", err)
 
-    def _publish_detection(self, camera: str, payload: str) -> None:
-        """QoS 1, never dropped by a full client queue: kept and offered again instead."""
-        with self._unsent_lock:
-            if not self._unsent and self.comms.publish(f"{camera}/detection", payload, qos=1):
-                return
-            self._unsent.append((camera, payload))
-            if len(self._unsent) > UNSENT_DETECTIONS_LIMIT:
-                self._unsent.popleft()
-                self.detections_dropped += 1
-                _LOGGER.error("A detection of %s was dropped: the MQTT queue stayed full", camera)
-        self.control.put(lambda: None)  # wake the control loop to offer it again
-
-    def _send_unsent(self) -> None:
-        """Offer the detections the client refused again, oldest first, in order."""
-        with self._unsent_lock:
-            while self._unsent:
-                camera, payload = self._unsent[0]
-                if not self.comms.publish(f"{camera}/detection", payload, qos=1):
-                    return
-                self._unsent.popleft()
-
-    def _publish_smoke(
-        self, camera: str, on: bool, *, test: bool = False, event: bool = True
-    ) -> None:
-        """The smoke state (retained) and the alert's start / end event (not retained).
-
-        The event feeds HA's device triggers and event entity (see discovery.py): one message
-        per transition, so a trigger fires once per alert and never on a replayed state.
-        """
-        self.comms.publish(f"{camera}/smoke", "ON" if on else "OFF", retain=True, qos=1)
-        if event:
-            payload = {"event_type": "started" if on else "ended", "test": test}
-            self.comms.publish(discovery.smoke_event_topic(camera), json.dumps(payload), qos=1)
-
-    def _publish_scored_frame(self, runtime: CameraRuntime, data: bytes) -> None:
+    def _publish_scored_frame(self, watch: CameraWatch, data: bytes) -> None:
         """The frame just scored, unannotated, for the zone card: at most once per period."""
         now = time.monotonic()
-        last = runtime.frame_published_at
+        last = watch.frame_published_at
         if last is not None and now - last < self.scored_frame_every:
             return
-        runtime.frame_published_at = now
-        self.comms.publish(f"{runtime.config.id}/frame", data, retain=True)
+        watch.frame_published_at = now
+        self.publish.frame(watch.config.id, data)
 
     def _publish_alert_image(self, camera: str, data: bytes, boxes: Any) -> None:
         try:
@@ -895,13 +711,24 @@ class DetectorService:
             return
         self.health.ok("alert image")
         self.cameras[camera].alert_image = image
-        self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
+        self.publish.alert_image(camera, image)
 
 
-def _blind(runtime: CameraRuntime, now: float, window: float) -> bool:
+def _json_object(payload: bytes | None) -> dict[str, Any] | None:
+    """A retained JSON object of ours, or None (absent or not an object)."""
+    if not payload:
+        return None
+    try:
+        data = parse_json(payload, max_bytes=MASKS_MAX_BYTES)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _blind(watch: CameraWatch, now: float, window: float) -> bool:
     """Frames arrive but none could be scored within the stale window: the camera sends
     something, yet the detector sees nothing (a wrong format, a broken encoder)."""
-    refused, good = runtime.last_refused_at, runtime.last_good_at
+    refused, good = watch.last_refused_at, watch.last_good_at
     if refused is None or now - refused > window:
         return False
     return good is None or now - good > window

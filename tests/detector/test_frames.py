@@ -19,7 +19,6 @@ from detector.frames import (
     Letterbox,
     decode_frame,
     decode_image,
-    image_size,
     letterbox_into,
 )
 
@@ -90,11 +89,6 @@ def test_bgr_decode_for_the_hot_path() -> None:
     image, size = decode_frame(encode(solid(40, 30, (255, 0, 0))), rgb=False)
     assert image[..., 2].min() > 240 and image[..., 0].max() < 15
     assert size == (40, 30)
-
-
-def test_header_size_without_decoding() -> None:
-    assert image_size(encode(solid(123, 45, (1, 2, 3)))) == (123, 45)
-    assert image_size(encode(solid(123, 45, (1, 2, 3)), ".png")) == (123, 45)
 
 
 def test_progressive_jpeg() -> None:

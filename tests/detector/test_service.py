@@ -122,7 +122,12 @@ def test_discovery_complete_and_states_retained(env: dict[str, Any]) -> None:
             == f"{P}/{config['device']['identifiers'][0].removeprefix('smokewatch_')}/smoke/event"
         )
     entities = {t: c for t, c in configs.items() if t not in triggers}
-    assert len(entities) == 2 * 13 + 5  # thirteen entities per camera, five for the detector
+    assert len(entities) == 2 * 14 + 5  # fourteen entities per camera, five for the detector
+    # The stats that change every interval are off until the user turns them on.
+    off = sorted(c["unique_id"] for c in entities.values() if c.get("enabled_by_default") is False)
+    assert off == ["smokewatch_detector_frames_dropped", "smokewatch_detector_inference_ms"]
+    number = configs["homeassistant/number/smokewatch_a_threshold/config"]
+    assert (number["min"], number["max"], number["unit_of_measurement"]) == (5, 95, "%")
     for topic, config in entities.items():
         component = topic.split("/")[1]
         missing = (REQUIRED[component] | COMMON) - set(config)

@@ -14,7 +14,6 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from detector.service.payloads import parse_frame_payload
 from detector.service.service import DetectorService
 from detector.supervise import Health, run_supervised
 from detector.untrusted import epoch_seconds, parse_json
+from tests.detector.fake_comms import FakeComms
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
 
 JPEG = smoke_jpeg(200)
@@ -191,43 +191,6 @@ def test_fuzz_parse_frame_payload(payload: bytes) -> None:
     assert isinstance(data, bytes) and math.isfinite(ts)
 
 
-class RecordingComms:
-    """A bus that records publishes (the Comms protocol, without a broker)."""
-
-    def __init__(self) -> None:
-        self.on_connected: Callable[[], None] | None = None
-        self.published: dict[str, bytes | str] = {}
-        self.handlers: dict[str, Callable[[str, bytes], None]] = {}
-
-    def start(self) -> None:
-        """Nothing to connect."""
-
-    def stop(self) -> None:
-        """Nothing to disconnect."""
-
-    def subscribe(
-        self,
-        topic: str,
-        handler: Callable[[str, bytes], None],
-        *,
-        qos: int = 0,
-        absolute: bool = False,
-    ) -> None:
-        self.handlers[topic] = handler
-
-    def publish(
-        self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
-    ) -> bool:
-        self.published[topic] = payload
-        return True
-
-    def publish_absolute(
-        self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
-    ) -> bool:
-        self.published[topic] = payload
-        return True
-
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> DetectorService:
     folder = tmp_path_factory.mktemp("fuzz")
@@ -236,7 +199,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> DetectorService:
     config_path.write_text(f"model: {{path: {model}}}\ncameras: {{a: {{}}}}\n")
     config = load_config(config_path)
     return DetectorService(
-        config, build_pipeline(config, load_model(config.model)), comms=RecordingComms()
+        config, build_pipeline(config, load_model(config.model)), comms=FakeComms()
     )
 
 
@@ -272,9 +235,9 @@ def test_fuzz_every_set_handler(service: DetectorService, setting: str, payload:
     while not service.control.empty():
         service._guarded("control", service.control.get_nowait())
     assert service.health.healthy, service.health.snapshot()
-    runtime = service.cameras["a"]
-    if runtime.test_timer is not None:
-        runtime.test_timer.cancel()
+    watch = service.cameras["a"]
+    if watch.test_timer is not None:
+        watch.test_timer.cancel()
     assert 0.05 <= service.pipeline.camera("a").settings.threshold <= 0.95
 
 

@@ -226,6 +226,33 @@ def test_home_assistant_end_to_end(chain: dict[str, Any]) -> None:
     state = ha.wait_state(SMOKE_SENSOR, "on", 20)
     assert state["attributes"]["test"] is True
 
+    # The threshold shows in % like the score; 40 % set in HA reaches the detector as 0.4, and
+    # "Use file settings" goes back to the file's 0.25.
+    number = "number.backyard_cam_smoke_threshold"
+
+    def threshold_in_ha() -> float | None:
+        state = ha.state(number)
+        try:
+            return None if state is None else float(state["state"])
+        except ValueError:
+            return None
+
+    assert wait_until(threshold_in_ha, 20, "the threshold in HA") == 25
+    assert ha.state(number)["attributes"]["unit_of_measurement"] == "%"
+    ha.call("number", "set_value", {"entity_id": number, "value": 40})
+    wait_until(lambda: probe.last(f"{P}/backyard/threshold/state") == b"0.4", 20, "0.4 set")
+    wait_until(lambda: threshold_in_ha() == 40, 20, "40 % in HA")
+    assert ha.state(number)["attributes"]["threshold"]["source"] == "run time"
+    ha.call("button", "press", {"entity_id": "button.backyard_cam_use_file_settings"})
+    wait_until(lambda: probe.last(f"{P}/backyard/threshold/state") == b"0.25", 20, "file's")
+    wait_until(lambda: threshold_in_ha() == 25, 20, "25 % in HA again")
+    # The stats that change every interval start disabled: HA holds no state for them.
+    registered = ha.ws(
+        {"type": "config/entity_registry/get", "entity_id": "sensor.smokewatch_inference_time"}
+    )
+    assert registered["disabled_by"] == "integration", registered
+    assert ha.state("sensor.smokewatch_inference_time") is None
+
     # Stopping the detector (its offline message) makes the entities unavailable.
     assert detector.stop() == 0
     ha.wait_state(SMOKE_SENSOR, "unavailable", 30)

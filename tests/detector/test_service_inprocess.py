@@ -1,0 +1,247 @@
+"""The service in one process, through a fake bus (tests/detector/fake_comms.py): the publisher's
+topics, retain flags and QoS, the command table, and the rule between the file's settings and
+those changed in Home Assistant across restarts. Real onnxruntime on the tiny model; the
+broker-level behaviour is covered by test_service.py against a real Mosquitto."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from detector.assembly import build_pipeline, load_model
+from detector.config import load_config
+from detector.service import service as service_module
+from detector.service.service import DetectorService
+from tests.detector.fake_comms import FakeComms
+from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+
+SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
+P = "smokewatch"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
+
+
+@pytest.fixture(autouse=True)
+def no_restore_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The retained messages are delivered before the connect: nothing to wait for.
+    monkeypatch.setattr(service_module, "RESTORE_WAIT", 0.0)
+
+
+class Rig:
+    """Services of one config file, each on its own fake bus that starts with the broker's
+    retained messages of the one before (a restart)."""
+
+    def __init__(self, tmp_path: Path, tiny: Path) -> None:
+        self.path = tmp_path / "c.yaml"
+        self.tiny = tiny
+        self.retained: dict[str, bytes] = {}
+        self.services: list[DetectorService] = []
+
+    def write(self, camera: str = "{}") -> None:
+        self.path.write_text(
+            f"model: {{path: {self.tiny}}}\n"
+            "detection: {nb_frames: 3, threshold: 0.25}\n"
+            f"cameras: {{a: {camera}}}\n"
+        )
+
+    def start(self) -> tuple[DetectorService, FakeComms]:
+        """A service as after `smokewatch run`: restored from the retained messages, connected."""
+        config = load_config(self.path)
+        comms = FakeComms()
+        service = DetectorService(
+            config, build_pipeline(config, load_model(config.model)), comms=comms
+        )
+        self.services.append(service)
+        for topic, payload in self.retained.items():
+            comms.deliver(topic, payload)
+        comms.retained = dict(self.retained)
+        service._after_connect()
+        return service, comms
+
+    def stop(self, comms: FakeComms) -> None:
+        self.retained = dict(comms.retained)
+
+
+@pytest.fixture
+def rig(tmp_path: Path, tiny: Path) -> Iterator[Rig]:
+    rig = Rig(tmp_path, tiny)
+    rig.write()
+    yield rig
+    for service in rig.services:
+        service._images.shutdown(wait=True)
+        for watch in service.cameras.values():
+            if watch.test_timer is not None:
+                watch.test_timer.cancel()
+
+
+def command(service: DetectorService, comms: FakeComms, leaf: str, payload: str) -> None:
+    """A command from HA, run as the control thread would."""
+    assert comms.deliver(f"{P}/{leaf}", payload) >= 1
+    while not service.control.empty():
+        service._guarded("control", service.control.get_nowait())
+
+
+def score(service: DetectorService, camera: str, data: bytes) -> None:
+    """One frame scored as the worker does it."""
+    with service._lock:
+        result = service.pipeline.process(camera, data, time.time())
+        service._scored(service.cameras[camera], result, data)
+
+
+def test_every_leaf_has_its_retain_flag_and_qos(rig: Rig) -> None:
+    service, comms = rig.start()
+    for data in (CLEAR, SMOKE, SMOKE):
+        score(service, "a", data)
+    service._images.shutdown(wait=True)  # the alert image is drawn off the scoring path
+    expected = {
+        "a/smoke": (True, 1),
+        "a/smoke/event": (False, 1),
+        "a/smoke/attributes": (True, 0),
+        "a/score": (True, 0),
+        "a/alert/image": (True, 1),
+        "a/frame": (True, 0),
+        "a/detection": (False, 1),
+        "a/status": (True, 1),
+        "a/view": (True, 1),
+        "a/enabled/state": (True, 1),
+        "a/threshold/state": (True, 1),
+        "a/masks/state": (True, 1),
+        "a/settings": (True, 1),
+        "a/masks/attributes": (True, 0),
+        "info": (True, 1),
+        "stats": (False, 0),
+    }
+    for leaf, flags in expected.items():
+        sent = comms.on(leaf)
+        assert sent, leaf
+        assert {(m.retain, m.qos) for m in sent} == {flags}, leaf
+    assert [m.payload for m in comms.on("a/smoke")] == [b"OFF", b"ON"]
+    events = [json.loads(m.payload) for m in comms.on("a/smoke/event")]
+    assert events == [{"event_type": "started", "test": False}]
+    # The lead-up window goes to the bridge: nb_frames detections at onset.
+    assert len(comms.on("a/detection")) == 3
+
+
+def test_detections_refused_by_a_full_queue_are_sent_later_in_order(rig: Rig) -> None:
+    service, comms = rig.start()
+    comms.accept = False
+    for data in (SMOKE, SMOKE, SMOKE):
+        score(service, "a", data)
+    assert service.publish.detections_waiting == 3
+    comms.accept = True
+    service.publish.send_unsent()
+    sent = [json.loads(m.payload) for m in comms.on("a/detection")]
+    assert len(sent) == 3 and service.publish.detections_waiting == 0
+    times = [d["recorded_at"] for d in sent]
+    assert times == sorted(times)
+
+
+def test_the_command_table_refuses_with_a_reason(rig: Rig) -> None:
+    service, comms = rig.start()
+    command(service, comms, "a/reset/set", "nope")
+    command(service, comms, "a/nothing/set", "PRESS")
+    command(service, comms, "a/threshold/set", "2")
+    command(service, comms, "a/enabled/set", "maybe")
+    command(service, comms, "zz/reset/set", "PRESS")
+    assert service.refusals.total_counts() == {"bad_command": 4, "unknown_camera": 1}
+    assert service.refusals.camera_counts("a") == {"bad_command": 4}
+    assert service.cameras["a"].settings.threshold == 0.25
+    command(service, comms, "a/threshold/set", "0.6")
+    assert service.pipeline.camera("a").settings.threshold == 0.6
+    assert service.pipeline.camera("a").vote.conf_thresh == 0.6
+    last = comms.last("a/threshold/state")
+    assert last is not None and last.payload == b"0.6"
+
+
+def test_disabled_camera_is_not_scored(rig: Rig) -> None:
+    service, comms = rig.start()
+    command(service, comms, "a/enabled/set", "OFF")
+    comms.deliver(f"{P}/a/image", SMOKE)
+    assert service.scheduler.next_job(timeout=0) is None
+    command(service, comms, "a/enabled/set", "on")
+    comms.deliver(f"{P}/a/image", SMOKE)
+    job = service.scheduler.next_job(timeout=0)
+    assert job is not None and job.camera == "a"
+
+
+def settings_of(comms: FakeComms) -> dict[str, dict[str, object]]:
+    last = comms.last("a/settings")
+    assert last is not None
+    return json.loads(last.payload)  # type: ignore[no-any-return]
+
+
+def test_a_change_in_home_assistant_lasts_across_restarts(rig: Rig) -> None:
+    service, comms = rig.start()
+    command(service, comms, "a/threshold/set", "0.7")
+    assert settings_of(comms)["threshold"] == {"value": 0.7, "file": 0.25, "source": "run time"}
+    rig.stop(comms)
+    for _ in range(2):  # and it keeps lasting
+        service, comms = rig.start()
+        assert service.pipeline.camera("a").settings.threshold == 0.7
+        assert settings_of(comms)["threshold"]["source"] == "run time"
+        rig.stop(comms)
+
+
+def test_an_edited_file_wins_over_an_older_change(rig: Rig) -> None:
+    service, comms = rig.start()
+    command(service, comms, "a/threshold/set", "0.7")
+    command(service, comms, "a/enabled/set", "OFF")
+    rig.stop(comms)
+    rig.write("{threshold: 0.4}")  # the user edits the threshold in the file (not enabled)
+    service, comms = rig.start()
+    assert service.cameras["a"].settings.threshold == 0.4
+    assert service.pipeline.camera("a").settings.threshold == 0.4
+    assert not service.cameras["a"].settings.enabled  # the other change made in HA stays
+    last = comms.last("a/threshold/state")
+    assert last is not None and last.payload == b"0.4"
+
+
+def test_a_file_value_published_last_run_does_not_override_a_new_file(rig: Rig) -> None:
+    # The old bug: the retained threshold/state of the last run (the file's own value then)
+    # came back after the file was edited, so the edit was ignored.
+    service, comms = rig.start()
+    rig.stop(comms)
+    rig.write("{threshold: 0.5}")
+    service, comms = rig.start()
+    assert service.pipeline.camera("a").settings.threshold == 0.5
+
+
+def test_without_a_record_the_change_made_at_run_time_is_kept(rig: Rig) -> None:
+    # After an upgrade from a version without `<cam>/settings`: keep what HA set.
+    rig.retained = {f"{P}/a/threshold/state": b"0.8", f"{P}/a/enabled/state": b"ON"}
+    service, comms = rig.start()
+    assert service.pipeline.camera("a").settings.threshold == 0.8
+    assert settings_of(comms)["threshold"]["source"] == "run time"
+
+
+def test_use_file_settings_goes_back_to_the_file(rig: Rig) -> None:
+    service, comms = rig.start()
+    command(service, comms, "a/threshold/set", "0.7")
+    command(service, comms, "a/enabled/set", "OFF")
+    command(service, comms, "a/file_settings/set", "PRESS")
+    assert service.cameras["a"].settings.enabled
+    assert service.pipeline.camera("a").settings.threshold == 0.25
+    assert settings_of(comms) == {
+        "enabled": {"value": True, "file": True, "source": "file"},
+        "threshold": {"value": 0.25, "file": 0.25, "source": "file"},
+    }
+    rig.stop(comms)
+    service, comms = rig.start()
+    assert service.pipeline.camera("a").settings.threshold == 0.25
+
+
+def test_a_corrupt_settings_record_falls_back_to_the_file(rig: Rig) -> None:
+    rig.retained = {
+        f"{P}/a/threshold/state": b"0.8",
+        f"{P}/a/settings": b'{"threshold": "x", "enabled": [1]}',
+    }
+    service, _ = rig.start()
+    assert service.pipeline.camera("a").settings.threshold == 0.25
+    assert service.health.healthy, service.health.snapshot()
