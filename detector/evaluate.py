@@ -17,17 +17,14 @@ costs one model pass. Definitions (EVALUATION.md):
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import dataclasses
 import itertools
-import json
 import math
 import multiprocessing
 import os
 import re
 import statistics
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +35,9 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from detector.assembly import build_pipeline, load_model
-from detector.commands import add_camera_options
-from detector.config import Config, load_config, validate
-from detector.errors import ConfigError, FrameError, SmokeWatchError
-from detector.eval_dataset import Sequence, describe_label, load_dataset
+from detector.config import CameraConfig, Config
+from detector.errors import FrameError, SmokeWatchError
+from detector.eval_dataset import Sequence, describe_label
 from detector.model import ModelBackend
 from detector.pipeline import CameraSettings, CameraState
 
@@ -525,27 +521,13 @@ def config_lines(setting: VoteSetting, camera: str | None) -> str:
     )
 
 
-def _eval_config(args: argparse.Namespace) -> tuple[Config, str, bool]:
-    """The configuration, the camera whose settings and masks apply, and if it came from a file."""
-    if args.config is None:
-        camera = args.camera or "eval"
-        return validate({"cameras": {camera: {}}}), camera, False
-    config = load_config(args.config)
-    camera = args.camera or next(iter(config.cameras))
-    if camera not in config.cameras:
-        raise ConfigError(
-            [f"--camera {camera}: no such camera; the config has {', '.join(config.cameras)}"]
-        )
-    return config, camera, True
-
-
 def default_jobs(sequences: int) -> int:
     """Worker processes: one per two cores (onnxruntime uses two threads each), at most one per
     sequence, one on a small box."""
     return max(1, min(sequences, (os.cpu_count() or 1) // 2))
 
 
-def _with_threads(config: Config, jobs: int) -> Config:
+def with_threads(config: Config, jobs: int) -> Config:
     """Split the cores among workers unless the config pins onnxruntime's threads."""
     if jobs <= 1 or config.model.intra_op_threads:
         return config
@@ -595,79 +577,28 @@ def build_report(
     }
 
 
-def register(subparsers: Any) -> None:
-    """Add `eval` to the command line."""
-    ev = subparsers.add_parser(
-        "eval",
-        help="measure time to detect and false alarms per day on labelled sequences",
-        description="Run every labelled sequence of DATASET through the live pipeline, then "
-        "replay the temporal vote for each grid setting; report sequences detected, time to "
-        "detect, false alarms per camera-day, precision, recall and F1 (JSON, a Markdown table, "
-        "PNG timelines with the 'eval' extra).",
-    )
-    ev.add_argument("dataset", type=Path, help="folder of sequences, each with a label.yaml")
-    add_camera_options(ev)
-    ev.add_argument(
-        "--grid",
-        nargs="+",
-        default=[],
-        metavar="KEY=V1,V2",
-        help="vote settings to try, e.g. threshold=0.15,0.2,0.25 nb_frames=4,6,8 "
-        "(default: the camera's settings)",
-    )
-    ev.add_argument(
-        "--budget", help="false alarms allowed, e.g. '1/week': pick the most sensitive setting"
-    )
-    ev.add_argument(
-        "-o", "--output", type=Path, default=Path("eval-out"), help="output folder (eval-out)"
-    )
-    ev.add_argument("-j", "--jobs", type=int, help="worker processes (default: cores / 2)")
-    ev.add_argument("--no-plots", action="store_true", help="skip the PNG pictures")
-    ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    ev.set_defaults(func=eval_main)
-
-
-def eval_main(args: argparse.Namespace) -> int:
-    """`smokewatch eval`: 0, or 1 when no grid setting fits the budget."""
-    config, camera, from_file = _eval_config(args)
-    budget = None if args.budget is None else parse_budget(args.budget)
-    cam = config.cameras[camera]
-    grid = parse_grid(args.grid, VoteSetting(cam.threshold, cam.nb_frames))
-    sequences = load_dataset(args.dataset)  # every label is checked before the model loads
-    jobs = args.jobs if args.jobs is not None else default_jobs(len(sequences))
-    scored, model_name = score_dataset(
-        sequences,
-        _with_threads(config, jobs),
-        camera,
-        model_override=args.model,
-        jobs=jobs,
-        progress=not args.no_progress,
-    )
-    reports = [evaluate_setting(scored, setting) for setting in grid]
-    chosen = None if budget is None else choose_within_budget(reports, budget)
-    out: Path = args.output
-    out.mkdir(parents=True, exist_ok=True)
-    report = build_report(
-        scored,
-        reports,
-        model=model_name,
-        dataset=args.dataset,
-        config=config,
-        camera=camera,
-        budget=args.budget,
-        chosen=chosen,
-    )
-    (out / "eval.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+def summary_markdown(
+    scored: list[ScoredSequence],
+    reports: list[SettingReport],
+    *,
+    model: str,
+    camera: CameraConfig,
+    shown: SettingReport,
+    budget: str | None,
+    per_day: float | None,
+    chosen: SettingReport | None,
+    config_camera: str | None,
+) -> str:
+    """The evaluation in words (eval.md): the grid, the sequences at `shown`, and the setting
+    chosen within the budget (`config_camera`: the camera its YAML is for, None for the
+    `detection` section)."""
     fire_free_days = reports[0].fire_free_days
-    shown = chosen or next(
-        (r for r in reports if r.setting == VoteSetting(cam.threshold, cam.nb_frames)), reports[0]
-    )
     text = [
-        f"Model {model_name}, {len(scored)} sequences "
+        f"Model {model}, {len(scored)} sequences "
         f"({sum(s.has_fire for s in scored)} with fire), "
         f"{sum(len(s.frames) for s in scored)} frames, fire-free time "
-        f"{fire_free_days * 24:.2f} camera-hours, scene {cam.scene}, "
-        f"max_bbox_width {cam.width_cap if cam.width_cap is not None else 'none'}",
+        f"{fire_free_days * 24:.2f} camera-hours, scene {camera.scene}, "
+        f"max_bbox_width {camera.width_cap if camera.width_cap is not None else 'none'}",
         "",
         markdown_table(reports),
         "",
@@ -675,53 +606,41 @@ def eval_main(args: argparse.Namespace) -> int:
         "",
         sequence_table(shown),
     ]
-    code = 0
-    if budget is not None:
+    if per_day is not None:
         text.append("")
         if fire_free_days > 0:
             text.append(
                 f"One false alarm on this dataset is {1 / fire_free_days:.1f} per camera-day: "
-                f"a budget of {args.budget} ({budget:.3g}/day) is only checked to that resolution."
+                f"a budget of {budget} ({per_day:.3g}/day) is only checked to that resolution."
             )
         if chosen is None:
-            text.append(f"No grid setting stays within {args.budget} on this dataset.")
-            code = 1
+            text.append(f"No grid setting stays within {budget} on this dataset.")
         else:
             text.append(
-                f"Most sensitive setting within {args.budget}: {chosen.setting.key} "
+                f"Most sensitive setting within {budget}: {chosen.setting.key} "
                 f"(detected {chosen.detected}/{chosen.fire_sequences}, median time to detect "
                 f"{_fmt_time(chosen.median_ttd_s, chosen.median_ttd_frames)}, "
                 f"{chosen.false_alarms} false alarms). Paste into the configuration:"
             )
             text.append("")
-            text.append(config_lines(chosen.setting, camera if from_file else None).rstrip())
-    markdown = "\n".join(text)
-    (out / "eval.md").write_text(markdown + "\n", encoding="utf-8")
-    print(markdown)
-    if not args.no_plots:
-        _plots(scored, reports, shown, budget, out)
-    print(f"\nReport: {out / 'eval.json'}, {out / 'eval.md'}", file=sys.stderr)
-    return code
+            text.append(config_lines(chosen.setting, config_camera).rstrip())
+    return "\n".join(text)
 
 
-def _plots(
+def write_plots(
     scored: list[ScoredSequence],
     reports: list[SettingReport],
     shown: SettingReport,
     budget: float | None,
     out: Path,
-) -> None:
-    try:
-        from detector import eval_plots
-    except ImportError:
-        print(
-            "No PNG: matplotlib is missing; install it with pip install 'smokewatch[eval]'",
-            file=sys.stderr,
-        )
-        return
+) -> Path:
+    """The PNG timelines (one per sequence, at `shown`) and the grid plot; the timelines'
+    folder. ImportError when matplotlib (the 'eval' extra) is missing."""
+    from detector import eval_plots
+
     folder = out / "timelines"
     folder.mkdir(exist_ok=True)
     for sequence, outcome in zip(scored, shown.outcomes, strict=True):
         eval_plots.timeline(sequence, outcome, shown.setting, folder / f"{sequence.name}.png")
     eval_plots.grid(reports, shown, budget, out / "grid.png")
-    print(f"Pictures: {folder}/*.png, {out / 'grid.png'}", file=sys.stderr)
+    return folder

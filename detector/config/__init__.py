@@ -45,7 +45,7 @@ __all__ = [
     "MqttConfig",
     "Secret",
     "TlsConfig",
-    "check_config_main",
+    "check_config",
     "load_config",
     "validate",
 ]
@@ -226,52 +226,25 @@ def load_config(path: Path | str) -> Config:
     return validate(load_yaml(path), base_dir=path.resolve().parent)
 
 
-def check_config_main(path: Path | str) -> int:
-    """`smokewatch check-config FILE`: print every error, or a short summary; 0 when valid."""
+def check_config(path: Path | str) -> tuple[Config, list[str]]:
+    """Check a configuration file as `run` and `bridge` would open it: the config and notes.
+
+    ConfigError lists every error found, of every section (`smokewatch check-config` prints
+    them).
+    """
     from detector.config.resources import check_resources, valid_sections
 
     path = Path(path)
+    data = load_yaml(path)
+    base_dir = path.resolve().parent
+    # What `run` and `bridge` open at start: a file that validates but names a broken
+    # model, CA file or outbox must not pass here and fail there; and an error in one
+    # section must not hide those of another.
+    errors, notes = check_resources(*valid_sections(data, base_dir))
     try:
-        data = load_yaml(path)
-        base_dir = path.resolve().parent
-        # What `run` and `bridge` open at start: a file that validates but names a broken
-        # model, CA file or outbox must not pass here and fail there; and an error in one
-        # section must not hide those of another.
-        errors, notes = check_resources(*valid_sections(data, base_dir))
-        try:
-            config = validate(data, base_dir=base_dir)
-        except ConfigError as err:
-            raise ConfigError(sorted(set(err.errors + errors))) from None
-        if errors:
-            raise ConfigError(errors)
+        config = validate(data, base_dir=base_dir)
     except ConfigError as err:
-        count = len(err.errors)
-        print(f"{path}: {count} error{'s' if count != 1 else ''}")
-        for line in err.errors:
-            print(line)
-        return 1
-    print(f"{path}: OK")
-    if config.instance.id:
-        print(
-            f"  instance {config.instance.id} (index {config.instance.index} of "
-            f"{config.instance.count}): {len(config.cameras)} camera(s) of this config"
-        )
-    for camera in config.cameras.values():
-        masks = len(camera.masks)
-        cap = "no width cap" if camera.width_cap is None else f"width cap {camera.width_cap:g}"
-        print(
-            f"  camera {camera.id} ({camera.name}): {camera.image_topic}, every "
-            f"{camera.interval:g} s, threshold {camera.threshold:g}, scene {camera.scene} "
-            f"({cap}, night: {camera.night_mode}), {masks} "
-            f"mask{'s' if masks != 1 else ''}{'' if camera.enabled else ', disabled'}"
-        )
-    print(f"  model: {config.model.path} (smoke classes: {', '.join(config.model.smoke_classes)})")
-    tls = ", TLS" if config.mqtt.tls.enabled else ""
-    print(
-        f"  broker: {config.mqtt.host}:{config.mqtt.port}{tls}, "
-        f"topic prefix {config.mqtt.topic_prefix}"
-    )
-    print(f"  bridge: {'enabled' if config.bridge.enabled else 'disabled'}")
-    for note in notes:
-        print(f"  note: {note}")
-    return 0
+        raise ConfigError(sorted(set(err.errors + errors))) from None
+    if errors:
+        raise ConfigError(errors)
+    return config, notes

@@ -1,4 +1,6 @@
-"""`smokewatch demo`: the whole chain on one machine, printing what Home Assistant would see."""
+"""`smokewatch demo`: the whole chain on one machine, telling what Home Assistant would see.
+
+Every line goes to the `say` callable of the caller (the command line prints it)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,9 +153,10 @@ class _Reading:
 
 
 class Observer:
-    """Reads discovery and states like Home Assistant would, and prints the changes."""
+    """Reads discovery and states like Home Assistant would, and tells `say` the changes."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, say: Callable[[str], None]) -> None:
+        self.say = say
         # state topic → {entity id: how it reads the payload} of every entity reading it (the
         # stats topic feeds several detector entities).
         self.entities: dict[str, dict[str, _Reading]] = {}
@@ -198,9 +201,9 @@ class Observer:
                 self._show(entity_id, reading, payload)
 
     def _show(self, entity_id: str, reading: _Reading, payload: bytes) -> None:
-        """Print an entity's new state, as HA would derive it from a message, when it changed."""
+        """Tell an entity's new state, as HA would derive it from a message, when it changed."""
         if entity_id.startswith(("image.", "camera.")):
-            print(f"  {entity_id}: new alert image ({len(payload)} bytes JPEG)", flush=True)
+            self.say(f"  {entity_id}: new alert image ({len(payload)} bytes JPEG)")
             return
         value = payload.decode("utf-8", "replace")
         if reading.key:
@@ -221,7 +224,7 @@ class Observer:
             self.states[entity_id] = value
             score = self.attributes.get(entity_id, {}).get("score")
             detail = "" if score is None else f" (score {score:.1f})"
-            print(f"  {entity_id}: {old or 'unknown'} → {value}{detail}", flush=True)
+            self.say(f"  {entity_id}: {old or 'unknown'} → {value}{detail}")
             if entity_id.endswith("_smoke") and value == "on":
                 self.alerts += 1
 
@@ -263,8 +266,8 @@ def _frames(path: Path | None, interval: float) -> Iterator[bytes]:
         yield frame.data
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """Run the demo; returns 0 when it ran to the end."""
+def run_demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    """Run the demo, telling `say` what happens; returns 0 when it ran to the end."""
     with tempfile.TemporaryDirectory(prefix="smokewatch-demo-") as scratch:
         broker: subprocess.Popen[bytes] | None = None
         if args.broker:
@@ -273,16 +276,16 @@ def run_demo(args: argparse.Namespace) -> int:
         else:
             broker, port = start_embedded_broker(Path(scratch))
             host = "127.0.0.1"
-            print(f"Embedded MQTT broker (amqtt) on {host}:{port}", flush=True)
+            say(f"Embedded MQTT broker (amqtt) on {host}:{port}")
         try:
-            return _demo(args, host, port)
+            return _demo(args, host, port, say)
         finally:
             if broker is not None:
                 broker.terminate()
                 broker.wait(timeout=10)
 
 
-def _demo(args: argparse.Namespace, host: str, port: int) -> int:
+def _demo(args: argparse.Namespace, host: str, port: int, say: Callable[[str], None]) -> int:
     config = validate(
         {
             "mqtt": {
@@ -315,11 +318,11 @@ def _demo(args: argparse.Namespace, host: str, port: int) -> int:
         # The demo's output is what Home Assistant sees; the detector's own log would drown it.
         logging.getLogger("detector").setLevel(logging.WARNING)
     service = DetectorService(config, build_pipeline(config, model), stats_interval=5.0)
-    observer = Observer(host, port)
+    observer = Observer(host, port, say)
     service.start()
     control = threading.Thread(target=service.serve, name="control", daemon=True)
     control.start()
-    print(f"Detector running with model {model.name}; Home Assistant would see:", flush=True)
+    say(f"Detector running with model {model.name}; Home Assistant would see:")
     camera = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
     camera.connect(host, port)
     camera.loop_start()
@@ -328,7 +331,7 @@ def _demo(args: argparse.Namespace, host: str, port: int) -> int:
     try:
         # HA acts on discovery before states: wait for it like HA would see it.
         if not observer.discovered.wait(15):
-            print("No discovery seen from the detector; is the broker reachable?", flush=True)
+            say("No discovery seen from the detector; is the broker reachable?")
         for frame in _frames(args.frames, args.interval):
             if args.duration is not None and time.monotonic() - started > args.duration:
                 break
@@ -342,9 +345,8 @@ def _demo(args: argparse.Namespace, host: str, port: int) -> int:
         service.stop()
         control.join(timeout=30)
         observer.close()
-    print(
+    say(
         f"Demo over: {sent} frames published, {observer.alerts} smoke alert(s) seen "
-        f"by Home Assistant.",
-        flush=True,
+        "by Home Assistant."
     )
     return 0

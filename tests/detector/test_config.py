@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from detector.config import Config, check_config_main, load_config, validate
+from detector.cli import main
+from detector.config import Config, load_config, validate
 from detector.errors import ConfigError
 from detector.masks import Mask
 
@@ -514,7 +515,7 @@ def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         f"model: {{cache_dir: {tmp_path / 'cache'}}}\n"
         "cameras: {backyard: {masks: [{name: m, rect: [0, 0, 1, 0.1]}]}}\n",
     )
-    assert check_config_main(good) == 0
+    assert main(["check-config", str(good)]) == 0
     cache = tmp_path / "cache" / "pyronear__yolo11s_rapid-raccoon_v8.1.0"
     assert capsys.readouterr().out.splitlines() == [
         f"{good}: OK",
@@ -547,7 +548,7 @@ def test_check_config_opens_what_run_opens(
         bridge: {{outbox: {corrupt}, cameras: {{a: {{token: !secret t, pose_id: 1}}}}}}
         """,
     )
-    assert check_config_main(path) == 1
+    assert main(["check-config", str(path)]) == 1
     out = capsys.readouterr().out
     # The camera's error does not hide those of the model, mqtt and bridge sections.
     assert out.startswith(f"{path}: 4 errors")
@@ -564,7 +565,7 @@ def test_check_config_loads_a_real_model(
 
     model = make_tiny_model(tmp_path / "tiny.onnx")
     path = write(tmp_path, f"model: {{path: {model}}}\ncameras: {{a: {{}}}}\n")
-    assert check_config_main(path) == 0
+    assert main(["check-config", str(path)]) == 0
     assert "note: model tiny.onnx loads" in capsys.readouterr().out
 
 
@@ -574,7 +575,7 @@ def test_check_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "cameras: {a: {threshold: 2, colour: red}}\nmqtt: {port: 0, password: !secret pw}\n",
         secrets=f"pw: {SECRET}\n",
     )
-    assert check_config_main(bad) == 1
+    assert main(["check-config", str(bad)]) == 1
     out = capsys.readouterr().out
     assert out.splitlines() == [
         f"{bad}: 3 errors",
@@ -584,7 +585,7 @@ def test_check_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "cameras.a.threshold: 2 is not allowed: expected a number between 0.05 and 0.95",
         "mqtt.port: 0 is not allowed: expected a whole number between 1 and 65535",
     ]
-    assert check_config_main(tmp_path / "absent.yaml") == 1
+    assert main(["check-config", str(tmp_path / "absent.yaml")]) == 1
     assert "no such configuration file" in capsys.readouterr().out
 
 

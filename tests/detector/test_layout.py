@@ -22,7 +22,7 @@ from detector.cli import _command, build_parser
 from detector.config import load_config
 argv = ["bridge", "-c", sys.argv[1]]
 args = build_parser(_command(argv)).parse_args(argv)
-assert args.func.__module__ == "detector.bridge.cli", args.func.__module__
+assert args.func.__module__ == "detector.cli.bridge", args.func.__module__
 from detector.bridge.hosted import HostedBridge
 from detector.bridge.service import BridgeService
 from detector.contract import Detection

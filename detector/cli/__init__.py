@@ -1,4 +1,9 @@
-"""The `smokewatch` command line."""
+"""The `smokewatch` command line: every argument and every line printed to the terminal.
+
+One module per command group under this package adds its subcommands (`register`) and runs
+them: it parses, calls the library (config, pipeline, replay, bench, evaluate, optimize, the
+service and the bridge, which return data and raise errors, never print) and prints the result.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,16 @@ from detector import __version__
 from detector.errors import SmokeWatchError
 
 # Modules that add subcommands and the subcommands each adds, in the order `smokewatch --help`
-# lists them. Only the module of the command being run is imported: `smokewatch bridge` then
-# never loads the model runtime (onnxruntime), which the other commands' modules import.
+# lists them. Only the module of the command being run is imported, and each imports the
+# library it runs inside the command's function: `smokewatch bridge` never loads the model
+# runtime (onnxruntime).
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "detector.app": ("run", "demo"),
-    "detector.commands": ("check-config", "replay"),
-    "detector.bench": ("bench",),
-    "detector.evaluate": ("eval",),
-    "detector.optimize": ("optimize",),
-    "detector.bridge.cli": ("bridge",),
+    "detector.cli.run": ("run", "demo"),
+    "detector.cli.offline": ("check-config", "replay"),
+    "detector.cli.bench": ("bench",),
+    "detector.cli.evaluate": ("eval",),
+    "detector.cli.optimize": ("optimize",),
+    "detector.cli.bridge": ("bridge",),
 }
 
 

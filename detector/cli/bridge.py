@@ -1,4 +1,4 @@
-"""`smokewatch bridge` and `smokewatch bridge status`."""
+"""`smokewatch bridge`, `smokewatch bridge status` and `smokewatch bridge retry`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from detector.config import load_config
 from detector.errors import ConfigError
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,6 +48,8 @@ def register(subparsers: Any) -> None:
 
 def bridge_main(args: argparse.Namespace) -> int:
     """Run the bridge or print its status."""
+    from detector.config import load_config
+
     config = load_config(args.config)
     if not getattr(args, "verbose", False):
         logging.getLogger().setLevel(config.log_level)
@@ -63,20 +64,28 @@ def bridge_main(args: argparse.Namespace) -> int:
     return BridgeService(config).run()
 
 
-def status(outbox_path: str, *, as_json: bool) -> int:
-    """Print the outbox's figures straight from its file (the bridge may be stopped)."""
+def read_status(outbox_path: str) -> tuple[Path, dict[str, Any] | None]:
+    """The outbox's figures straight from its file (the bridge may be stopped); None when the
+    bridge has not run yet (no outbox file)."""
     from detector.bridge.outbox import Outbox
     from detector.bridge.service import stats_payload
 
     path = Path(outbox_path).expanduser()
     if not path.exists():
-        print(f"No outbox at {path}: the bridge has not run yet.")
-        return 1
+        return path, None
     outbox = Outbox(path)
     try:
-        data = stats_payload(outbox.stats())
+        return path, stats_payload(outbox.stats())
     finally:
         outbox.close()
+
+
+def status(outbox_path: str, *, as_json: bool) -> int:
+    """Print the outbox's figures; 1 when the bridge has not run yet."""
+    path, data = read_status(outbox_path)
+    if data is None:
+        print(f"No outbox at {path}: the bridge has not run yet.")
+        return 1
     if as_json:
         print(json.dumps(data, indent=2))
         return 0
@@ -91,19 +100,28 @@ def status(outbox_path: str, *, as_json: bool) -> int:
     return 0
 
 
-def retry(outbox_path: str, camera: str | None) -> int:
-    """Re-queue failed detections; a running bridge picks them up within seconds."""
+def requeue(outbox_path: str, camera: str | None) -> tuple[Path, list[tuple[str, str]] | None]:
+    """Put the failed detections (of `camera`, else all) back in line: their (id, camera);
+    None when the bridge has not run yet (no outbox file)."""
     from detector.bridge.outbox import Outbox
 
     path = Path(outbox_path).expanduser()
     if not path.exists():
-        print(f"No outbox at {path}: the bridge has not run yet.")
-        return 1
+        return path, None
     outbox = Outbox(path)
     try:
-        requeued = outbox.requeue_failed(camera)
+        return path, outbox.requeue_failed(camera)
     finally:
         outbox.close()
+
+
+def retry(outbox_path: str, camera: str | None) -> int:
+    """Re-queue failed detections and print them; a running bridge picks them up within
+    seconds. 1 when the bridge has not run yet."""
+    path, requeued = requeue(outbox_path, camera)
+    if requeued is None:
+        print(f"No outbox at {path}: the bridge has not run yet.")
+        return 1
     for item_id, item_camera in requeued:
         print(f"  {item_camera}: {item_id}")
     print(

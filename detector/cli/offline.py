@@ -1,4 +1,4 @@
-"""Offline subcommands: `replay` and `check-config`."""
+"""`smokewatch check-config` and `smokewatch replay`."""
 
 from __future__ import annotations
 
@@ -8,21 +8,15 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from detector.assembly import build_pipeline, load_model
-from detector.config import Config, check_config_main, load_config, validate
 from detector.config.detection import SCENES
 from detector.errors import ConfigError
-from detector.replay import (
-    ReplaySourceError,
-    format_summary,
-    iter_frames,
-    repeat_frames,
-    replay,
-)
 
 DEFAULT_REPLAY_CAMERA = "replay"
+
+if TYPE_CHECKING:  # the command functions import the library themselves
+    from detector.config import Config
 
 
 def add_camera_options(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +29,7 @@ def add_camera_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any) -> None:
-    """Add `replay` and `check-config` to the command line."""
+    """Add `check-config` and `replay` to the command line."""
     check = subparsers.add_parser(
         "check-config",
         help="validate a configuration file",
@@ -43,7 +37,7 @@ def register(subparsers: Any) -> None:
         "the bad value and what is allowed.",
     )
     check.add_argument("file", type=Path, help="the YAML configuration file")
-    check.set_defaults(func=lambda args: check_config_main(args.file))
+    check.set_defaults(func=check_config_main)
 
     rep = subparsers.add_parser(
         "replay",
@@ -88,18 +82,66 @@ def register(subparsers: Any) -> None:
     rep.set_defaults(func=replay_main)
 
 
+def check_config_main(args: argparse.Namespace) -> int:
+    """`smokewatch check-config FILE`: print every error, or a short summary; 0 when valid."""
+    from detector.config import check_config
+
+    path: Path = args.file
+    try:
+        config, notes = check_config(path)
+    except ConfigError as err:
+        count = len(err.errors)
+        print(f"{path}: {count} error{'s' if count != 1 else ''}")
+        for line in err.errors:
+            print(line)
+        return 1
+    print(f"{path}: OK")
+    if config.instance.id:
+        print(
+            f"  instance {config.instance.id} (index {config.instance.index} of "
+            f"{config.instance.count}): {len(config.cameras)} camera(s) of this config"
+        )
+    for camera in config.cameras.values():
+        masks = len(camera.masks)
+        cap = "no width cap" if camera.width_cap is None else f"width cap {camera.width_cap:g}"
+        print(
+            f"  camera {camera.id} ({camera.name}): {camera.image_topic}, every "
+            f"{camera.interval:g} s, threshold {camera.threshold:g}, scene {camera.scene} "
+            f"({cap}, night: {camera.night_mode}), {masks} "
+            f"mask{'s' if masks != 1 else ''}{'' if camera.enabled else ', disabled'}"
+        )
+    print(f"  model: {config.model.path} (smoke classes: {', '.join(config.model.smoke_classes)})")
+    tls = ", TLS" if config.mqtt.tls.enabled else ""
+    print(
+        f"  broker: {config.mqtt.host}:{config.mqtt.port}{tls}, "
+        f"topic prefix {config.mqtt.topic_prefix}"
+    )
+    print(f"  bridge: {'enabled' if config.bridge.enabled else 'disabled'}")
+    for note in notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def camera_config(args: argparse.Namespace, default_camera: str) -> tuple[Config, str, bool]:
+    """The configuration of `--config` (or a default one), the camera of `--camera` (else the
+    first), and whether the configuration came from a file."""
+    from detector.config import load_config, validate
+
+    if args.config is None:
+        camera = args.camera or default_camera
+        return validate({"cameras": {camera: {}}}), camera, False
+    config = load_config(args.config)
+    camera = args.camera or next(iter(config.cameras))
+    if camera not in config.cameras:
+        raise ConfigError(
+            [f"--camera {camera}: no such camera; the config has {', '.join(config.cameras)}"]
+        )
+    return config, camera, True
+
+
 def _replay_config(args: argparse.Namespace) -> tuple[Config, str]:
     """The configuration a replay runs with, and the camera whose settings apply."""
-    if args.config is not None:
-        config = load_config(args.config)
-        camera = args.camera or next(iter(config.cameras))
-        if camera not in config.cameras:
-            raise ConfigError(
-                [f"--camera {camera}: no such camera; the config has {', '.join(config.cameras)}"]
-            )
-    else:
-        camera = args.camera or DEFAULT_REPLAY_CAMERA
-        config = validate({"cameras": {camera: {}}})
+    config, camera, _from_file = camera_config(args, DEFAULT_REPLAY_CAMERA)
     overrides: dict[str, Any] = {}
     if args.threshold is not None:
         overrides["threshold"] = args.threshold
@@ -116,10 +158,20 @@ def _replay_config(args: argparse.Namespace) -> tuple[Config, str]:
 
 def replay_main(args: argparse.Namespace) -> int:
     """`smokewatch replay`: returns 0, or 1 when the source cannot be read at all."""
+    from detector.assembly import build_pipeline, load_model
+    from detector.replay import (
+        IMAGE_SUFFIXES,
+        ReplaySourceError,
+        format_summary,
+        iter_frames,
+        repeat_frames,
+        replay,
+    )
+
     config, camera = _replay_config(args)
     model = load_model(config.model, override=args.model, progress=not args.no_progress)
     pipeline = build_pipeline(config, model, [camera])
-    is_video = args.path.is_file() and args.path.suffix.lower() not in {".jpg", ".jpeg", ".png"}
+    is_video = args.path.is_file() and args.path.suffix.lower() not in IMAGE_SUFFIXES
     interval = args.interval
     if interval is None:
         interval = 0.0 if is_video else config.cameras[camera].interval
