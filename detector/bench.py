@@ -18,10 +18,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from detector.contract import Detection, iso_utc
+from detector.contract import Detection
 from detector.errors import SmokeWatchError
 from detector.frames import letterbox_into
 from detector.pipeline import FrameResult, Pipeline
+from detector.service.alerts import CameraAlert
 
 # The stages `Pipeline.process` times (FrameResult.timings) of a scored frame, in order, then
 # the serialising of its result for MQTT and the bridge (timed here: it is the service's).
@@ -103,13 +104,10 @@ def _publish_ms(result: FrameResult, data: bytes) -> float:
     attributes and the detection message (base64 JPEG) for the bridge. After the whole path,
     not part of it."""
     start = time.perf_counter()
-    attributes = {
-        "score": result.score,
-        "boxes": result.vote.boxes.tolist(),
-        "frame_time": iso_utc(result.frame_time),
-    }
+    # The service's own attributes builder (the alert state machine), on a fresh camera.
+    change = CameraAlert("bench").scored(result)
     detection = Detection("bench", result.camera, result.frame_time, result.vote.boxes, data)
-    json.dumps(attributes)
+    json.dumps(change.attributes)
     json.dumps(detection.to_json())
     return (time.perf_counter() - start) * 1000
 

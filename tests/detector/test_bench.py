@@ -9,7 +9,7 @@ import pytest
 
 from detector.bench import STAGES, capacity, generated_frame
 from detector.cli import main
-from detector.frames import image_size
+from detector.frames import decode_frame
 from tests.detector.tiny_model import make_tiny_model
 
 
@@ -20,7 +20,7 @@ def test_capacity_keeps_headroom() -> None:
 
 
 def test_generated_frame_size() -> None:
-    assert image_size(generated_frame(640, 360)) == (640, 360)
+    assert decode_frame(generated_frame(640, 360))[1] == (640, 360)
 
 
 def test_bench_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
