@@ -38,11 +38,11 @@ from detector.bench import generated_frame  # noqa: E402
 from detector.frames import letterbox_into  # noqa: E402
 from detector.model import ModelRuntime  # noqa: E402
 from detector.optimize import compare, quantize, split_frames  # noqa: E402
-from detector.pipeline import CameraSettings, Pipeline  # noqa: E402
+from detector.pipeline import Pipeline, ScoringSettings  # noqa: E402
 from detector.replay import iter_frames  # noqa: E402
 
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "4K": (3840, 2160)}
-SETTINGS = CameraSettings(name="bench")
+SETTINGS = ScoringSettings(name="bench")
 
 
 def cpu() -> str:

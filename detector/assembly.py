@@ -10,7 +10,7 @@ from detector.config import CameraConfig, Config, ModelConfig
 from detector.errors import ModelError
 from detector.model import ModelBackend, ModelRuntime, TritonModel
 from detector.model_fetch import resolve_model
-from detector.pipeline import CameraSettings, CameraState, Pipeline
+from detector.pipeline import Pipeline, ScoringSettings, ScoringState
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,9 +81,9 @@ def load_model(
     return runtime
 
 
-def camera_settings(camera: CameraConfig) -> CameraSettings:
+def camera_settings(camera: CameraConfig) -> ScoringSettings:
     """The pipeline's view of a configured camera."""
-    return CameraSettings(
+    return ScoringSettings(
         name=camera.id,
         threshold=camera.threshold,
         nb_frames=camera.nb_frames,
@@ -93,7 +93,7 @@ def camera_settings(camera: CameraConfig) -> CameraSettings:
     )
 
 
-def add_camera(pipeline: Pipeline, camera: CameraConfig) -> CameraState:
+def register_camera(pipeline: Pipeline, camera: CameraConfig) -> ScoringState:
     """Register a configured camera with its configured masks."""
     state = pipeline.add_camera(camera_settings(camera))
     state.set_masks("config", camera.masks)
@@ -111,5 +111,5 @@ def build_pipeline(
     )
     names = config.cameras if cameras is None else cameras
     for name in names:
-        add_camera(pipeline, config.cameras[name])
+        register_camera(pipeline, config.cameras[name])
     return pipeline

@@ -39,7 +39,7 @@ from detector.config import CameraConfig, Config
 from detector.errors import FrameError, SmokeWatchError
 from detector.eval_dataset import Sequence, describe_label
 from detector.model import ModelBackend
-from detector.pipeline import CameraSettings, CameraState
+from detector.pipeline import ScoringSettings, ScoringState
 
 Boxes = NDArray[np.float32]
 
@@ -309,8 +309,8 @@ def score_dataset(
 def replay_vote(sequence: ScoredSequence, setting: VoteSetting) -> SequenceOutcome:
     """Replay the temporal vote at `setting` over the cached boxes of a sequence."""
     # The camera state the live pipeline uses, so the vote replayed here is the live vote.
-    state = CameraState(
-        CameraSettings(name="eval", threshold=setting.threshold, nb_frames=setting.nb_frames)
+    state = ScoringState(
+        ScoringSettings(name="eval", threshold=setting.threshold, nb_frames=setting.nb_frames)
     )
     fire_index = sequence.fire_index
     scores: list[float] = []

@@ -36,7 +36,7 @@ from detector.errors import SmokeWatchError
 from detector.frames import letterbox_into
 from detector.geometry import iou_matrix
 from detector.model import ModelBackend, ModelRuntime
-from detector.pipeline import CameraSettings, Pipeline
+from detector.pipeline import Pipeline, ScoringSettings
 from detector.replay import ReplayFrame
 
 _LOGGER = logging.getLogger(__name__)
@@ -355,9 +355,9 @@ def _found(truth: Boxes, boxes: Boxes, threshold: float) -> int:
     return int((iou_matrix(truth[:, :4], strong[:, :4]) > LABEL_IOU).any(axis=1).sum())
 
 
-def _alert_on(pipeline: Pipeline, settings: CameraSettings, data: bytes) -> bool:
+def _alert_on(pipeline: Pipeline, settings: ScoringSettings, data: bytes) -> bool:
     """Whether a camera sending this frame at every interval raises an alert (a fresh vote)."""
-    pipeline.add_camera(settings).reset()
+    pipeline.add_camera(settings)
     return any(
         pipeline.process(settings.name, data, float(copy)).vote.ongoing
         for copy in range(settings.nb_frames)
@@ -376,10 +376,10 @@ def _episodes(ongoing: Sequence[bool]) -> list[tuple[int, int]]:
 
 
 def _sequence(
-    pipeline: Pipeline, settings: CameraSettings, frames: Sequence[ReplayFrame]
+    pipeline: Pipeline, settings: ScoringSettings, frames: Sequence[ReplayFrame]
 ) -> list[bool]:
     """Whether the alert is on at each frame when the frames arrive in order on one camera."""
-    pipeline.add_camera(settings).reset()
+    pipeline.add_camera(settings)
     return [
         pipeline.process(settings.name, frame.data, float(index)).vote.ongoing
         for index, frame in enumerate(frames)
@@ -389,7 +389,7 @@ def _sequence(
 def compare(
     fp32: Pipeline,
     int8: Pipeline,
-    settings: CameraSettings,
+    settings: ScoringSettings,
     frames: Sequence[ReplayFrame],
     *,
     labels: dict[str, Boxes] | None = None,

@@ -27,8 +27,8 @@ EMPTY_BOXES: Boxes = np.zeros((0, 5), dtype=np.float32)
 
 
 @dataclass(frozen=True)
-class CameraSettings:
-    """What the pipeline needs to know about one camera."""
+class ScoringSettings:
+    """How the pipeline scores one camera's frames."""
 
     name: str
     threshold: float = 0.25
@@ -105,10 +105,11 @@ class _Pending:
 
 
 @dataclass
-class CameraState:
-    """Per-camera state: settings, masks by source, the vote and the alert window."""
+class ScoringState:
+    """A camera's scoring state: its settings, masks by source, the vote and the window of
+    frames sent at alert onset. What HA sees of an alert is the service's (service/alerts.py)."""
 
-    settings: CameraSettings
+    settings: ScoringSettings
     vote: TemporalVote = field(init=False)
     window: AlertWindow[_Pending] = field(init=False)
     view: ViewMonitor = field(default_factory=ViewMonitor)
@@ -138,15 +139,6 @@ class CameraState:
         self.settings = replace(self.settings, threshold=threshold)
         self.vote.conf_thresh = threshold
 
-    def update_settings(self, settings: CameraSettings) -> None:
-        """Apply new settings; the vote restarts only when its window length changes."""
-        if settings.nb_frames != self.settings.nb_frames:
-            self.settings = settings
-            self.reset()
-            return
-        self.settings = settings
-        self.vote.conf_thresh = settings.threshold
-
     def reset(self) -> None:
         """Forget the vote history and close any alert (used by the reset command)."""
         self.vote = TemporalVote(self.settings.nb_frames, self.settings.threshold)
@@ -171,19 +163,15 @@ class Pipeline:
         self.conf_thresh = conf_thresh
         self.max_frame_bytes = max_frame_bytes
         self._tensor = model.new_input()
-        self._cameras: dict[str, CameraState] = {}
+        self._cameras: dict[str, ScoringState] = {}
 
-    def add_camera(self, settings: CameraSettings) -> CameraState:
-        """Register a camera (or update the settings of a known one) and return its state."""
-        state = self._cameras.get(settings.name)
-        if state is None:
-            state = CameraState(settings)
-            self._cameras[settings.name] = state
-        else:
-            state.update_settings(settings)
+    def add_camera(self, settings: ScoringSettings) -> ScoringState:
+        """Register a camera with a fresh vote and no masks (replacing any state it had)."""
+        state = ScoringState(settings)
+        self._cameras[settings.name] = state
         return state
 
-    def camera(self, name: str) -> CameraState:
+    def camera(self, name: str) -> ScoringState:
         """The state of a registered camera; KeyError for an unknown one."""
         return self._cameras[name]
 

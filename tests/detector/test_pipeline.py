@@ -12,7 +12,7 @@ from detector.contract import Detection
 from detector.errors import FrameError
 from detector.masks import Mask
 from detector.model import ModelRuntime
-from detector.pipeline import CameraSettings, Pipeline
+from detector.pipeline import Pipeline, ScoringSettings
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
 
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)  # scores 200/255 ≈ 0.784 and 0
@@ -25,7 +25,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> ModelRuntime:
 
 def pipeline_for(model: ModelRuntime, nb_frames: int = 3) -> Pipeline:
     pipeline = Pipeline(model)
-    pipeline.add_camera(CameraSettings("cam", threshold=0.25, nb_frames=nb_frames))
+    pipeline.add_camera(ScoringSettings("cam", threshold=0.25, nb_frames=nb_frames))
     return pipeline
 
 
@@ -85,8 +85,13 @@ def test_reset_and_settings(model: ModelRuntime) -> None:
     assert pipeline.process("cam", SMOKE).vote.event == "start"
     # Raising the threshold so that even 0.8 of it (0.792) exceeds the score (0.784) ends
     # the alert on the next frame.
-    pipeline.add_camera(CameraSettings("cam", threshold=0.99, nb_frames=1))
+    pipeline.camera("cam").set_threshold(0.99)
     assert pipeline.process("cam", SMOKE).vote.event == "end"
+    # Registering a camera again starts it afresh: no vote history, no masks.
+    pipeline.camera("cam").set_masks("local", [Mask.rect("all", 0, 0, 1, 1, "inside")])
+    fresh = pipeline.add_camera(ScoringSettings("cam", threshold=0.25, nb_frames=1))
+    assert fresh.masks() == () and not fresh.ongoing
+    assert pipeline.process("cam", SMOKE).vote.event == "start"
 
 
 def test_detection_json_round_trip() -> None:

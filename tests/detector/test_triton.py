@@ -16,7 +16,7 @@ import pytest
 
 from detector.errors import ModelError
 from detector.model import ModelBackend, ModelRuntime, TritonModel
-from detector.pipeline import CameraSettings, FrameResult, Pipeline
+from detector.pipeline import FrameResult, Pipeline, ScoringSettings
 from tests.detector.broker import Broker
 from tests.detector.conftest import SHARED_DATA
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, write_config
@@ -49,7 +49,7 @@ def server(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tri
 
 def run_frames(model: ModelBackend, frames: list[bytes], nb_frames: int = 3) -> list[FrameResult]:
     pipeline = Pipeline(model)
-    pipeline.add_camera(CameraSettings("cam", threshold=0.25, nb_frames=nb_frames))
+    pipeline.add_camera(ScoringSettings("cam", threshold=0.25, nb_frames=nb_frames))
     return [pipeline.process("cam", frame, 1000.0 + i) for i, frame in enumerate(frames)]
 
 

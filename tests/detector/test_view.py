@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from detector.model import ModelRuntime
-from detector.pipeline import CameraSettings, Pipeline
+from detector.pipeline import Pipeline, ScoringSettings
 from detector.view import ViewMonitor, brightness_spread, is_grey
 from tests.detector.tiny_model import make_tiny_model
 
@@ -111,8 +111,8 @@ def grey_frame(level: int, colour: bool) -> bytes:
 
 def test_night_pause_leaves_the_vote_as_it_was(model: ModelRuntime) -> None:
     pipeline = Pipeline(model)
-    pipeline.add_camera(CameraSettings("tower", nb_frames=3, threshold=0.3, night="pause"))
-    pipeline.add_camera(CameraSettings("home", nb_frames=3, threshold=0.3, night="score"))
+    pipeline.add_camera(ScoringSettings("tower", nb_frames=3, threshold=0.3, night="pause"))
+    pipeline.add_camera(ScoringSettings("home", nb_frames=3, threshold=0.3, night="score"))
     day, night = grey_frame(220, colour=True), grey_frame(220, colour=False)
     paused = pipeline.process("tower", night, 0.0)
     assert paused.paused and paused.view is not None and paused.view.state == "night"
