@@ -23,15 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from detector import __version__
 from detector.annotate import annotate_jpeg
 from detector.assembly import camera_settings
-from detector.config import CameraConfig, Config, MqttConfig
+from detector.config import CameraConfig, Config
 from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
 from detector.contract import (
     Detection,
     camera_device_id,
     config_topic,
+    detector_info,
     entity_unique_id,
     iso_utc,
 )
@@ -922,34 +922,6 @@ def _blank_jpeg() -> bytes:
     ok, encoded = cv2.imencode(".jpg", np.full((360, 640, 3), 96, np.uint8))
     assert ok
     return bytes(encoded.tobytes())
-
-
-def detector_info(
-    mqtt: MqttConfig,
-    cameras: list[CameraConfig],
-    model: str | None,
-    *,
-    status: str = "ok",
-    error: str | None = None,
-) -> dict[str, Any]:
-    """The retained `<prefix>/info` JSON: what the HA integration reads to find cameras."""
-    return {
-        "version": __version__,
-        "prefix": mqtt.topic_prefix,
-        "node_id": mqtt.node_id,
-        "discovery_prefix": mqtt.discovery_prefix,
-        "model": model,
-        "status": status,
-        "error": error,
-        "cameras": {
-            camera.id: {
-                "name": camera.name,
-                "device_id": camera_device_id(mqtt, camera.id),
-                "image_topic": camera.image_topic,
-            }
-            for camera in cameras
-        },
-    }
 
 
 def publish_model_error(config: Config, error: str) -> None:
