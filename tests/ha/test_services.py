@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from unittest.mock import patch
 
 import pytest
 from homeassistant.core import HomeAssistant
@@ -126,3 +127,23 @@ async def test_publish_failure_reported(hass: HomeAssistant, setup_detector: Set
         )
     assert err.value.translation_key == "publish_failed"
     assert "broker gone" in str(err.value.translation_placeholders)
+
+
+async def test_no_device_is_taken_for_a_camera_by_its_identifier(
+    hass: HomeAssistant, setup_detector: SetupDetector
+) -> None:
+    """Before the detector's info, the bridge's device ("<node>_bridge") is no camera
+    "bridge": only the info says which devices are cameras, nothing is guessed from an id."""
+    entry, mqtt_mock = await setup_detector(online=False)
+    bridge = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={("mqtt", "smokewatch_bridge")}, name="Bridge"
+    )
+    mqtt_mock.async_publish.reset_mock()
+    with (
+        patch("custom_components.smokewatch.runtime.INFO_WAIT_SECONDS", 0.05),
+        pytest.raises(ServiceValidationError),
+    ):
+        await hass.services.async_call(
+            DOMAIN, "reset_alert", {"device_id": bridge.id}, blocking=True
+        )
+    mqtt_mock.async_publish.assert_not_called()
