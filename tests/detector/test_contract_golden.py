@@ -287,3 +287,40 @@ def test_alert_event_is_the_golden_one(wire: dict[str, Any]) -> None:
 def test_every_golden_command_is_accepted(wire: dict[str, Any]) -> None:
     assert wire["stats"]["rejected"] == {}, wire["log"][-3000:]
     assert wire["masks_state"] == golden("masks_state.json")
+
+
+def test_bridge_stats_have_the_golden_shape(tmp_path: Path) -> None:
+    """The bridge's stats after one delivery, one refusal and one retry (what the
+    integration's repair issue reads: pending, failed, last_error)."""
+    from detector.bridge.service import BridgeService
+
+    config = _config(
+        {
+            "cameras": {"backyard": {}},
+            "bridge": {
+                "outbox": str(tmp_path / "outbox.sqlite3"),
+                "cameras": {"backyard": {"token": "t", "pose_id": 1}},
+            },
+        }
+    )
+    bridge = BridgeService(config)
+    try:
+        outbox = bridge.outbox
+        for index, outcome in enumerate(("delivered", "failed", "retry")):
+            assert outbox.add(
+                f"d{index}", "backyard", 1.0e9 + index, [[0.1, 0.1, 0.2, 0.2, 0.5]], b"j"
+            )
+            item = outbox.next_pending("backyard")
+            assert item is not None
+            outbox.attempt(item.seq)
+            if outcome == "delivered":
+                outbox.delivered(item.seq, "7", 201)
+            elif outcome == "failed":
+                outbox.failed(item.seq, 422, "422: the API refused the detection")
+            else:
+                outbox.retry_later(item.seq, "connection refused", answered=False)
+        bridge.api_connected = False
+        stats = bridge.stats()
+    finally:
+        bridge.outbox.close()
+    assert shape(stats) == shape(golden("bridge_stats.json"))

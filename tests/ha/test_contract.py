@@ -95,12 +95,15 @@ async def test_golden_health_payloads_are_read(
     stats = golden("stats.json")
     async_fire_mqtt_message(hass, f"{PREFIX}/{TOPICS['detector']['stats']}", json.dumps(stats))
     async_fire_mqtt_message(hass, f"{PREFIX}/{TOPICS['bridge']['available']}", "online")
-    bridge = {"pending": 0, "failed": 0, "last_error": None}
+    bridge = golden("bridge_stats.json")
     async_fire_mqtt_message(hass, f"{PREFIX}/{TOPICS['bridge']['stats']}", json.dumps(bridge))
     await hass.async_block_till_done()
     assert runtime.stats == stats
     assert runtime.bridge_available == "online"
     assert runtime.bridge_stats == bridge
+    # The figures the bridge-failing repair issue reads (see test_runtime.py).
+    assert isinstance(bridge["pending"], int) and isinstance(bridge["failed"], int)
+    assert isinstance(bridge["last_error"], str)
     assert runtime.online and runtime.info is not None
     assert runtime.info.raw == golden("info.json")
 
