@@ -65,8 +65,6 @@ TEST: Final = "test"
 FALSE_ALARM: Final = "false_alarm"
 BUTTONS: Final = (RESET, TEST, FALSE_ALARM)
 PRESS: Final = "PRESS"
-ON: Final = "ON"
-OFF: Final = "OFF"
 CAMERA_STATUSES: Final = ("online", "frozen", "refused", "stale", "offline")
 
 
@@ -103,8 +101,6 @@ CAMERA_STATE_LEAVES: Final = (
 INFO: Final = "info"  # the retained info payload (detector_info)
 STATS: Final = "stats"  # JSON health and counters, not retained
 AVAILABLE: Final = "available"  # online / offline, retained, the last will
-ONLINE: Final = "online"
-OFFLINE: Final = "offline"
 
 
 def detector_leaf(instance: str, leaf: str) -> str:

@@ -162,6 +162,10 @@ def test_discovery_uses_only_contract_topics() -> None:
     ]
     seen = set()
     for payload in payloads:
+        if "options" in payload and payload["state_topic"].endswith(f"/{contract.STATUS}"):
+            assert payload["options"] == list(contract.CAMERA_STATUSES)
+        if "payload_press" in payload:
+            assert payload["payload_press"] == contract.PRESS
         topics = [value for key, value in payload.items() if key.endswith("topic")]
         topics += [entry["topic"] for entry in payload.get("availability", [])]
         for topic in topics:
