@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from datetime import datetime, timedelta
@@ -98,11 +99,9 @@ class SmokeWatchRuntime:
     async def async_wait_for_info(self) -> DetectorInfo | None:
         """The detector's info, waiting up to INFO_WAIT_SECONDS for it when none came yet."""
         if self.info is None:
-            try:
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(INFO_WAIT_SECONDS):
                     await self._info_arrived.wait()
-            except TimeoutError:
-                pass
         return self.info
 
     @property
