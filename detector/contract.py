@@ -1,10 +1,16 @@
-"""The wire contract between the detector and the bridge, and what both show Home Assistant.
+"""The wire contract between the detector, the bridge and the Home Assistant integration.
 
-Everything the two processes must agree on lives here and nowhere else: the detection message
-published on `<prefix>/<camera>/detection` (and handed over in process when the bridge runs inside
-`smokewatch run`), its time format, and the origin block of every discovered entity. It imports
+Everything the three must agree on lives here and nowhere else: every topic leaf below the
+prefix, the command settings and their payloads, the detection message published on
+`<prefix>/<camera>/detection` (and handed over in process when the bridge runs inside
+`smokewatch run`), its time format, the retained info payload the integration finds detectors
+by, the ids of devices and entities, and the origin block of every discovered entity. It imports
 neither the model runtime nor the service or the bridge, so `smokewatch bridge` runs without
 onnxruntime.
+
+The integration cannot import this module (HACS installs only `custom_components/`): the golden
+payloads in `tests/contract/` are checked against this module by `tests/detector` and against
+the integration by `tests/ha`, so the two sides cannot drift apart unnoticed.
 """
 
 from __future__ import annotations
@@ -13,13 +19,15 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from detector import __version__
-from detector.config import MqttConfig
+
+if TYPE_CHECKING:  # the config imports this module (MqttConfig.detector_topic)
+    from detector.config import CameraConfig, MqttConfig
 
 # Boxes as rows of [x1, y1, x2, y2, confidence], coordinates relative to the frame (0-1).
 Boxes = NDArray[np.float32]
@@ -27,6 +35,86 @@ Boxes = NDArray[np.float32]
 # Where a Home Assistant user is sent from the device page ("origin" of the discovered entities).
 SUPPORT_URL = "https://github.com/smokewatch/smokewatch"
 ORIGIN = {"name": "SmokeWatch", "sw_version": __version__, "support_url": SUPPORT_URL}
+
+
+# -- topics -------------------------------------------------------------------------------
+# Every topic is relative to the prefix (`mqtt.topic_prefix`); only the MQTT client adds it.
+
+# A camera's leaves: `<prefix>/<camera>/<leaf>`.
+IMAGE: Final = "image"  # input snapshot (the default image topic)
+SMOKE: Final = "smoke"  # ON / OFF, retained
+SMOKE_ATTRIBUTES: Final = "smoke/attributes"  # JSON, retained
+SMOKE_EVENT: Final = "smoke/event"  # {"event_type": "started" | "ended", "test": bool}
+SCORE: Final = "score"  # 0-100, retained
+ALERT_IMAGE: Final = "alert/image"  # annotated JPEG, retained
+STATUS: Final = "status"  # one of CAMERA_STATUSES, retained
+VIEW: Final = "view"  # clear / night / frozen / obscured, retained
+FRAME: Final = "frame"  # the latest scored JPEG (zone card), retained
+DETECTION: Final = "detection"  # the detection message for the bridge, QoS 1
+MASKS_ATTRIBUTES: Final = "masks/attributes"  # local, remote masks and false alarms, retained
+MASKS_REMOTE: Final = "masks/remote"  # the Pyronear API's masks, published by the bridge
+# JSON, retained: for enabled and threshold, {value, file, source} (file or run time).
+SETTINGS_SOURCES: Final = "settings"
+
+# Settings with a command and a retained state: `<camera>/<setting>/set` and `.../state`.
+ENABLED: Final = "enabled"
+THRESHOLD: Final = "threshold"
+MASKS: Final = "masks"
+SETTINGS: Final = (ENABLED, THRESHOLD, MASKS)
+# Buttons: a command only, whose payload is PRESS.
+RESET: Final = "reset"
+TEST: Final = "test"
+FALSE_ALARM: Final = "false_alarm"
+FILE_SETTINGS: Final = "file_settings"  # enabled and threshold back to the file's values
+BUTTONS: Final = (RESET, TEST, FALSE_ALARM, FILE_SETTINGS)
+PRESS: Final = "PRESS"
+CAMERA_STATUSES: Final = ("online", "frozen", "refused", "stale", "offline")
+
+
+def command_leaf(setting: str) -> str:
+    """The command leaf of a setting or button (`<setting>/set`)."""
+    return f"{setting}/set"
+
+
+def state_leaf(setting: str) -> str:
+    """The retained state leaf of a setting (`<setting>/state`)."""
+    return f"{setting}/state"
+
+
+def camera_topic(camera: str, leaf: str) -> str:
+    """A camera's topic relative to the prefix (`<camera>/<leaf>`)."""
+    return f"{camera}/{leaf}"
+
+
+# Every retained leaf a camera publishes (emptied when the camera leaves the config).
+CAMERA_STATE_LEAVES: Final = (
+    SMOKE,
+    SMOKE_ATTRIBUTES,
+    SCORE,
+    ALERT_IMAGE,
+    STATUS,
+    VIEW,
+    *(state_leaf(setting) for setting in SETTINGS),
+    MASKS_ATTRIBUTES,
+    SETTINGS_SOURCES,
+    FRAME,
+)
+
+# The detector's own leaves: `<prefix>/<leaf>`, or `<prefix>/instance/<id>/<leaf>` for one
+# instance of several sharing a broker (each with its own last will).
+INFO: Final = "info"  # the retained info payload (detector_info)
+STATS: Final = "stats"  # JSON health and counters, not retained
+AVAILABLE: Final = "available"  # online / offline, retained, the last will
+
+
+def detector_leaf(instance: str, leaf: str) -> str:
+    """A detector-level topic relative to the prefix, for an instance id ("" for none)."""
+    return f"instance/{instance}/{leaf}" if instance else leaf
+
+
+# The bridge's leaves (one bridge per prefix).
+BRIDGE_AVAILABLE: Final = "bridge/available"
+BRIDGE_STATS: Final = "bridge/stats"
 
 
 # Home Assistant keeps entities and devices by these ids: every one is built here, so the
@@ -68,6 +156,40 @@ def parse_iso(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def detector_info(
+    mqtt: MqttConfig,
+    cameras: list[CameraConfig],
+    model: str | None,
+    *,
+    status: str = "ok",
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The retained `<prefix>/info` JSON: what the HA integration reads to find cameras.
+
+    `device_id` (the detector device's identifier) and `instance` were added after the other
+    keys: readers must accept their absence in an older detector's info.
+    """
+    return {
+        "version": __version__,
+        "prefix": mqtt.topic_prefix,
+        "node_id": mqtt.node_id,
+        "discovery_prefix": mqtt.discovery_prefix,
+        "model": model,
+        "status": status,
+        "error": error,
+        "device_id": detector_device_id(mqtt),
+        "instance": mqtt.instance or None,
+        "cameras": {
+            camera.id: {
+                "name": camera.name,
+                "device_id": camera_device_id(mqtt, camera.id),
+                "image_topic": camera.image_topic,
+            }
+            for camera in cameras
+        },
+    }
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
   ZoneEditor,
@@ -162,4 +163,26 @@ describe("helpers", () => {
     ]);
     expect(recentBoxes(undefined, history, 1)).toHaveLength(1);
   });
+});
+
+describe("the detector's mask rules (tests/contract/masks_rules.json)", () => {
+  // The card checks only what a person drawing needs at once; set_zones applies every rule
+  // (limits, crossing edges) and the card shows its error. It must never block what the
+  // detector accepts.
+  const rules = JSON.parse(
+    readFileSync(new URL("../../tests/contract/masks_rules.json", import.meta.url), "utf8"),
+  ) as { cases: { case: string; valid: boolean; masks: unknown[] }[] };
+  const valid = rules.cases.filter((c) => c.valid);
+
+  it("has accepted cases to check", () => {
+    expect(valid.length).toBeGreaterThan(0);
+  });
+
+  for (const { case: name, masks } of valid) {
+    it(`accepts what the detector accepts: ${name}`, () => {
+      const zones = zonesFromAttributes(masks);
+      expect(zones).toHaveLength(masks.length);
+      expect(validateZones(zones)).toEqual([]);
+    });
+  }
 });

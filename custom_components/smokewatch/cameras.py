@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
-from .const import CONF_NODE_ID, CONF_PREFIX, DOMAIN, MQTT_DOMAIN
+from .const import DOMAIN, MQTT_DOMAIN
+from .info import DetectorInfo
 from .runtime import SmokeWatchConfigEntry
 
 
@@ -22,37 +24,53 @@ class CameraTarget:
     name: str
 
 
-def async_find_camera(hass: HomeAssistant, device_id: str) -> CameraTarget | None:
-    """The SmokeWatch camera of a device, or None when the device is not one.
+@dataclass(frozen=True)
+class CameraLookup:
+    """The camera of a device, or None; `waited_for` the prefixes whose info never came."""
 
-    The detector's info maps device identifiers ("mqtt", "<node>_<cam>") to cameras. Before
-    the info has arrived (e.g. automations attaching at start-up), the entry's node id
-    splits the identifier: the longest node id that prefixes it wins.
+    target: CameraTarget | None
+    waited_for: tuple[str, ...] = ()
+
+
+async def async_find_camera(hass: HomeAssistant, device_id: str) -> CameraLookup:
+    """The SmokeWatch camera of a device, as the detectors' info describes their cameras.
+
+    Each detector's retained info maps its cameras to their device identifiers ("mqtt",
+    "<id>"); nothing is parsed out of an identifier. A call that comes before a detector's info
+    (automations running at start-up) waits for it, up to INFO_WAIT_SECONDS (see runtime.py).
     """
     device = dr.async_get(hass).async_get(device_id)
     if device is None:
-        return None
+        return CameraLookup(None)
     identifiers = {value for domain, value in device.identifiers if domain == MQTT_DOMAIN}
     if not identifiers:
-        return None
-    without_info: list[SmokeWatchConfigEntry] = []
-    entries: list[SmokeWatchConfigEntry] = hass.config_entries.async_entries(DOMAIN)
+        return CameraLookup(None)
+    entries: list[SmokeWatchConfigEntry] = [
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.state is ConfigEntryState.LOADED
+    ]
+    waiting = []
     for entry in entries:
-        runtime = entry.runtime_data if entry.state is ConfigEntryState.LOADED else None
-        if runtime is None or runtime.info is None:
-            without_info.append(entry)
-            continue
-        for camera in runtime.info.cameras.values():
-            if camera.device_id in identifiers:
-                return CameraTarget(entry, runtime.prefix, camera.camera, camera.name)
-    best: CameraTarget | None = None
-    for entry in without_info:
-        node_id: str = entry.data[CONF_NODE_ID]
-        for identifier in identifiers:
-            camera_id = identifier.removeprefix(f"{node_id}_")
-            if camera_id in (identifier, "", "detector"):
-                continue
-            if best is None or len(node_id) > len(best.entry.data[CONF_NODE_ID]):
-                name = device.name_by_user or device.name or camera_id
-                best = CameraTarget(entry, entry.data[CONF_PREFIX], camera_id, name)
-    return best
+        info = entry.runtime_data.info
+        if info is None:
+            waiting.append(entry)
+        elif (target := _camera(entry, info, identifiers)) is not None:
+            return CameraLookup(target)
+    infos = await asyncio.gather(*(entry.runtime_data.async_wait_for_info() for entry in waiting))
+    missing = []
+    for entry, late in zip(waiting, infos, strict=True):
+        if late is None:
+            missing.append(entry.runtime_data.prefix)
+        elif (target := _camera(entry, late, identifiers)) is not None:
+            return CameraLookup(target)
+    return CameraLookup(None, tuple(missing))
+
+
+def _camera(
+    entry: SmokeWatchConfigEntry, info: DetectorInfo, identifiers: set[str]
+) -> CameraTarget | None:
+    for camera in info.cameras.values():
+        if camera.device_id in identifiers:
+            return CameraTarget(entry, entry.runtime_data.prefix, camera.camera, camera.name)
+    return None

@@ -6,10 +6,24 @@ from typing import Final
 
 DOMAIN: Final = "smokewatch"
 
-# The retained topic every detector publishes its description on (P/info); the manifest's
-# MQTT discovery topic is the default prefix's.
+# The detector's topics below its prefix P: the wire contract (detector/contract.py), whose
+# golden payloads in tests/contract/ tests/ha checks these against. The retained P/info is the
+# description every detector publishes; the manifest's MQTT discovery topic is the default
+# prefix's.
 DEFAULT_PREFIX: Final = "smokewatch"
 INFO_LEAF: Final = "info"
+AVAILABLE_LEAF: Final = "available"
+STATS_LEAF: Final = "stats"
+BRIDGE_AVAILABLE_LEAF: Final = "bridge/available"
+BRIDGE_STATS_LEAF: Final = "bridge/stats"
+# A camera's commands: P/<camera>/<setting>/set.
+SETTING_MASKS: Final = "masks"
+BUTTON_RESET: Final = "reset"
+BUTTON_TEST: Final = "test"
+BUTTON_FALSE_ALARM: Final = "false_alarm"
+# What a masks command may hold (the detector refuses more): tests/contract/masks_rules.json.
+MAX_ZONES: Final = 50
+MAX_ZONE_POINTS: Final = 100
 
 CONF_PREFIX: Final = "prefix"
 CONF_NODE_ID: Final = "node_id"
@@ -19,7 +33,8 @@ DEFAULT_OFFLINE_MINUTES: Final = 10
 MIN_OFFLINE_MINUTES: Final = 1
 MAX_OFFLINE_MINUTES: Final = 1440
 
-# How long the manual and reconfigure steps wait for the detector's retained info.
+# How long the manual and reconfigure steps, and a service call that arrives before it, wait
+# for the detector's retained info.
 INFO_WAIT_SECONDS: Final = 5.0
 
 # The device identifier domain of the devices MQTT discovery creates.

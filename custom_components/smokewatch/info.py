@@ -34,7 +34,12 @@ class DetectorInfo:
 
 def info_topic(prefix: str) -> str:
     """The retained topic a detector with this prefix describes itself on."""
-    return f"{prefix}/{INFO_LEAF}"
+    return detector_topic(prefix, INFO_LEAF)
+
+
+def detector_topic(prefix: str, leaf: str) -> str:
+    """A topic of the detector (or its bridge) with this prefix: P/<leaf>."""
+    return f"{prefix}/{leaf}"
 
 
 def command_topic(prefix: str, camera: str, setting: str) -> str:

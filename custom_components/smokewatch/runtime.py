@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from datetime import datetime, timedelta
@@ -15,16 +17,21 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
 from .const import (
+    AVAILABLE_LEAF,
+    BRIDGE_AVAILABLE_LEAF,
+    BRIDGE_STATS_LEAF,
     CONF_OFFLINE_MINUTES,
     CONF_PREFIX,
     DEFAULT_OFFLINE_MINUTES,
     DOMAIN,
+    INFO_WAIT_SECONDS,
     ISSUE_BRIDGE_FAILING,
     ISSUE_MODEL_MISSING,
     ISSUE_OFFLINE,
+    STATS_LEAF,
     STATUS_MODEL_MISSING,
 )
-from .info import DetectorInfo, info_topic, parse_info
+from .info import DetectorInfo, detector_topic, info_topic, parse_info
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,6 +53,7 @@ class SmokeWatchRuntime:
         self.prefix: str = entry.data[CONF_PREFIX]
         self.offline_delay = _offline_delay(entry)
         self.info: DetectorInfo | None = None
+        self._info_arrived = asyncio.Event()
         self.available: str | None = None
         self.stats: dict[str, Any] | None = None
         self.bridge_available: str | None = None
@@ -59,10 +67,10 @@ class SmokeWatchRuntime:
         """Subscribe to the detector's and the bridge's health topics."""
         subscriptions = {
             info_topic(self.prefix): self._info_received,
-            f"{self.prefix}/available": self._available_received,
-            f"{self.prefix}/stats": self._stats_received,
-            f"{self.prefix}/bridge/available": self._bridge_available_received,
-            f"{self.prefix}/bridge/stats": self._bridge_stats_received,
+            detector_topic(self.prefix, AVAILABLE_LEAF): self._available_received,
+            detector_topic(self.prefix, STATS_LEAF): self._stats_received,
+            detector_topic(self.prefix, BRIDGE_AVAILABLE_LEAF): self._bridge_available_received,
+            detector_topic(self.prefix, BRIDGE_STATS_LEAF): self._bridge_stats_received,
         }
         for topic, handler in subscriptions.items():
             self._unsubscribes.append(await mqtt.async_subscribe(self.hass, topic, handler, qos=1))
@@ -88,6 +96,14 @@ class SmokeWatchRuntime:
             self._cancel_offline_timer()
             self._update_offline()
 
+    async def async_wait_for_info(self) -> DetectorInfo | None:
+        """The detector's info, waiting up to INFO_WAIT_SECONDS for it when none came yet."""
+        if self.info is None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(INFO_WAIT_SECONDS):
+                    await self._info_arrived.wait()
+        return self.info
+
     @property
     def online(self) -> bool:
         """Whether the detector says it is online and has described itself."""
@@ -98,8 +114,12 @@ class SmokeWatchRuntime:
     @callback
     def _info_received(self, msg: mqtt.ReceiveMessage) -> None:
         self.info = parse_info(msg.payload)
-        if self.info is None and msg.payload:
-            _LOGGER.warning("Ignoring %s: not a SmokeWatch detector description", msg.topic)
+        if self.info is not None:
+            self._info_arrived.set()
+        else:
+            self._info_arrived.clear()
+            if msg.payload:
+                _LOGGER.warning("Ignoring %s: not a SmokeWatch detector description", msg.topic)
         self._update_model_issue()
         self._update_offline()
 

@@ -20,17 +20,23 @@ from .const import (
     ATTR_POLYGON,
     ATTR_RULE,
     ATTR_ZONES,
+    BUTTON_FALSE_ALARM,
+    BUTTON_RESET,
+    BUTTON_TEST,
     DOMAIN,
+    MAX_ZONES,
     PAYLOAD_PRESS,
     SERVICE_CLEAR_ZONES,
     SERVICE_MARK_FALSE_ALARM,
     SERVICE_RESET_ALERT,
     SERVICE_SET_ZONES,
     SERVICE_TEST_ALERT,
+    SETTING_MASKS,
     ZONE_RULES,
 )
 from .info import command_topic
 from .validation import vol
+from .zones import check_polygon
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,57 +54,41 @@ SET_ZONES_SCHEMA = TARGET_SCHEMA.extend(
 )
 
 
-def _polygon(zone: dict[str, Any]) -> list[list[float]]:
-    """The zone's polygon as normalised [x, y] points, or a translated validation error."""
-    name, points = zone[ATTR_NAME], zone[ATTR_POLYGON]
-
-    def invalid(reason: str) -> ServiceValidationError:
-        return ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_polygon",
-            translation_placeholders={"zone": name, "reason": reason},
-        )
-
-    if len(points) < 3:
-        raise invalid("a polygon needs at least 3 points")
-    polygon: list[list[float]] = []
-    for index, point in enumerate(points):
-        if (
-            not isinstance(point, list | tuple)
-            or len(point) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
-        ):
-            raise invalid(f"point {index + 1} is not [x, y]")
-        x, y = float(point[0]), float(point[1])
-        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-            raise invalid(f"point {index + 1} [{x:g}, {y:g}] lies outside 0..1")
-        polygon.append([x, y])
-    # Shoelace formula: a zero area (points on a line) would never mask anything.
-    area = sum(
-        x1 * y2 - x2 * y1
-        for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1], strict=True)
-    )
-    if abs(area) <= 0:
-        raise invalid("the points enclose no area")
-    return polygon
-
-
 def _zones_payload(zones: list[dict[str, Any]]) -> str:
-    """The masks command payload (the detector's masks JSON format)."""
+    """The masks command payload (the detector's masks JSON), or a translated validation
+    error for what the detector would refuse (see zones.py)."""
+    if len(zones) > MAX_ZONES:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="too_many_zones",
+            translation_placeholders={"count": str(len(zones)), "max": str(MAX_ZONES)},
+        )
     names: set[str] = set()
     masks = []
     for zone in zones:
-        if zone[ATTR_NAME] in names:
+        name = zone[ATTR_NAME]
+        if not name.strip():
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="empty_zone_name"
+            )
+        if name in names:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="duplicate_zone",
-                translation_placeholders={"zone": zone[ATTR_NAME]},
+                translation_placeholders={"zone": name},
             )
-        names.add(zone[ATTR_NAME])
+        names.add(name)
+        polygon, problem = check_polygon(zone[ATTR_POLYGON])
+        if problem is not None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_polygon",
+                translation_placeholders={"zone": name, "reason": problem},
+            )
         masks.append(
             {
-                "name": zone[ATTR_NAME],
-                "polygon": _polygon(zone),
+                "name": name,
+                "polygon": polygon,
                 "rule": zone[ATTR_RULE],
                 "enabled": zone[ATTR_ENABLED],
             }
@@ -106,11 +96,11 @@ def _zones_payload(zones: list[dict[str, Any]]) -> str:
     return json.dumps(masks)
 
 
-def _targets(hass: HomeAssistant, call: ServiceCall) -> list[CameraTarget]:
+async def _async_targets(hass: HomeAssistant, call: ServiceCall) -> list[CameraTarget]:
     """The cameras a call targets (devices, or the devices of targeted entities).
 
     HA expands areas, floors and labels to devices and entities; each device is then
-    recognised as a camera by its own MQTT discovery identifiers (see cameras.py).
+    recognised as a camera by the detectors' info (see cameras.py).
     """
     selected = async_extract_referenced_entity_ids(hass, TargetSelection(call.data))
     device_ids = selected.referenced_devices | selected.missing_devices
@@ -123,14 +113,23 @@ def _targets(hass: HomeAssistant, call: ServiceCall) -> list[CameraTarget]:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_target")
     targets: list[CameraTarget] = []
     for device_id in sorted(device_ids):
-        target = async_find_camera(hass, device_id)
-        if target is None:
+        found = await async_find_camera(hass, device_id)
+        if found.target is None and found.waited_for:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="no_detector_info",
+                translation_placeholders={
+                    "device_id": device_id,
+                    "prefixes": ", ".join(found.waited_for),
+                },
+            )
+        if found.target is None:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="not_a_camera",
                 translation_placeholders={"device_id": device_id},
             )
-        targets.append(target)
+        targets.append(found.target)
     return targets
 
 
@@ -155,25 +154,25 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
     async def set_zones(call: ServiceCall) -> None:
         payload = _zones_payload(call.data[ATTR_ZONES])
-        for target in _targets(hass, call):
-            await _async_publish(hass, target, "masks", payload)
+        for target in await _async_targets(hass, call):
+            await _async_publish(hass, target, SETTING_MASKS, payload)
 
     async def clear_zones(call: ServiceCall) -> None:
-        for target in _targets(hass, call):
-            await _async_publish(hass, target, "masks", "[]")
+        for target in await _async_targets(hass, call):
+            await _async_publish(hass, target, SETTING_MASKS, "[]")
 
     async def reset_alert(call: ServiceCall) -> None:
-        for target in _targets(hass, call):
-            await _async_publish(hass, target, "reset", PAYLOAD_PRESS)
+        for target in await _async_targets(hass, call):
+            await _async_publish(hass, target, BUTTON_RESET, PAYLOAD_PRESS)
 
     async def test_alert(call: ServiceCall) -> None:
-        for target in _targets(hass, call):
-            await _async_publish(hass, target, "test", PAYLOAD_PRESS)
+        for target in await _async_targets(hass, call):
+            await _async_publish(hass, target, BUTTON_TEST, PAYLOAD_PRESS)
 
     async def mark_false_alarm(call: ServiceCall) -> None:
         # The detector owns the alert's boxes: it turns them into masks and ends the alert.
-        for target in _targets(hass, call):
-            await _async_publish(hass, target, "false_alarm", PAYLOAD_PRESS)
+        for target in await _async_targets(hass, call):
+            await _async_publish(hass, target, BUTTON_FALSE_ALARM, PAYLOAD_PRESS)
 
     hass.services.async_register(DOMAIN, SERVICE_SET_ZONES, set_zones, schema=SET_ZONES_SCHEMA)
     for name, handler in (

@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from detector.bridge.outbox import Outbox
 from detector.config import Config
-from detector.contract import Detection
+from detector.contract import BRIDGE_AVAILABLE, DETECTION, Detection, camera_topic
 from detector.flaps import FlapWatch
 from detector.untrusted import parse_json
 
@@ -54,7 +54,7 @@ class Intake:
         self.on_frame = on_frame
         self.on_connected = on_connected
         self.on_ha_online = on_ha_online or on_connected
-        self.available_topic = f"{self.prefix}/bridge/available"
+        self.available_topic = f"{self.prefix}/{BRIDGE_AVAILABLE}"
         self.ha_status_topic = f"{config.mqtt.discovery_prefix}/status"
         self.image_topics = {
             config.cameras[camera].image_topic: camera
@@ -136,7 +136,7 @@ class Intake:
         )
         topics = [(self.ha_status_topic, 0)]
         if self.subscribe_detections:
-            topics.append((f"{self.prefix}/+/detection", 1))
+            topics.append((f"{self.prefix}/{camera_topic('+', DETECTION)}", 1))
         topics += [(topic, 0) for topic in self.image_topics]
         client.subscribe(topics)
         client.publish(self.available_topic, "online", qos=1, retain=True)
@@ -177,7 +177,7 @@ class Intake:
 
     def _intake(self, topic: str, payload: bytes) -> bool:
         """Commit one detection to the outbox before paho may acknowledge it."""
-        topic_camera = topic[len(self.prefix) + 1 : -len("/detection")]
+        topic_camera = topic[len(self.prefix) + 1 : -len(f"/{DETECTION}")]
         try:
             # Bounded: a detection is 3 levels deep; no NaN, no 400-digit number.
             detection = Detection.from_json(parse_json(payload, max_depth=4))

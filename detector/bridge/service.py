@@ -33,9 +33,13 @@ from detector.bridge.outbox import Outbox
 from detector.bridge.spacing import UploadSpacing
 from detector.config import Config
 from detector.contract import (
+    BRIDGE_AVAILABLE,
+    BRIDGE_STATS,
+    MASKS_REMOTE,
     ORIGIN,
     Detection,
     bridge_device_id,
+    camera_topic,
     config_topic,
     entity_unique_id,
     iso_utc,
@@ -308,10 +312,11 @@ class BridgeService:
             )
         else:
             self.health.ok("stats")
-        self.intake.publish(f"{self.prefix}/bridge/stats", payload, retain=True)
+        self.intake.publish(f"{self.prefix}/{BRIDGE_STATS}", payload, retain=True)
 
     def _publish_masks(self, camera: str, payload: str) -> None:
-        self.intake.publish(f"{self.prefix}/{camera}/masks/remote", payload, retain=True, qos=1)
+        topic = f"{self.prefix}/{camera_topic(camera, MASKS_REMOTE)}"
+        self.intake.publish(topic, payload, retain=True, qos=1)
 
     def _announce_requested(self) -> None:
         """HA came back online (paho's thread): announce now, or once after the window when
@@ -337,7 +342,7 @@ def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
     """Home Assistant discovery of the bridge device, by config topic."""
     mqtt = config.mqtt
     device_id = bridge_device_id(mqtt)
-    stats = f"{mqtt.topic_prefix}/bridge/stats"
+    stats = f"{mqtt.topic_prefix}/{BRIDGE_STATS}"
     device = {
         "identifiers": [device_id],
         "name": "SmokeWatch bridge",
@@ -400,6 +405,6 @@ def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
             "state_topic": stats,
             "device": device,
             "origin": ORIGIN,
-            "availability": [{"topic": f"{mqtt.topic_prefix}/bridge/available"}],
+            "availability": [{"topic": f"{mqtt.topic_prefix}/{BRIDGE_AVAILABLE}"}],
         }
     return payloads

@@ -17,6 +17,7 @@ from detector.config.validators import (
     text,
     topic,
 )
+from detector.contract import detector_leaf
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class MqttConfig:
         With an instance id it is `instance/<id>/<leaf>`, so that each detector of a shared
         broker has its own last will and marks only its own cameras unavailable.
         """
-        return f"instance/{self.instance}/{leaf}" if self.instance else leaf
+        return detector_leaf(self.instance, leaf)
 
 
 _DEFAULT = MqttConfig()

@@ -14,11 +14,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from detector.contract import PRESS
 from detector.service.refusals import RefusalLog
 
 _LOGGER = logging.getLogger(__name__)
-
-PRESS = "PRESS"
 
 
 @dataclass(frozen=True)

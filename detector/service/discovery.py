@@ -16,7 +16,14 @@ from typing import Any
 from detector import __version__
 from detector.config import CameraConfig, MqttConfig
 from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
-from detector.contract import ORIGIN, camera_device_id, detector_device_id, entity_unique_id
+from detector.contract import (
+    ORIGIN,
+    SMOKE_EVENT,
+    camera_device_id,
+    camera_topic,
+    detector_device_id,
+    entity_unique_id,
+)
 from detector.view import VIEW_STATES
 
 # (component, key) of every camera entity, the order they are published in.
@@ -74,11 +81,6 @@ def detector_device(mqtt: MqttConfig) -> dict[str, Any]:
         "model": "Smoke detector",
         "sw_version": __version__,
     }
-
-
-def smoke_event_topic(camera: str) -> str:
-    """The non-retained topic of a camera's alert start / end events (relative to the prefix)."""
-    return f"{camera}/smoke/event"
 
 
 def camera_entities(
@@ -180,7 +182,7 @@ def camera_entities(
         },
         "smoke_alert": {
             "name": "Smoke alert",
-            "state_topic": f"{mqtt.topic_prefix}/{smoke_event_topic(camera.id)}",
+            "state_topic": f"{mqtt.topic_prefix}/{camera_topic(camera.id, SMOKE_EVENT)}",
             "event_types": list(SMOKE_EVENT_TYPES),
             "icon": "mdi:fire-alert",
         },
@@ -220,7 +222,7 @@ def camera_entities(
         # out of the JSON event, so `payload` matches one kind only.
         payloads[(component, entity_unique_id(camera_device_id(mqtt, camera.id), key))] = {
             "automation_type": "trigger",
-            "topic": f"{mqtt.topic_prefix}/{smoke_event_topic(camera.id)}",
+            "topic": f"{mqtt.topic_prefix}/{camera_topic(camera.id, SMOKE_EVENT)}",
             "value_template": "{{ value_json.event_type }}",
             "payload": kind,
             "type": kind,

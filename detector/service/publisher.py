@@ -15,9 +15,9 @@ import threading
 from collections import deque
 from typing import Any
 
+from detector import contract as wire
 from detector.config import MqttConfig
-from detector.contract import config_topic
-from detector.service import discovery
+from detector.contract import camera_topic, config_topic, state_leaf
 from detector.service.alerts import AlertChange
 from detector.service.comms import Comms
 
@@ -26,21 +26,6 @@ _LOGGER = logging.getLogger(__name__)
 # Detections the MQTT client could not take (its queue full): kept and offered again from
 # the control thread, up to this many (beyond it the oldest goes, counted and logged).
 UNSENT_DETECTIONS_LIMIT = 1000
-# Every retained leaf of a camera: emptied when the camera leaves the config.
-CAMERA_STATE_TOPICS = (
-    "smoke",
-    "smoke/attributes",
-    "score",
-    "alert/image",
-    "status",
-    "view",
-    "enabled/state",
-    "threshold/state",
-    "masks/state",
-    "masks/attributes",
-    "settings",
-    "frame",
-)
 
 
 def _json(data: Any) -> str:
@@ -65,44 +50,51 @@ class Publisher:
             self.attributes(camera, change.attributes)
         if change.smoke is not None:
             self.comms.publish(
-                f"{camera}/smoke", "ON" if change.smoke else "OFF", retain=True, qos=1
+                camera_topic(camera, wire.SMOKE),
+                "ON" if change.smoke else "OFF",
+                retain=True,
+                qos=1,
             )
         if change.event is not None:
             # One message per transition, never retained: a device trigger fires once per
             # alert and never on a replayed state (see discovery.py).
             self.comms.publish(
-                discovery.smoke_event_topic(camera), _json(change.event.to_json()), qos=1
+                camera_topic(camera, wire.SMOKE_EVENT), _json(change.event.to_json()), qos=1
             )
 
     def smoke_state(self, camera: str, on: bool) -> None:
         """The retained smoke state alone (a re-publish: no event)."""
-        self.comms.publish(f"{camera}/smoke", "ON" if on else "OFF", retain=True, qos=1)
+        self.comms.publish(
+            camera_topic(camera, wire.SMOKE), "ON" if on else "OFF", retain=True, qos=1
+        )
 
     def attributes(self, camera: str, attributes: dict[str, Any]) -> None:
         """The smoke sensor's attributes (the latest frame's score, boxes, drops, alert)."""
-        self.comms.publish(f"{camera}/smoke/attributes", _json(attributes), retain=True)
+        self.comms.publish(
+            camera_topic(camera, wire.SMOKE_ATTRIBUTES), _json(attributes), retain=True
+        )
 
     def score(self, camera: str, score: float) -> None:
         """The latest vote score, in %."""
-        self.comms.publish(f"{camera}/score", f"{score:.1f}", retain=True)
+        self.comms.publish(camera_topic(camera, wire.SCORE), f"{score:.1f}", retain=True)
 
     def alert_image(self, camera: str, image: bytes) -> None:
         """The latest alert frame with its boxes drawn."""
-        self.comms.publish(f"{camera}/alert/image", image, retain=True, qos=1)
+        self.comms.publish(camera_topic(camera, wire.ALERT_IMAGE), image, retain=True, qos=1)
 
     def frame(self, camera: str, data: bytes) -> None:
         """The latest scored frame as it came (the zone card draws on it)."""
-        self.comms.publish(f"{camera}/frame", data, retain=True)
+        self.comms.publish(camera_topic(camera, wire.FRAME), data, retain=True)
 
     # -- a camera's health -----------------------------------------------------------------
 
     def status(self, camera: str, status: str) -> None:
         """online, frozen, refused, stale or offline (the availability of its entities)."""
-        self.comms.publish(f"{camera}/status", status, retain=True, qos=1)
+        self.comms.publish(camera_topic(camera, wire.STATUS), status, retain=True, qos=1)
 
     def view(self, camera: str, view: str) -> None:
         """What the camera can see: clear, night, frozen or obscured."""
-        self.comms.publish(f"{camera}/view", view, retain=True, qos=1)
+        self.comms.publish(camera_topic(camera, wire.VIEW), view, retain=True, qos=1)
 
     # -- a camera's settings ---------------------------------------------------------------
 
@@ -118,14 +110,24 @@ class Publisher:
         """The settings' states (what HA's switch, number and zone card show), and where each
         value comes from (the file or a change at run time) on `<cam>/settings`."""
         state = "ON" if enabled else "OFF"
-        self.comms.publish(f"{camera}/enabled/state", state, retain=True, qos=1)
-        self.comms.publish(f"{camera}/threshold/state", f"{threshold:g}", retain=True, qos=1)
-        self.comms.publish(f"{camera}/masks/state", _json(masks), retain=True, qos=1)
-        self.comms.publish(f"{camera}/settings", _json(sources), retain=True, qos=1)
+        self.comms.publish(
+            camera_topic(camera, state_leaf(wire.ENABLED)), state, retain=True, qos=1
+        )
+        self.comms.publish(
+            camera_topic(camera, state_leaf(wire.THRESHOLD)), f"{threshold:g}", retain=True, qos=1
+        )
+        self.comms.publish(
+            camera_topic(camera, state_leaf(wire.MASKS)), _json(masks), retain=True, qos=1
+        )
+        self.comms.publish(
+            camera_topic(camera, wire.SETTINGS_SOURCES), _json(sources), retain=True, qos=1
+        )
 
     def masks_attributes(self, camera: str, attributes: dict[str, Any]) -> None:
         """Every mask of the camera (local, the API's, false alarms) for the zone card."""
-        self.comms.publish(f"{camera}/masks/attributes", _json(attributes), retain=True)
+        self.comms.publish(
+            camera_topic(camera, wire.MASKS_ATTRIBUTES), _json(attributes), retain=True
+        )
 
     # -- detections ------------------------------------------------------------------------
 
@@ -134,7 +136,9 @@ class Publisher:
         (kept and offered again by `send_unsent` instead). True when it went out at once."""
         payload = _json(detection)
         with self._unsent_lock:
-            if not self._unsent and self.comms.publish(f"{camera}/detection", payload, qos=1):
+            if not self._unsent and self.comms.publish(
+                camera_topic(camera, wire.DETECTION), payload, qos=1
+            ):
                 return True
             self._unsent.append((camera, payload))
             if len(self._unsent) > UNSENT_DETECTIONS_LIMIT:
@@ -148,7 +152,7 @@ class Publisher:
         with self._unsent_lock:
             while self._unsent:
                 camera, payload = self._unsent[0]
-                if not self.comms.publish(f"{camera}/detection", payload, qos=1):
+                if not self.comms.publish(camera_topic(camera, wire.DETECTION), payload, qos=1):
                     return
                 self._unsent.popleft()
 
@@ -161,11 +165,11 @@ class Publisher:
 
     def info(self, info: dict[str, Any]) -> None:
         """The retained description of this detector (read by the HA integration)."""
-        self.comms.publish(self.mqtt.detector_topic("info"), _json(info), retain=True, qos=1)
+        self.comms.publish(self.mqtt.detector_topic(wire.INFO), _json(info), retain=True, qos=1)
 
     def stats(self, stats: dict[str, Any]) -> None:
         """The detector's stats (its health entities read them)."""
-        self.comms.publish(self.mqtt.detector_topic("stats"), _json(stats))
+        self.comms.publish(self.mqtt.detector_topic(wire.STATS), _json(stats))
 
     def discovery(self, payloads: dict[tuple[str, str], dict[str, Any]]) -> None:
         """Home Assistant discovery payloads, by (component, unique id)."""
@@ -178,5 +182,5 @@ class Publisher:
         for component, unique_id in unique_ids:
             topic = config_topic(self.mqtt, component, unique_id)
             self.comms.publish_absolute(topic, b"", retain=True, qos=1)
-        for leaf in CAMERA_STATE_TOPICS:
-            self.comms.publish(f"{camera}/{leaf}", b"", retain=True, qos=1)
+        for leaf in wire.CAMERA_STATE_LEAVES:
+            self.comms.publish(camera_topic(camera, leaf), b"", retain=True, qos=1)

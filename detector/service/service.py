@@ -27,14 +27,18 @@ from typing import Any
 
 import numpy as np
 
-from detector import __version__
+from detector import contract as wire
 from detector.annotate import annotate_jpeg
-from detector.config import CameraConfig, Config, MqttConfig
+from detector.config import CameraConfig, Config
 from detector.contract import (
     Detection,
     camera_device_id,
+    camera_topic,
+    command_leaf,
+    detector_info,
     entity_unique_id,
     iso_utc,
+    state_leaf,
 )
 from detector.errors import FrameError, InferenceError
 from detector.masks import Mask, masks_to_json, parse_remote_masks
@@ -72,7 +76,6 @@ RESTORE_WAIT = 1.0  # seconds to collect our own retained states after the first
 # Seconds between two re-publishes of everything asked by HA's `online`: the first goes at
 # once, those within this time are merged into one after it.
 REPUBLISH_MIN_INTERVAL = 5.0
-STATE_KEYS = ("enabled", "threshold", "masks")
 # The latest scored frame goes to Home Assistant (the zone card's picture) at most this often
 # per camera: enough to draw on, without a multi-megabyte retained publish at every interval.
 SCORED_FRAME_EVERY = 30.0
@@ -138,13 +141,13 @@ class DetectorService:
             self._topic_camera[camera.image_topic] = camera.id
         self.refusals = RefusalLog(self.cameras)
         self.commands = CommandTable(self.cameras, self.refusals)
-        self.commands.setting("enabled", parse_enabled, self._set_enabled)
-        self.commands.setting("threshold", parse_threshold, self._set_threshold)
-        self.commands.setting("masks", parse_masks, self._set_masks)
-        self.commands.button("reset", self._reset)
-        self.commands.button("test", self._test_alert)
-        self.commands.button("false_alarm", self._false_alarm)
-        self.commands.button("file_settings", self._use_file_settings)
+        self.commands.setting(wire.ENABLED, parse_enabled, self._set_enabled)
+        self.commands.setting(wire.THRESHOLD, parse_threshold, self._set_threshold)
+        self.commands.setting(wire.MASKS, parse_masks, self._set_masks)
+        self.commands.button(wire.RESET, self._reset)
+        self.commands.button(wire.TEST, self._test_alert)
+        self.commands.button(wire.FALSE_ALARM, self._false_alarm)
+        self.commands.button(wire.FILE_SETTINGS, self._use_file_settings)
         self.control: queue.Queue[Callable[[], None]] = queue.Queue()
         self.stop_event = threading.Event()
         self._lock = threading.Lock()  # pipeline and alert state: worker vs commands
@@ -179,15 +182,17 @@ class DetectorService:
         # One subscription per image topic: brokers such as amqtt deliver a message once per
         # matching subscription, and a frame delivered twice would be scored twice by the vote.
         # `+/image` also catches frames for cameras that are not configured.
-        self.comms.subscribe("+/image", self._image_message)
+        self.comms.subscribe(camera_topic("+", wire.IMAGE), self._image_message)
         for topic in sorted(self._topic_camera):
             if not _is_default_image_topic(prefix, topic):
                 self.comms.subscribe(topic, self._image_message, absolute=True)
-        self.comms.subscribe("+/+/set", self._command_message)
-        self.comms.subscribe("+/masks/remote", self._remote_masks_message, qos=1)
-        self.comms.subscribe("+/+/state", self._state_message)
-        self.comms.subscribe("+/settings", self._state_message)
-        self.comms.subscribe(self.mqtt.detector_topic("info"), self._info_message)
+        self.comms.subscribe(camera_topic("+", command_leaf("+")), self._command_message)
+        self.comms.subscribe(
+            camera_topic("+", wire.MASKS_REMOTE), self._remote_masks_message, qos=1
+        )
+        self.comms.subscribe(camera_topic("+", state_leaf("+")), self._state_message)
+        self.comms.subscribe(camera_topic("+", wire.SETTINGS_SOURCES), self._state_message)
+        self.comms.subscribe(self.mqtt.detector_topic(wire.INFO), self._info_message)
         self.comms.subscribe(f"{self.mqtt.discovery_prefix}/status", self._ha_status, absolute=True)
         _LOGGER.debug("Subscriptions set below %s", prefix)
 
@@ -354,9 +359,11 @@ class DetectorService:
         of settings.py: a change made at run time lasts until the file's value changes."""
         prefix = self.mqtt.topic_prefix
         for camera, watch in self.cameras.items():
-            records = _json_object(self._restored.get(f"{prefix}/{camera}/settings"))
-            for key in STATE_KEYS:
-                payload = self._restored.get(f"{prefix}/{camera}/{key}/state")
+            records = _json_object(
+                self._restored.get(f"{prefix}/{camera_topic(camera, wire.SETTINGS_SOURCES)}")
+            )
+            for key in wire.SETTINGS:
+                payload = self._restored.get(f"{prefix}/{camera_topic(camera, state_leaf(key))}")
                 if payload is None:
                     continue
                 text = payload.decode("utf-8", "replace").strip()
@@ -749,34 +756,6 @@ def _blank_jpeg() -> bytes:
     ok, encoded = cv2.imencode(".jpg", np.full((360, 640, 3), 96, np.uint8))
     assert ok
     return bytes(encoded.tobytes())
-
-
-def detector_info(
-    mqtt: MqttConfig,
-    cameras: list[CameraConfig],
-    model: str | None,
-    *,
-    status: str = "ok",
-    error: str | None = None,
-) -> dict[str, Any]:
-    """The retained `<prefix>/info` JSON: what the HA integration reads to find cameras."""
-    return {
-        "version": __version__,
-        "prefix": mqtt.topic_prefix,
-        "node_id": mqtt.node_id,
-        "discovery_prefix": mqtt.discovery_prefix,
-        "model": model,
-        "status": status,
-        "error": error,
-        "cameras": {
-            camera.id: {
-                "name": camera.name,
-                "device_id": camera_device_id(mqtt, camera.id),
-                "image_topic": camera.image_topic,
-            }
-            for camera in cameras
-        },
-    }
 
 
 def publish_model_error(config: Config, error: str) -> None:

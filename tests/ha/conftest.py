@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +18,19 @@ from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 # Imported before the hass fixture so that Home Assistant finds the custom integration.
 from custom_components.smokewatch.const import CONF_NODE_ID, CONF_PREFIX, DOMAIN
 
-PREFIX = "smokewatch"
-NODE_ID = "smokewatch"
-CAMERAS = {"backyard": "Backyard Cam", "ridge": "Ridge"}
+# The detector's payloads, shared with tests/detector (which checks the detector produces them).
+GOLDEN = Path(__file__).resolve().parents[1] / "contract"
+
+
+def golden(name: str) -> Any:
+    """A golden payload of tests/contract/ (see its README)."""
+    return json.loads((GOLDEN / name).read_text())
+
+
+INFO = golden("info.json")
+PREFIX = INFO["prefix"]
+NODE_ID = INFO["node_id"]
+CAMERAS = {camera: details["name"] for camera, details in INFO["cameras"].items()}
 
 
 def info_payload(
@@ -30,34 +41,36 @@ def info_payload(
     error: str | None = None,
     cameras: dict[str, str] | None = None,
 ) -> str:
-    """A detector's retained P/info, as the contract describes it."""
-    cameras = CAMERAS if cameras is None else cameras
-    return json.dumps(
-        {
-            "version": "0.1.0",
-            "prefix": prefix,
-            "node_id": node_id,
-            "discovery_prefix": "homeassistant",
-            "model": "tiny",
-            "status": status,
-            "error": error,
-            "cameras": {
-                camera: {
-                    "name": name,
-                    "device_id": f"{node_id}_{camera}",
-                    "image_topic": f"{prefix}/{camera}/image",
-                }
-                for camera, name in cameras.items()
-            },
+    """A detector's retained P/info: the golden one, for another prefix or cameras if asked.
+
+    Only the values change (ids keep the golden form `<node_id>_<camera>`); the keys and their
+    types stay the detector's.
+    """
+    info = golden("info.json")
+    template = next(iter(info["cameras"].values()))
+    if cameras is not None or (prefix, node_id) != (PREFIX, NODE_ID):
+        info["cameras"] = {
+            camera: {
+                **template,
+                "name": name,
+                "device_id": f"{node_id}_{camera}",
+                "image_topic": f"{prefix}/{camera}/image",
+            }
+            for camera, name in (CAMERAS if cameras is None else cameras).items()
         }
-    )
+        info["device_id"] = f"{node_id}_detector"
+    info.update(prefix=prefix, node_id=node_id, status=status, error=error)
+    return json.dumps(info)
 
 
 def fire_camera_discovery(
     hass: HomeAssistant, camera: str, name: str, prefix: str = PREFIX, node_id: str = NODE_ID
 ) -> None:
-    """The detector's discovery of a camera's smoke sensor (creates the MQTT device)."""
-    unique_id = f"{node_id}_{camera}_smoke"
+    """The detector's discovery of a camera's smoke sensor (creates the MQTT device), with
+    the device identifiers the golden info gives."""
+    info = json.loads(info_payload(prefix, node_id, cameras={**CAMERAS, camera: name}))
+    device_id = info["cameras"][camera]["device_id"]
+    unique_id = f"{device_id}_smoke"
     async_fire_mqtt_message(
         hass,
         f"homeassistant/binary_sensor/{unique_id}/config",
@@ -70,10 +83,10 @@ def fire_camera_discovery(
                 "payload_off": "OFF",
                 "unique_id": unique_id,
                 "device": {
-                    "identifiers": [f"{node_id}_{camera}"],
+                    "identifiers": [device_id],
                     "name": name,
                     "manufacturer": "SmokeWatch",
-                    "via_device": f"{node_id}_detector",
+                    "via_device": info["device_id"],
                 },
                 "availability": [{"topic": f"{prefix}/available"}],
             }

@@ -25,7 +25,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.smokewatch.const import CONF_OFFLINE_MINUTES, DOMAIN
 
-from .conftest import PREFIX, SetupDetector, info_payload
+from .conftest import PREFIX, SetupDetector, golden, info_payload
 
 
 @pytest.fixture
@@ -122,25 +122,17 @@ async def test_model_missing_issue(hass: HomeAssistant, setup_detector: SetupDet
 
 
 def bridge_stats(**values: Any) -> str:
-    """A bridge stats payload."""
-    stats: dict[str, Any] = {
-        "pending": 0,
-        "delivered": 10,
-        "failed": 0,
-        "evicted": 0,
-        "duplicates": 0,
-        "last_success": "2025-06-01T10:00:00Z",
-        "last_error": None,
-        "oldest_pending_age": None,
-        "cameras": {},
-    }
+    """The bridge's golden stats payload with some figures changed (only keys it has)."""
+    stats = golden("bridge_stats.json")
+    values = {"pending": 0, "delivered": 10, "failed": 0, "last_error": None, **values}
+    assert set(values) <= set(stats), set(values) - set(stats)
     return json.dumps({**stats, **values})
 
 
 async def test_bridge_failing_issue(hass: HomeAssistant, setup_detector: SetupDetector) -> None:
     """Rising failures or a growing outbox with an error raise the issue; delivery clears it."""
     entry, _ = await setup_detector()
-    topic = f"{PREFIX}/bridge/stats"
+    topic = f"{PREFIX}/{golden('topics.json')['bridge']['stats']}"
 
     async def stats(**values: Any) -> ir.IssueEntry | None:
         async_fire_mqtt_message(hass, topic, bridge_stats(**values))

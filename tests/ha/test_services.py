@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from unittest.mock import patch
 
 import pytest
 from homeassistant.core import HomeAssistant
@@ -97,48 +97,6 @@ async def test_entity_target_resolves_to_its_camera(
     )
 
 
-@pytest.mark.parametrize(
-    ("polygon", "reason"),
-    [
-        ([[0.1, 0.1], [0.2, 0.2]], "at least 3 points"),
-        ([[0.1, 0.1], [1.2, 0.1], [0.5, 0.5]], "outside 0..1"),
-        ([[0.1, 0.1], [0.2, 0.2], [0.3]], "is not [x, y]"),
-        ([[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]], "no area"),
-    ],
-)
-async def test_set_zones_rejects_bad_polygons(
-    hass: HomeAssistant, setup_detector: SetupDetector, polygon: list[Any], reason: str
-) -> None:
-    """A bad polygon is the caller's error, translated, and nothing is published."""
-    _, mqtt_mock = await setup_detector()
-    mqtt_mock.async_publish.reset_mock()
-    with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "set_zones",
-            {"device_id": camera_device(hass), "zones": [{"name": "z", "polygon": polygon}]},
-            blocking=True,
-        )
-    assert err.value.translation_key == "invalid_polygon"
-    assert reason in err.value.translation_placeholders["reason"]
-    mqtt_mock.async_publish.assert_not_called()
-
-
-async def test_duplicate_zone_names_rejected(
-    hass: HomeAssistant, setup_detector: SetupDetector
-) -> None:
-    """The detector needs unique zone names: refuse duplicates before publishing."""
-    await setup_detector()
-    with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "set_zones",
-            {"device_id": camera_device(hass), "zones": [ZONE, ZONE]},
-            blocking=True,
-        )
-    assert err.value.translation_key == "duplicate_zone"
-
-
 async def test_non_smokewatch_device_rejected(
     hass: HomeAssistant, setup_detector: SetupDetector
 ) -> None:
@@ -169,3 +127,23 @@ async def test_publish_failure_reported(hass: HomeAssistant, setup_detector: Set
         )
     assert err.value.translation_key == "publish_failed"
     assert "broker gone" in str(err.value.translation_placeholders)
+
+
+async def test_no_device_is_taken_for_a_camera_by_its_identifier(
+    hass: HomeAssistant, setup_detector: SetupDetector
+) -> None:
+    """Before the detector's info, the bridge's device ("<node>_bridge") is no camera
+    "bridge": only the info says which devices are cameras, nothing is guessed from an id."""
+    entry, mqtt_mock = await setup_detector(online=False)
+    bridge = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={("mqtt", "smokewatch_bridge")}, name="Bridge"
+    )
+    mqtt_mock.async_publish.reset_mock()
+    with (
+        patch("custom_components.smokewatch.runtime.INFO_WAIT_SECONDS", 0.05),
+        pytest.raises(ServiceValidationError),
+    ):
+        await hass.services.async_call(
+            DOMAIN, "reset_alert", {"device_id": bridge.id}, blocking=True
+        )
+    mqtt_mock.async_publish.assert_not_called()
