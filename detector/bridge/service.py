@@ -289,6 +289,8 @@ class BridgeService:
         data["uptime"] = round(time.monotonic() - self.started_at)
         data["backlog"] = len(self._backlog)
         data["backlog_dropped"] = self.backlog_dropped
+        # API masks the detector would refuse, left out by the bridge (per camera).
+        data["masks_skipped"] = dict(self.duties.masks_skipped)
         data.update(self.health.snapshot())
         return data
 

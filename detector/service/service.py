@@ -36,7 +36,7 @@ from detector.contract import (
     iso_utc,
 )
 from detector.errors import FrameError, InferenceError
-from detector.masks import masks_from_json, masks_to_json, parse_remote_masks
+from detector.masks import masks_from_json, masks_to_json
 from detector.pipeline import FrameResult, Pipeline
 from detector.redact import redact_text
 from detector.service import discovery
@@ -74,6 +74,12 @@ MAX_DROPS_SHOWN = 10
 # masks of a dozen points fit in a tenth of it).
 MASKS_MAX_BYTES = 64 * 1024
 STATE_KEYS = ("enabled", "threshold", "masks")
+# A masks/remote payload retained by a bridge older than the mask JSON (the API's own mask
+# strings) is refused with this; the upgraded bridge replaces it at its first masks fetch.
+REMOTE_MASKS_HINT = (
+    "; the previous remote masks stay (a payload from an older bridge is replaced at the"
+    " upgraded bridge's first masks fetch)"
+)
 # The latest scored frame goes to Home Assistant (the zone card's picture) at most this often
 # per camera: enough to draw on, without a multi-megabyte retained publish at every interval.
 SCORED_FRAME_EVERY = 30.0
@@ -616,12 +622,11 @@ class DetectorService:
             return
         try:
             data = parse_json(payload, max_bytes=MASKS_MAX_BYTES) if payload else []
-            masks, problems = parse_remote_masks(data)
+            # The bridge translates the API's masks into the masks command's JSON.
+            masks = masks_from_json(data)
         except ValueError as err:
-            self._reject(camera, "bad_remote_masks", str(err))
+            self._reject(camera, "bad_remote_masks", f"{err}{REMOTE_MASKS_HINT}")
             return
-        for problem in problems:  # one bad mask of the API is skipped, not the whole list
-            self._reject(camera, "bad_remote_masks", problem)
         with self._lock:
             self.pipeline.camera(camera).set_masks("remote", masks)
         self._publish_masks_attributes(camera)
