@@ -81,8 +81,6 @@ class BridgeService:
         self._next_announce = 0.0
         self._announce_pending = False
         self.settings = config.bridge
-        self.prefix = config.mqtt.topic_prefix
-        self.node_id = config.mqtt.node_id
         for camera in self.settings.cameras:
             if camera not in config.cameras:
                 _LOGGER.warning(
@@ -310,10 +308,10 @@ class BridgeService:
             )
         else:
             self.health.ok("stats")
-        self.intake.publish(f"{self.prefix}/bridge/stats", payload, retain=True)
+        self.intake.publish("bridge/stats", payload, retain=True)
 
     def _publish_masks(self, camera: str, payload: str) -> None:
-        self.intake.publish(f"{self.prefix}/{camera}/masks/remote", payload, retain=True, qos=1)
+        self.intake.publish(f"{camera}/masks/remote", payload, retain=True, qos=1)
 
     def _announce_requested(self) -> None:
         """HA came back online (paho's thread): announce now, or once after the window when
@@ -331,7 +329,7 @@ class BridgeService:
         self._announce_pending = False
         if self.config.mqtt.discovery:
             for topic, payload in discovery_payloads(self.config).items():
-                self.intake.publish(topic, json.dumps(payload), retain=True, qos=1)
+                self.intake.publish_absolute(topic, json.dumps(payload), retain=True, qos=1)
         self._stats_changed()
 
 

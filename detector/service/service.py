@@ -957,21 +957,16 @@ def detector_info(
     }
 
 
-def publish_model_error(config: Config, error: str) -> None:
+def publish_model_error(config: Config, error: str, *, comms: Comms | None = None) -> None:
     """Tell Home Assistant (retained P/info) that the model is missing, then disconnect."""
-    comms = MqttComms(config.mqtt)
+    comms = comms or MqttComms(config.mqtt)
     comms.start()
-    if not comms.connected.wait(10):
-        _LOGGER.error("Broker unreachable: the model error is only in this log")
-        comms.client.loop_stop()
-        return
     info = detector_info(
         config.mqtt, list(config.cameras.values()), None, status="model_missing", error=error
     )
-    result = comms.client.publish(
-        comms.topic(config.mqtt.detector_topic("info")), json.dumps(info), qos=1, retain=True
-    )
-    result.wait_for_publish(5)
+    topic = config.mqtt.detector_topic("info")
+    if not comms.publish_and_wait(topic, json.dumps(info), retain=True, timeout=15):
+        _LOGGER.error("Broker unreachable: the model error is only in this log")
     comms.stop()
 
 

@@ -227,6 +227,12 @@ class RecordingComms:
         self.published[topic] = payload
         return True
 
+    def publish_and_wait(
+        self, topic: str, payload: bytes | str, *, retain: bool = False, timeout: float = 10.0
+    ) -> bool:
+        self.published[topic] = payload
+        return True
+
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> DetectorService:
