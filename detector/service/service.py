@@ -36,7 +36,9 @@ from detector.contract import (
     iso_utc,
 )
 from detector.errors import FrameError, InferenceError
+from detector.inputs import FrameInputs, parse_frame_payload
 from detector.masks import masks_from_json, masks_to_json
+from detector.outputs.frigate import FrigateEvents
 from detector.pipeline import FrameResult, Pipeline
 from detector.redact import redact_text
 from detector.service import discovery
@@ -47,9 +49,7 @@ from detector.service.false_alarm import (
     false_alarm_masks,
     masks_attributes,
 )
-from detector.service.payloads import parse_frame_payload
 from detector.service.scheduler import Scheduler
-from detector.sources import FrigateEvents, SourceRunner
 from detector.supervise import Health, supervised_thread
 from detector.untrusted import parse_json
 
@@ -151,11 +151,9 @@ class DetectorService:
         self.comms.on_connected = self._on_connected
         self.scheduler = Scheduler()
         self.cameras: dict[str, CameraRuntime] = {}
-        self._topic_camera: dict[str, str] = {}
         for camera in config.cameras.values():
             self.cameras[camera.id] = CameraRuntime(camera)
             self.scheduler.add(camera.id, camera.interval)
-            self._topic_camera[camera.image_topic] = camera.id
         self.control: queue.Queue[Callable[[], None]] = queue.Queue()
         self.stop_event = threading.Event()
         self._lock = threading.Lock()  # pipeline state: worker vs commands
@@ -181,14 +179,15 @@ class DetectorService:
         self._previous_info: dict[str, Any] | None = None
         self._started = time.monotonic()
         self._model_name = pipeline.model.name
-        self.sources = SourceRunner(
+        self.inputs = FrameInputs(
             list(config.cameras.values()),
-            self._deliver,
-            self._reject,
-            config.detection.max_frame_bytes,
+            max_bytes=config.detection.max_frame_bytes,
+            store=self._accept_frame,
+            reject=self._reject,
+            publish=self.comms.publish_absolute,
             health=self.health,
         )
-        self.frigate = FrigateEvents(self.sources)
+        self.frigate = FrigateEvents(self.inputs.pollers, self._reject)
         self._subscribe()
 
     # -- wiring ----------------------------------------------------------------------------
@@ -198,10 +197,10 @@ class DetectorService:
         # One subscription per image topic: brokers such as amqtt deliver a message once per
         # matching subscription, and a frame delivered twice would be scored twice by the vote.
         # `+/image` also catches frames for cameras that are not configured.
-        self.comms.subscribe("+/image", self._image_message)
-        for topic in sorted(self._topic_camera):
+        self.comms.subscribe("+/image", self.inputs.message)
+        for topic in sorted(self.inputs.image_topics):
             if not _is_default_image_topic(prefix, topic):
-                self.comms.subscribe(topic, self._image_message, absolute=True)
+                self.comms.subscribe(topic, self.inputs.message, absolute=True)
         self.comms.subscribe("+/+/set", self._command_message)
         self.comms.subscribe("+/masks/remote", self._remote_masks_message, qos=1)
         self.comms.subscribe("+/+/state", self._state_message)
@@ -209,35 +208,8 @@ class DetectorService:
         self.comms.subscribe(f"{self.mqtt.discovery_prefix}/status", self._ha_status, absolute=True)
         _LOGGER.debug("Subscriptions set below %s", prefix)
 
-    def _image_message(self, topic: str, payload: bytes) -> None:
-        """A snapshot arrived (paho's thread): check its size, then only store it."""
-        camera = self._topic_camera.get(topic)
-        if camera is None:
-            unknown = topic.split("/")[-2]
-            self._reject(unknown, "unknown_camera", f"frame on {topic} for a camera not configured")
-            return
-        self._accept_frame(camera, payload)
-
-    def _deliver(self, camera: str, payload: bytes) -> None:
-        """A frame from the built-in poller (on the poller's thread)."""
-        runtime = self.cameras[camera]
-        source = runtime.config.source
-        if source is not None and source.publish:
-            # Other consumers see the same frame; our own subscription feeds the scheduler.
-            self.comms.publish_absolute(runtime.config.image_topic, payload)
-        else:
-            self._accept_frame(camera, payload)
-
     def _accept_frame(self, camera: str, payload: bytes) -> None:
-        """Check a frame's size, then only store it in the camera's slot."""
-        limit = self.config.detection.max_frame_bytes
-        if len(payload) > limit:
-            self._reject(
-                camera,
-                "too_large",
-                f"payload of {len(payload)} bytes is over detection.max_frame_bytes ({limit})",
-            )
-            return
+        """A frame the inputs' gate let in (paho's or a poller's thread): only store it."""
         runtime = self.cameras[camera]
         if runtime.config.enabled:
             self.scheduler.put(camera, payload)
@@ -299,7 +271,7 @@ class DetectorService:
         """Connect and start the worker."""
         self.comms.start()
         self._worker.start()
-        self.sources.start()
+        self.inputs.start()
 
     def serve(self) -> None:
         """Run the control loop until stop(), then shut down cleanly."""
@@ -345,7 +317,7 @@ class DetectorService:
 
     def _shutdown(self) -> None:
         _LOGGER.info("Stopping: finishing the frame in flight")
-        self.sources.stop()
+        self.inputs.stop()
         self.scheduler.close()
         if self._worker.is_alive():
             self._worker.join(timeout=60)
