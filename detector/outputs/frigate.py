@@ -45,9 +45,7 @@ class FrigateEvents:
 
     def alert(self, camera: str, config: FrigateEventsConfig, started: bool, score: float) -> None:
         """Called from the service on alert start/end; the HTTP call runs on the HTTP loop."""
-        asyncio.run_coroutine_threadsafe(
-            self._call(camera, config, started, score), self.http.loop
-        )
+        asyncio.run_coroutine_threadsafe(self._call(camera, config, started, score), self.http.loop)
 
     async def _call(
         self, camera: str, config: FrigateEventsConfig, started: bool, score: float
