@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
 import paho.mqtt.client as mqtt
+import pytest
 
-from detector.config import MqttConfig
+from detector.config import MqttConfig, validate
 from detector.mqtt import make_client, prefixed, say_offline_and_disconnect
 from detector.service.comms import MqttComms
+from detector.service.service import publish_model_error
 from tests.detector.broker import Broker, free_port
 from tests.detector.mqtt_helpers import Probe
 
@@ -102,3 +105,52 @@ def test_publish_and_wait_gives_up_when_no_broker_answers() -> None:
     finally:
         comms.stop()
     assert time.monotonic() - started < 5
+
+
+class WaitingComms:
+    """A bus without a broker that records publish_and_wait (the Comms protocol's part)."""
+
+    def __init__(self, reached: bool) -> None:
+        self.reached = reached
+        self.on_connected = None
+        self.calls: list[str] = []
+        self.waited: list[tuple[str, str, bool]] = []
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+    def subscribe(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("publish_model_error subscribes to nothing")
+
+    def publish(self, *args: object, **kwargs: object) -> bool:
+        raise AssertionError("the model error must wait for the broker")
+
+    def publish_absolute(self, *args: object, **kwargs: object) -> bool:
+        raise AssertionError("the model error must wait for the broker")
+
+    def publish_and_wait(
+        self, topic: str, payload: bytes | str, *, retain: bool = False, timeout: float = 10.0
+    ) -> bool:
+        self.calls.append("publish_and_wait")
+        self.waited.append((topic, str(payload), retain))
+        return self.reached
+
+
+def test_the_model_error_goes_through_comms(caplog: pytest.LogCaptureFixture) -> None:
+    config = validate({"cameras": {"ridge": {}}})
+    comms = WaitingComms(reached=True)
+    publish_model_error(config, "no model at /x.onnx", comms=comms)
+    assert comms.calls == ["start", "publish_and_wait", "stop"]
+    topic, payload, retain = comms.waited[0]
+    info = json.loads(payload)
+    assert topic == "info" and retain
+    assert info["status"] == "model_missing" and info["error"] == "no model at /x.onnx"
+    assert list(info["cameras"]) == ["ridge"]
+    assert "Broker unreachable" not in caplog.text
+    unreachable = WaitingComms(reached=False)
+    publish_model_error(config, "no model", comms=unreachable)
+    assert unreachable.calls == ["start", "publish_and_wait", "stop"]
+    assert "Broker unreachable: the model error is only in this log" in caplog.text
