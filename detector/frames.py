@@ -146,6 +146,19 @@ def decode_image(
     return decode_frame(data, target_size=target_size, max_bytes=max_bytes, rgb=rgb)[0]
 
 
+def check_frame_size(size: int, limit: int) -> None:
+    """The frame size rule (`detection.max_frame_bytes`): FrameError "too_large" above it.
+
+    Live frames meet it once, at the inputs' gate (detector.inputs.gate), before they are
+    stored; the decoder keeps it as its own precondition for the offline tools (replay, bench),
+    whose frames do not pass the gate.
+    """
+    if size > limit:
+        raise FrameError(
+            "too_large", f"payload of {size} bytes is over detection.max_frame_bytes ({limit})"
+        )
+
+
 def decode_frame(
     data: bytes,
     *,
@@ -160,10 +173,7 @@ def decode_frame(
     """
     if not data:
         raise FrameError("empty", "payload is empty")
-    if len(data) > max_bytes:
-        raise FrameError(
-            "too_large", f"payload is {len(data)} bytes, over the limit of {max_bytes} bytes"
-        )
+    check_frame_size(len(data), max_bytes)
     width, height, pixels_start = _header(data)
     if width <= 0 or height <= 0:
         raise FrameError("corrupt", f"image header says {width}x{height} pixels")

@@ -8,7 +8,6 @@ box is dropped when most of it lies inside the zone.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -22,8 +21,6 @@ Rule = Literal["iou", "inside"]
 RULES: tuple[Rule, ...] = ("inside", "iou")
 Point = tuple[float, float]
 
-_NUMBER = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
-_REMOTE_MASK = re.compile(rf"^\({_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}\)$")
 # Bounds on what a command may ask for: masking costs a polygon clip per box and mask on
 # the scoring path, so the work a message can cause stays small.
 MAX_MASKS = 50
@@ -214,36 +211,6 @@ def apply_masks(
     return kept
 
 
-def parse_remote_masks(items: Any) -> tuple[list[Mask], list[str]]:
-    """Masks from the Pyronear API (`[{"id": 1, "mask": "(x1,y1,x2,y2)"}, ...]`), IoU rule.
-
-    Returns the valid masks and one problem per item skipped: the API checks only the text
-    format (it accepts `(0.5,0.5,0.1,0.1)`), and one bad mask must not cost the camera the
-    others. Raises ValueError when `items` is not a list at all.
-    """
-    if not isinstance(items, list):
-        raise ValueError("remote masks must be a JSON list")
-    if len(items) > MAX_MASKS:
-        raise ValueError(f"{len(items)} remote masks, more than {MAX_MASKS}")
-    masks: list[Mask] = []
-    problems: list[str] = []
-    for index, item in enumerate(items):
-        where = f"remote mask {index}"
-        try:
-            if not isinstance(item, dict) or not isinstance(item.get("mask"), str):
-                raise ValueError(f"{where}: expected an object with a 'mask' string")
-            match = _REMOTE_MASK.match(item["mask"][:200])
-            if not match:
-                raise ValueError(f"{where}: {item['mask'][:60]!r} is not '(x1,y1,x2,y2)'")
-            x1, y1, x2, y2 = (float(v) for v in match.groups())
-            _check_rect(where, x1, y1, x2, y2)
-        except ValueError as err:
-            problems.append(str(err))
-            continue
-        masks.append(Mask.rect(f"remote-{item.get('id', index)}", x1, y1, x2, y2, "iou"))
-    return masks, problems
-
-
 def masks_from_json(obj: Any) -> list[Mask]:
     """The masks of a masks command: a JSON list of mask objects with unique names.
 
@@ -255,7 +222,7 @@ def masks_from_json(obj: Any) -> list[Mask]:
         raise ValueError("masks must be a JSON list (use [] to clear)")
     if len(obj) > MAX_MASKS:
         raise ValueError(f"{len(obj)} masks, more than {MAX_MASKS}")
-    masks = [_mask_from_json(item, f"masks[{index}]") for index, item in enumerate(obj)]
+    masks = [mask_from_json(item, f"masks[{index}]") for index, item in enumerate(obj)]
     seen: dict[str, int] = {}
     for index, mask in enumerate(masks):
         if mask.name in seen:
@@ -272,7 +239,8 @@ def masks_to_json(masks: Sequence[Mask]) -> list[dict[str, Any]]:
     return [mask.to_json() for mask in masks]
 
 
-def _mask_from_json(obj: Any, where: str) -> Mask:
+def mask_from_json(obj: Any, where: str = "mask") -> Mask:
+    """One mask object of the masks JSON (see `masks_from_json`); ValueError names `where`."""
     if not isinstance(obj, dict):
         raise ValueError(f"{where}: expected an object")
     unknown = set(obj) - _JSON_KEYS

@@ -3,7 +3,8 @@
 Per camera: a heartbeat while frames flow (a frame seen within two heartbeat intervals), the
 latest frame as the camera's image every `last_image_interval`, once a day after
 `pose_image_hour` (local time) the latest frame as the pose's image, and every
-`masks_interval` the pose's occlusion masks, published retained for the detector. Only the
+`masks_interval` the pose's occlusion masks, translated into the detector's mask JSON
+(detector.bridge.api_masks) and published retained for the detector. Only the
 latest frame of each camera is kept, in memory. A failed duty is tried again after at most a
 minute; its failures are logged when they start and when they end, not on every attempt.
 """
@@ -15,12 +16,14 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from detector.bridge.api import Outcome, PyronearClient, fit_for_upload
+from detector.bridge.api_masks import translate_api_masks
 from detector.bridge.delivery import token_fault, token_part
 from detector.bridge.outbox import Outbox
 from detector.bridge.spacing import UploadSpacing
@@ -30,8 +33,11 @@ from detector.supervise import Health
 _LOGGER = logging.getLogger(__name__)
 
 RETRY_AFTER = 60.0
-# Names of the persisted duty times (outbox table `duties`).
-LAST_IMAGE, POSE_IMAGE, MASKS = "last_image", "pose_image_day", "masks"
+# Names of the persisted duty times (outbox table `duties`). The masks' name changed with what
+# is published: an older bridge published the API's own mask strings, which the detector now
+# refuses. Its saved time is not read, so the first fetch after the upgrade happens at once and
+# replaces the retained payload within seconds instead of up to masks_interval later.
+LAST_IMAGE, POSE_IMAGE, MASKS = "last_image", "pose_image_day", "masks_published"
 
 
 @dataclass
@@ -74,6 +80,8 @@ class Duties:
         self.outbox = outbox
         self.cameras = {camera: CameraDuties() for camera in settings.cameras}
         self.calls: dict[str, int] = {}
+        # API masks skipped (bad or too many) per camera: in the bridge's stats.
+        self.masks_skipped: Counter[str] = Counter()
         if outbox is not None:
             self._restore(outbox.duty_times())
 
@@ -168,10 +176,27 @@ class Duties:
                 duties.next_masks = self._next(outcome, now, self.settings.masks_interval)
                 if outcome.ok and outcome.body != duties.masks:
                     duties.masks = outcome.body
-                    self.publish_masks(camera, json.dumps(outcome.body))
+                    self._publish_masks(camera, outcome.body)
                 self._report(camera, "occlusion masks", outcome)
                 if outcome.ok:
                     await self._remember(camera, MASKS, repr(time.time()))
+
+    def _publish_masks(self, camera: str, body: Any) -> None:
+        """Publish the API's masks in the detector's format; each one left out is counted and
+        logged (once per change of the API's masks, since unchanged masks are not redone)."""
+        try:
+            translated = translate_api_masks(body)
+        except ValueError as err:
+            # Nothing is published: the detector keeps the masks it has.
+            self._skip_masks(camera, [str(err)])
+            return
+        self._skip_masks(camera, translated.problems)
+        self.publish_masks(camera, json.dumps(translated.masks))
+
+    def _skip_masks(self, camera: str, problems: list[str]) -> None:
+        for problem in problems:
+            self.masks_skipped[camera] += 1
+            _LOGGER.warning("Camera %s: occlusion mask skipped: %s", camera, problem)
 
     async def _upload_form(self, frame: bytes) -> bytes:
         return await asyncio.to_thread(

@@ -18,15 +18,18 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from detector.bridge.outbox import Outbox
 from detector.config import Config
 from detector.contract import BRIDGE_AVAILABLE, DETECTION, Detection, camera_topic
 from detector.flaps import FlapWatch
+from detector.mqtt import make_client, prefixed, say_offline_and_disconnect
 from detector.untrusted import parse_json
 
 _LOGGER = logging.getLogger(__name__)
+
+# Health messages queue while the broker is away; the bound keeps memory flat.
+QUEUE_LIMIT = 1000
 
 
 class Intake:
@@ -54,7 +57,7 @@ class Intake:
         self.on_frame = on_frame
         self.on_connected = on_connected
         self.on_ha_online = on_ha_online or on_connected
-        self.available_topic = f"{self.prefix}/{BRIDGE_AVAILABLE}"
+        self.available_topic = self.topic(BRIDGE_AVAILABLE)
         self.ha_status_topic = f"{config.mqtt.discovery_prefix}/status"
         self.image_topics = {
             config.cameras[camera].image_topic: camera
@@ -69,29 +72,14 @@ class Intake:
         self.flaps = FlapWatch(self.settings.client_id, "Bridge MQTT")
 
     def _client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
+        # A persistent session with manual acknowledgements: see the module's docstring.
+        client = make_client(
+            self.mqtt,
             client_id=self.settings.client_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
-            manual_ack=True,
+            will_topic=self.available_topic,
+            queue_limit=QUEUE_LIMIT,
+            persistent_session=True,
         )
-        client.will_set(self.available_topic, "offline", qos=1, retain=True)
-        if self.mqtt.username is not None:
-            client.username_pw_set(
-                str(self.mqtt.username),
-                None if self.mqtt.password is None else str(self.mqtt.password),
-            )
-        if self.mqtt.tls.enabled:
-            client.tls_set(
-                ca_certs=self.mqtt.tls.ca_certs,
-                certfile=self.mqtt.tls.certfile,
-                keyfile=self.mqtt.tls.keyfile,
-            )
-            client.tls_insecure_set(self.mqtt.tls.insecure)
-        client.reconnect_delay_set(1, 30)
-        # Health messages queue while the broker is away; the bound keeps memory flat.
-        client.max_queued_messages_set(1000)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -105,17 +93,22 @@ class Intake:
     def stop(self, timeout: float = 5.0) -> None:
         """Publish `offline`, disconnect (the session stays on the broker)."""
         self._stopping = True
-        if self.connected.is_set():
-            info = self.client.publish(self.available_topic, "offline", qos=1, retain=True)
-            try:
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
-                _LOGGER.warning("Could not publish the bridge's offline state")
-        self.client.disconnect()
-        self.client.loop_stop()
+        say_offline_and_disconnect(
+            self.client, self.available_topic, connected=self.connected.is_set(), timeout=timeout
+        )
+
+    def topic(self, relative: str) -> str:
+        """The full topic of a topic below the prefix."""
+        return prefixed(self.prefix, relative)
 
     def publish(self, topic: str, payload: str | bytes, *, retain: bool, qos: int = 0) -> None:
-        """Publish a full topic (from any thread; queued while disconnected)."""
+        """Publish below the prefix (from any thread; queued while disconnected)."""
+        self.publish_absolute(self.topic(topic), payload, retain=retain, qos=qos)
+
+    def publish_absolute(
+        self, topic: str, payload: str | bytes, *, retain: bool, qos: int = 0
+    ) -> None:
+        """Publish a full topic (discovery lives outside the prefix)."""
         result = self.client.publish(topic, payload, qos=qos, retain=retain)
         if result.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             _LOGGER.warning("Publish on %s failed: %s", topic, mqtt.error_string(result.rc))
@@ -136,7 +129,7 @@ class Intake:
         )
         topics = [(self.ha_status_topic, 0)]
         if self.subscribe_detections:
-            topics.append((f"{self.prefix}/{camera_topic('+', DETECTION)}", 1))
+            topics.append((self.topic(camera_topic("+", DETECTION)), 1))
         topics += [(topic, 0) for topic in self.image_topics]
         client.subscribe(topics)
         client.publish(self.available_topic, "online", qos=1, retain=True)

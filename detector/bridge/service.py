@@ -85,8 +85,6 @@ class BridgeService:
         self._next_announce = 0.0
         self._announce_pending = False
         self.settings = config.bridge
-        self.prefix = config.mqtt.topic_prefix
-        self.node_id = config.mqtt.node_id
         for camera in self.settings.cameras:
             if camera not in config.cameras:
                 _LOGGER.warning(
@@ -293,6 +291,8 @@ class BridgeService:
         data["uptime"] = round(time.monotonic() - self.started_at)
         data["backlog"] = len(self._backlog)
         data["backlog_dropped"] = self.backlog_dropped
+        # API masks the detector would refuse, left out by the bridge (per camera).
+        data["masks_skipped"] = dict(self.duties.masks_skipped)
         data.update(self.health.snapshot())
         return data
 
@@ -312,11 +312,10 @@ class BridgeService:
             )
         else:
             self.health.ok("stats")
-        self.intake.publish(f"{self.prefix}/{BRIDGE_STATS}", payload, retain=True)
+        self.intake.publish(BRIDGE_STATS, payload, retain=True)
 
     def _publish_masks(self, camera: str, payload: str) -> None:
-        topic = f"{self.prefix}/{camera_topic(camera, MASKS_REMOTE)}"
-        self.intake.publish(topic, payload, retain=True, qos=1)
+        self.intake.publish(camera_topic(camera, MASKS_REMOTE), payload, retain=True, qos=1)
 
     def _announce_requested(self) -> None:
         """HA came back online (paho's thread): announce now, or once after the window when
@@ -334,7 +333,7 @@ class BridgeService:
         self._announce_pending = False
         if self.config.mqtt.discovery:
             for topic, payload in discovery_payloads(self.config).items():
-                self.intake.publish(topic, json.dumps(payload), retain=True, qos=1)
+                self.intake.publish_absolute(topic, json.dumps(payload), retain=True, qos=1)
         self._stats_changed()
 
 

@@ -7,22 +7,25 @@ publish; they hand messages to handlers that only store or enqueue.
 from __future__ import annotations
 
 import logging
-import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from detector.config import MqttConfig
 from detector.flaps import FlapWatch
+from detector.mqtt import make_client, prefixed, say_offline_and_disconnect
 
 _LOGGER = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], None]
 AVAILABLE = "available"
+# Messages paho keeps while the broker is away (QoS 1 states and detections beyond it are
+# refused, and the service offers detections again).
+QUEUE_LIMIT = 2000
 
 
 class Comms(Protocol):
@@ -53,6 +56,12 @@ class Comms(Protocol):
         """Publish on a full topic (discovery lives outside the prefix); False when the
         message was not taken (a full queue)."""
 
+    def publish_and_wait(
+        self, topic: str, payload: bytes | str, *, retain: bool = False, timeout: float = 10.0
+    ) -> bool:
+        """Publish below the prefix with QoS 1 and wait, at most `timeout` seconds in all, for
+        the broker to have it (connecting first if need be); False when it did not."""
+
 
 class MqttComms:
     """paho-mqtt 2.x client with last will, automatic reconnect and re-subscription."""
@@ -74,28 +83,16 @@ class MqttComms:
         self._last_failure: str | None = None
         self._last_publish_error: int | None = None  # logged once per streak, not per message
         self.flaps = FlapWatch(client_id or config.client_id, "MQTT")
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id or config.client_id,
-            protocol=mqtt.MQTTv311,
-        )
         # The detector's own availability is per instance when several share the broker.
         self.will_topic = self.topic(
             config.detector_topic(will_topic) if will_topic == AVAILABLE else will_topic
         )
-        self.client.will_set(self.will_topic, "offline", qos=1, retain=True)
-        if config.username is not None:
-            self.client.username_pw_set(str(config.username), _plain(config.password))
-        if config.tls.enabled:
-            self.client.tls_set(
-                ca_certs=config.tls.ca_certs,
-                certfile=config.tls.certfile,
-                keyfile=config.tls.keyfile,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            self.client.tls_insecure_set(config.tls.insecure)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self.client.max_queued_messages_set(2000)
+        self.client = make_client(
+            config,
+            client_id=client_id or config.client_id,
+            will_topic=self.will_topic,
+            queue_limit=QUEUE_LIMIT,
+        )
         self.client.on_connect = self._connect_cb
         self.client.on_connect_fail = self._connect_fail_cb
         self.client.on_disconnect = self._disconnect_cb
@@ -103,7 +100,7 @@ class MqttComms:
 
     def topic(self, relative: str) -> str:
         """The full topic of a relative one."""
-        return f"{self.prefix}/{relative}"
+        return prefixed(self.prefix, relative)
 
     def subscribe(
         self, topic: str, handler: Handler, *, qos: int = 0, absolute: bool = False
@@ -122,15 +119,11 @@ class MqttComms:
     def stop(self, *, timeout: float = 5.0) -> None:
         """Publish `offline` on the will topic, wait for it to leave, disconnect."""
         self._stopping = True
-        if self.connected.is_set():
-            info = self.client.publish(self.will_topic, "offline", qos=1, retain=True)
-            try:
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
-                _LOGGER.warning("Could not publish offline before disconnecting")
+        connected = self.connected.is_set()
         self.connected.clear()
-        self.client.disconnect()
-        self.client.loop_stop()
+        say_offline_and_disconnect(
+            self.client, self.will_topic, connected=connected, timeout=timeout
+        )
 
     def publish(
         self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
@@ -152,6 +145,21 @@ class MqttComms:
             return False
         self._last_publish_error = None
         return True
+
+    def publish_and_wait(
+        self, topic: str, payload: bytes | str, *, retain: bool = False, timeout: float = 10.0
+    ) -> bool:
+        """Publish below the prefix with QoS 1 and wait, at most `timeout` seconds in all, for
+        the broker to acknowledge it; False when the broker was not reached in time."""
+        deadline = time.monotonic() + timeout
+        if not self.connected.wait(timeout):
+            return False
+        info = self.client.publish(self.topic(topic), payload, qos=1, retain=retain)
+        try:
+            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+        except (RuntimeError, ValueError):
+            return False
+        return info.is_published()
 
     def _connect_cb(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
@@ -207,8 +215,3 @@ class MqttComms:
                 except Exception:  # a bad handler must not kill paho's network thread
                     _LOGGER.exception("Handler for %s failed", message.topic)
                 return
-
-
-def _plain(value: str | None) -> str | None:
-    """A secret as the plain str paho expects."""
-    return None if value is None else str(value)

@@ -22,11 +22,11 @@ from typing import Any
 import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from detector.assembly import build_pipeline, load_model
-from detector.config import validate
+from detector.config import MqttConfig, validate
 from detector.errors import ModelError
+from detector.mqtt import make_client
 from detector.replay import iter_frames
 from detector.service.service import DetectorService
 
@@ -37,6 +37,8 @@ CAMERA = "demo_camera"
 # of, a detector that already runs there under the default prefix.
 PREFIX = "smokewatch_demo"
 DISCOVERY = "homeassistant"
+# The demo's own clients (HA's view, the camera) queue little: frames are QoS 0.
+DEMO_QUEUE = 100
 
 
 def _cloudy_noise(height: int, width: int, seed: int, octaves: int = 6) -> np.ndarray:
@@ -155,7 +157,7 @@ class _Reading:
 class Observer:
     """Reads discovery and states like Home Assistant would, and tells `say` the changes."""
 
-    def __init__(self, host: str, port: int, say: Callable[[str], None]) -> None:
+    def __init__(self, config: MqttConfig, say: Callable[[str], None]) -> None:
         self.say = say
         # state topic → {entity id: how it reads the payload} of every entity reading it (the
         # stats topic feeds several detector entities).
@@ -166,14 +168,12 @@ class Observer:
         self.alerts = 0
         self.discovered = threading.Event()
         self.lock = threading.Lock()
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311
-        )
+        self.client = make_client(config, client_id=None, will_topic=None, queue_limit=DEMO_QUEUE)
         self.client.on_connect = lambda c, *_: c.subscribe(
             [(f"{DISCOVERY}/#", 0), (f"{PREFIX}/#", 0)]
         )
         self.client.on_message = self._message
-        self.client.connect(host, port)
+        self.client.connect(config.host, config.port)
         self.client.loop_start()
 
     def _message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -318,12 +318,12 @@ def _demo(args: argparse.Namespace, host: str, port: int, say: Callable[[str], N
         # The demo's output is what Home Assistant sees; the detector's own log would drown it.
         logging.getLogger("detector").setLevel(logging.WARNING)
     service = DetectorService(config, build_pipeline(config, model), stats_interval=5.0)
-    observer = Observer(host, port, say)
+    observer = Observer(config.mqtt, say)
     service.start()
     control = threading.Thread(target=service.serve, name="control", daemon=True)
     control.start()
     say(f"Detector running with model {model.name}; Home Assistant would see:")
-    camera = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    camera = make_client(config.mqtt, client_id=None, will_topic=None, queue_limit=DEMO_QUEUE)
     camera.connect(host, port)
     camera.loop_start()
     started = time.monotonic()

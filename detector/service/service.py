@@ -41,7 +41,9 @@ from detector.contract import (
     state_leaf,
 )
 from detector.errors import FrameError, InferenceError
-from detector.masks import Mask, masks_to_json, parse_remote_masks
+from detector.inputs import FrameInputs, parse_frame_payload
+from detector.masks import Mask, masks_from_json, masks_to_json
+from detector.outputs.frigate import FrigateEvents
 from detector.pipeline import FrameResult, Pipeline
 from detector.service import discovery
 from detector.service.alerts import AlertChange, CameraAlert, test_alert_boxes
@@ -53,7 +55,6 @@ from detector.service.false_alarm import (
     false_alarm_masks,
     masks_attributes,
 )
-from detector.service.payloads import parse_frame_payload
 from detector.service.publisher import Publisher
 from detector.service.refusals import RefusalLog
 from detector.service.scheduler import Scheduler
@@ -65,7 +66,6 @@ from detector.service.settings import (
     parse_masks,
     parse_threshold,
 )
-from detector.sources import FrigateEvents, SourceRunner
 from detector.supervise import Health, supervised_thread
 from detector.untrusted import parse_json
 
@@ -76,6 +76,12 @@ RESTORE_WAIT = 1.0  # seconds to collect our own retained states after the first
 # Seconds between two re-publishes of everything asked by HA's `online`: the first goes at
 # once, those within this time are merged into one after it.
 REPUBLISH_MIN_INTERVAL = 5.0
+# A masks/remote payload retained by a bridge older than the mask JSON (the API's own mask
+# strings) is refused with this; the upgraded bridge replaces it at its first masks fetch.
+REMOTE_MASKS_HINT = (
+    "; the previous remote masks stay (a payload from an older bridge is replaced at the"
+    " upgraded bridge's first masks fetch)"
+)
 # The latest scored frame goes to Home Assistant (the zone card's picture) at most this often
 # per camera: enough to draw on, without a multi-megabyte retained publish at every interval.
 SCORED_FRAME_EVERY = 30.0
@@ -128,7 +134,6 @@ class DetectorService:
         self.scheduler = Scheduler()
         self._model_name = pipeline.model.name
         self.cameras: dict[str, CameraWatch] = {}
-        self._topic_camera: dict[str, str] = {}
         for camera in config.cameras.values():
             self.cameras[camera.id] = CameraWatch(
                 camera,
@@ -138,7 +143,6 @@ class DetectorService:
                 CameraAlert(self._model_name),
             )
             self.scheduler.add(camera.id, camera.interval)
-            self._topic_camera[camera.image_topic] = camera.id
         self.refusals = RefusalLog(self.cameras)
         self.commands = CommandTable(self.cameras, self.refusals)
         self.commands.setting(wire.ENABLED, parse_enabled, self._set_enabled)
@@ -165,14 +169,15 @@ class DetectorService:
         self._restoring = True
         self._previous_info: dict[str, Any] | None = None
         self._started = time.monotonic()
-        self.sources = SourceRunner(
+        self.inputs = FrameInputs(
             list(config.cameras.values()),
-            self._deliver,
-            self.refusals.refuse,
-            config.detection.max_frame_bytes,
+            max_bytes=config.detection.max_frame_bytes,
+            store=self._accept_frame,
+            reject=self.refusals.refuse,
+            publish=self.comms.publish_absolute,
             health=self.health,
         )
-        self.frigate = FrigateEvents(self.sources)
+        self.frigate = FrigateEvents(self.inputs.pollers, self.refusals.refuse)
         self._subscribe()
 
     # -- wiring ----------------------------------------------------------------------------
@@ -182,10 +187,10 @@ class DetectorService:
         # One subscription per image topic: brokers such as amqtt deliver a message once per
         # matching subscription, and a frame delivered twice would be scored twice by the vote.
         # `+/image` also catches frames for cameras that are not configured.
-        self.comms.subscribe(camera_topic("+", wire.IMAGE), self._image_message)
-        for topic in sorted(self._topic_camera):
+        self.comms.subscribe(camera_topic("+", wire.IMAGE), self.inputs.message)
+        for topic in sorted(self.inputs.image_topics):
             if not _is_default_image_topic(prefix, topic):
-                self.comms.subscribe(topic, self._image_message, absolute=True)
+                self.comms.subscribe(topic, self.inputs.message, absolute=True)
         self.comms.subscribe(camera_topic("+", command_leaf("+")), self._command_message)
         self.comms.subscribe(
             camera_topic("+", wire.MASKS_REMOTE), self._remote_masks_message, qos=1
@@ -196,37 +201,8 @@ class DetectorService:
         self.comms.subscribe(f"{self.mqtt.discovery_prefix}/status", self._ha_status, absolute=True)
         _LOGGER.debug("Subscriptions set below %s", prefix)
 
-    def _image_message(self, topic: str, payload: bytes) -> None:
-        """A snapshot arrived (paho's thread): check its size, then only store it."""
-        camera = self._topic_camera.get(topic)
-        if camera is None:
-            unknown = topic.split("/")[-2]
-            self.refusals.refuse(
-                unknown, "unknown_camera", f"frame on {topic} for a camera not configured"
-            )
-            return
-        self._accept_frame(camera, payload)
-
-    def _deliver(self, camera: str, payload: bytes) -> None:
-        """A frame from the built-in poller (on the poller's thread)."""
-        watch = self.cameras[camera]
-        source = watch.config.source
-        if source is not None and source.publish:
-            # Other consumers see the same frame; our own subscription feeds the scheduler.
-            self.comms.publish_absolute(watch.config.image_topic, payload)
-        else:
-            self._accept_frame(camera, payload)
-
     def _accept_frame(self, camera: str, payload: bytes) -> None:
-        """Check a frame's size, then only store it in the camera's slot."""
-        limit = self.config.detection.max_frame_bytes
-        if len(payload) > limit:
-            self.refusals.refuse(
-                camera,
-                "too_large",
-                f"payload of {len(payload)} bytes is over detection.max_frame_bytes ({limit})",
-            )
-            return
+        """A frame the inputs' gate let in (paho's or a poller's thread): only store it."""
         watch = self.cameras[camera]
         if watch.settings.enabled:
             self.scheduler.put(camera, payload)
@@ -288,7 +264,7 @@ class DetectorService:
         """Connect and start the worker."""
         self.comms.start()
         self._worker.start()
-        self.sources.start()
+        self.inputs.start()
 
     def serve(self) -> None:
         """Run the control loop until stop(), then shut down cleanly."""
@@ -334,7 +310,7 @@ class DetectorService:
 
     def _shutdown(self) -> None:
         _LOGGER.info("Stopping: finishing the frame in flight")
-        self.sources.stop()
+        self.inputs.stop()
         self.scheduler.close()
         if self._worker.is_alive():
             self._worker.join(timeout=60)
@@ -548,12 +524,11 @@ class DetectorService:
             return
         try:
             data = parse_json(payload, max_bytes=MASKS_MAX_BYTES) if payload else []
-            masks, problems = parse_remote_masks(data)
+            # The bridge translates the API's masks into the masks command's JSON.
+            masks = masks_from_json(data)
         except ValueError as err:
-            self.refusals.refuse(camera, "bad_remote_masks", str(err))
+            self.refusals.refuse(camera, "bad_remote_masks", f"{err}{REMOTE_MASKS_HINT}")
             return
-        for problem in problems:  # one bad mask of the API is skipped, not the whole list
-            self.refusals.refuse(camera, "bad_remote_masks", problem)
         with self._lock:
             self.pipeline.camera(camera).set_masks("remote", masks)
         self._publish_masks_attributes(camera)
@@ -758,21 +733,16 @@ def _blank_jpeg() -> bytes:
     return bytes(encoded.tobytes())
 
 
-def publish_model_error(config: Config, error: str) -> None:
+def publish_model_error(config: Config, error: str, *, comms: Comms | None = None) -> None:
     """Tell Home Assistant (retained P/info) that the model is missing, then disconnect."""
-    comms = MqttComms(config.mqtt)
+    comms = comms or MqttComms(config.mqtt)
     comms.start()
-    if not comms.connected.wait(10):
-        _LOGGER.error("Broker unreachable: the model error is only in this log")
-        comms.client.loop_stop()
-        return
     info = detector_info(
         config.mqtt, list(config.cameras.values()), None, status="model_missing", error=error
     )
-    result = comms.client.publish(
-        comms.topic(config.mqtt.detector_topic("info")), json.dumps(info), qos=1, retain=True
-    )
-    result.wait_for_publish(5)
+    topic = config.mqtt.detector_topic(wire.INFO)
+    if not comms.publish_and_wait(topic, json.dumps(info), retain=True, timeout=15):
+        _LOGGER.error("Broker unreachable: the model error is only in this log")
     comms.stop()
 
 

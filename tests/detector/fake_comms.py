@@ -77,6 +77,11 @@ class FakeComms:
                 self.retained.pop(topic, None)
         return True
 
+    def publish_and_wait(
+        self, topic: str, payload: bytes | str, *, retain: bool = False, timeout: float = 10.0
+    ) -> bool:
+        return self.publish(topic, payload, retain=retain, qos=1)
+
     def deliver(self, topic: str, payload: bytes | str) -> int:
         """Hand a message to every matching handler, as the network thread would; how many."""
         data = payload.encode() if isinstance(payload, str) else payload

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from detector.bridge.api import Outcome, PyronearClient
+from detector.bridge.api_masks import translate_api_masks
 from detector.bridge.duties import RETRY_AFTER, Duties
 from detector.bridge.outbox import Outbox
 from detector.config.bridge import BridgeCameraConfig, BridgeConfig
@@ -50,7 +51,8 @@ async def test_duties_follow_frames_and_the_clock(api: FakePyronear) -> None:
         await duties.run_due()
         # No frames: no heartbeat, no image; the masks are fetched (and published once).
         assert api.heartbeats == [] and api.images == []
-        assert published == [("a", json.dumps(api.masks[11])), ("b", "[]")]
+        remote_a = json.dumps(translate_api_masks(api.masks[11]).masks)
+        assert published == [("a", remote_a), ("b", "[]")]
         duties.frame("a", smoke_jpeg(100, 64))
         await duties.run_due()
         assert api.heartbeats == [1] and api.images == [("camera", 1)]  # 9:30: no pose image
@@ -130,3 +132,72 @@ async def test_duty_times_survive_a_restart_and_same_bytes_are_a_second_apart(
     finally:
         await client.close()
         outbox.close()
+
+
+async def test_bad_api_masks_are_skipped_counted_and_logged_once(
+    api: FakePyronear, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = BridgeConfig(
+        url=api.url, timeout=2, cameras={"a": BridgeCameraConfig(token=make_token(1), pose_id=11)}
+    )
+    # The real API stores any '(a,b,c,d)' text: one without area beside a good one.
+    api.masks[11] = [
+        {"id": 1, "mask": "(0.5,0.5,0.1,0.1)"},
+        {"id": 2, "mask": "(0.2,0.2,0.4,0.4)"},
+    ]
+    client = PyronearClient(api.url, 2)
+    published: list[tuple[str, str]] = []
+    duties = Duties(
+        settings,
+        client,
+        publish_masks=lambda camera, payload: published.append((camera, payload)),
+        on_outcome=lambda _: None,
+    )
+    try:
+        for _ in range(2):  # the same masks fetched twice: logged and counted once
+            duties.cameras["a"].next_masks = 0
+            await duties.run_due()
+    finally:
+        await client.close()
+    assert len(published) == 1
+    assert json.loads(published[0][1]) == [
+        {"name": "remote-2", "rect": [0.2, 0.2, 0.4, 0.4], "rule": "iou"}
+    ]
+    assert duties.masks_skipped == {"a": 1}
+    skipped = [r.getMessage() for r in caplog.records if "mask skipped" in r.getMessage()]
+    assert skipped == [
+        "Camera a: occlusion mask skipped: API mask 0.rect: needs x1 < x2 and y1 < y2"
+    ]
+
+
+async def test_a_masks_time_saved_by_an_older_bridge_does_not_delay_the_first_fetch(
+    api: FakePyronear, tmp_path: Path
+) -> None:
+    # An older bridge published the API's own mask strings, retained on the broker; the
+    # detector now refuses them. The upgraded bridge must replace them at once, not up to
+    # masks_interval (an hour) after the upgrade.
+    settings = BridgeConfig(
+        url=api.url, timeout=2, cameras={"a": BridgeCameraConfig(token=make_token(1), pose_id=11)}
+    )
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    outbox.set_duty_time("a", "masks", repr(time.time()))  # what the older bridge saved
+    client = PyronearClient(api.url, 2)
+    published: list[tuple[str, str]] = []
+    try:
+        for _run in range(2):  # the upgrade, then a restart of the upgraded bridge
+            duties = Duties(
+                settings,
+                client,
+                publish_masks=lambda camera, payload: published.append((camera, payload)),
+                on_outcome=lambda _: None,
+                outbox=outbox,
+            )
+            await duties.run_due()
+    finally:
+        await client.close()
+        outbox.close()
+    # Fetched and published after the upgrade; the upgraded bridge's own time is kept.
+    assert [c for c in api.calls if "occlusion_masks" in c[1]] == [
+        ("GET", "/api/v1/poses/11/occlusion_masks", 200)
+    ]
+    assert published == [("a", json.dumps(translate_api_masks(api.masks[11]).masks))]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from detector.contract import iso_utc
+from detector.masks import masks_from_json
 from tests.detector.broker import Broker
 from tests.detector.fake_pyronear import FakePyronear, make_token
 from tests.detector.mqtt_helpers import REPO, Probe, SmokewatchProcess
@@ -176,9 +177,10 @@ def test_api_down_then_back_with_health_discovery_and_status(env: Env) -> None:
     assert stats["pending"] == 0 and stats["failed"] == 0 and stats["last_success"].endswith("Z")
     assert stats["cameras"]["a"]["delivered"] == 5
     assert_all_delivered_in_order(env)
-    # Occlusion masks of the pose, retained for the detector, exactly as the API returned them.
+    # Occlusion masks of the pose, retained for the detector in its own mask JSON.
     masks = env.probe.wait_for(lambda: env.probe.last("smokewatch/a/masks/remote"), 10)
-    assert json.loads(masks) == env.api.masks[11]
+    assert json.loads(masks) == [{"name": "remote-5", "rect": [0.1, 0.1, 0.3, 0.3], "rule": "iou"}]
+    assert masks_from_json(json.loads(masks))[0].bounds == (0.1, 0.1, 0.3, 0.3)
     # Discovery of the bridge device.
     configs = {
         topic: json.loads(payload)

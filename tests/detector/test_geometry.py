@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from detector import geometry
@@ -97,6 +97,8 @@ def box_lists(draw: st.DrawFn) -> np.ndarray:
 
 
 @given(box_lists())
+# Two overlapping boxes of exactly equal score: the later row survives (Pyronear's tie rule).
+@example(np.array([[0.1, 0.1, 0.3, 0.3, 0.5], [0.2, 0.2, 0.4, 0.4, 0.5]], dtype=np.float32))
 def test_nms_output_is_pairwise_disjoint_and_follows_the_rule(pool: np.ndarray) -> None:
     kept = nms_iou0_indices(pool)
     overlaps = overlap_matrix(pool, pool)
@@ -104,9 +106,10 @@ def test_nms_output_is_pairwise_disjoint_and_follows_the_rule(pool: np.ndarray) 
     np.fill_diagonal(inner, False)
     assert not inner.any()
     assert (np.diff(pool[kept, 4]) <= 0).all()
-    # Every dropped box overlaps a box of higher (or equal, earlier) score.
+    # Every dropped box overlaps a box ranked above it: a higher score, or an equal score on a
+    # later row (DESIGN.md: on exactly equal scores the later row survives).
     for index in set(range(len(pool))) - set(kept.tolist()):
         higher = (pool[:, 4] > pool[index, 4]) | (
-            (pool[:, 4] == pool[index, 4]) & (np.arange(len(pool)) < index)
+            (pool[:, 4] == pool[index, 4]) & (np.arange(len(pool)) > index)
         )
         assert (overlaps[index] & higher).any()

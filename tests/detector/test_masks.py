@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -17,7 +15,6 @@ from detector.masks import (
     masking,
     masks_from_json,
     masks_to_json,
-    parse_remote_masks,
     polygon_area,
 )
 
@@ -98,40 +95,6 @@ def test_no_masks_or_no_boxes() -> None:
     assert apply_masks(SMALL_BOX, []) is SMALL_BOX
     empty = np.zeros((0, 5), dtype=np.float32)
     assert apply_masks(empty, [BIG]).shape == (0, 5)
-
-
-def test_remote_masks_from_api() -> None:
-    masks, problems = parse_remote_masks(
-        [{"id": 4, "mask": "(0.1,0.2,0.3,0.4)"}, {"mask": "( 0, 0,1, 1)"}]
-    )
-    assert masks[0].rule == "iou" and masks[0].bounds == (0.1, 0.2, 0.3, 0.4)
-    assert [mask.name for mask in masks] == ["remote-4", "remote-1"]
-    assert problems == []
-    assert parse_remote_masks([]) == ([], [])
-
-
-@pytest.mark.parametrize(
-    ("item", "reason"),
-    [
-        ({"id": 1}, "'mask' string"),
-        ({"mask": "0.1,0.2"}, "is not"),
-        ({"mask": "(0.1,0.2,0.3)"}, "is not"),
-        ({"mask": "(1.2.3,0,1,1)"}, "is not"),
-        ({"mask": "(0.3,0.2,0.1,0.4)"}, "x1 < x2"),
-        ({"mask": "(0,0,1.5,1)"}, "between 0 and 1"),
-    ],
-)
-def test_remote_mask_errors_skip_the_bad_mask_only(item: dict[str, object], reason: str) -> None:
-    # The real API accepts any '(a,b,c,d)' text, e.g. (0.5,0.5,0.1,0.1): one bad mask must
-    # not cost the camera the good ones beside it.
-    masks, problems = parse_remote_masks(
-        [{"mask": "(0,0,0.1,0.1)"}, item, {"id": 9, "mask": "(0.5,0.5,0.6,0.6)"}]
-    )
-    assert [mask.name for mask in masks] == ["remote-0", "remote-9"]
-    assert len(problems) == 1
-    assert re.search(f"remote mask 1: .*{reason}", problems[0])
-    with pytest.raises(ValueError, match="JSON list"):
-        parse_remote_masks({"mask": "(0,0,0.1,0.1)"})
 
 
 def test_json_round_trip() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from detector.bridge.api_masks import translate_api_masks
 from tests.detector.broker import Broker
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
@@ -85,16 +86,25 @@ def test_every_set_topic_refuses_garbage(env: tuple[Probe, ServiceProcess]) -> N
 
 
 def test_remote_masks_from_the_bridge(env: tuple[Probe, ServiceProcess]) -> None:
-    probe, _service = env
+    probe, service = env
     score_frame(probe, "a", SMOKE)
     assert score_frame(probe, "a", SMOKE)["boxes"]  # two of three frames: the vote's box
-    # API masks use Pyronear's rule: IoU with the box (0.375..0.625) above 0.1 drops it.
-    probe.publish(f"{P}/a/masks/remote", json.dumps([{"id": 1, "mask": "(0.3,0.3,0.7,0.7)"}]))
+    # API masks use Pyronear's rule: IoU with the box (0.375..0.625) above 0.1 drops it. The
+    # bridge publishes them in the detector's mask JSON (what its translation gives).
+    remote = translate_api_masks([{"id": 1, "mask": "(0.3,0.3,0.7,0.7)"}]).masks
+    probe.publish(f"{P}/a/masks/remote", json.dumps(remote))
     probe.wait_for(lambda: not score_frame(probe, "a", SMOKE)["boxes"], 5, "box under remote mask")
+    attributes = json.loads(probe.last(f"{P}/a/masks/attributes") or b"{}")
+    assert [mask["name"] for mask in attributes["remote"]] == ["remote-1"]
+    # What an older bridge left retained on the broker: the API's own strings, refused.
+    probe.publish(f"{P}/a/masks/remote", json.dumps([{"id": 1, "mask": "(0.3,0.3,0.7,0.7)"}]))
     probe.publish(f"{P}/a/masks/remote", b"not json")
-    data = newest_stats(probe, lambda s: s["rejected"].get("bad_remote_masks"))
-    assert data["rejected"]["bad_remote_masks"] == 1
+    data = newest_stats(probe, lambda s: s["rejected"].get("bad_remote_masks") == 2)
+    assert data["rejected"]["bad_remote_masks"] == 2
     assert score_frame(probe, "a", SMOKE)["boxes"] == []  # the previous masks stay
+    log = service.log()
+    assert "(bad_remote_masks): masks[0]: unknown key(s) id, mask; the previous remote" in log
+    assert "replaced at the upgraded bridge's first masks fetch" in log
 
 
 def test_disabled_camera_stays_available_and_is_not_scored(

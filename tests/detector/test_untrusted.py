@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from detector.assembly import build_pipeline, load_model
 from detector.config import load_config
 from detector.errors import FrameError, SmokeWatchError
+from detector.inputs.payloads import parse_frame_payload
 from detector.redact import redact_text, redact_url
-from detector.service.payloads import parse_frame_payload
 from detector.service.service import DetectorService
 from detector.supervise import Health, run_supervised
 from detector.untrusted import epoch_seconds, parse_json

@@ -10,7 +10,7 @@ import pytest
 
 from tests.detector.broker import Broker, free_port
 from tests.detector.mqtt_helpers import Probe, ServiceProcess
-from tests.detector.test_sources import FakeServers
+from tests.detector.test_inputs_pollers import FakeServers
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
 
 P = "smokewatch"

@@ -1,4 +1,5 @@
-"""The built-in poller against local servers that behave like each source."""
+"""The built-in poller against local servers that behave like each source, through the inputs'
+gate as in the service; and the Frigate events output, which shares the poller's HTTP loop."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from aiohttp import web
 
 from detector.config import validate
 from detector.config.cameras import CameraConfig
-from detector.sources import FrigateEvents, SourceRunner
+from detector.inputs import FrameInputs
+from detector.inputs.pollers import SourceRunner
+from detector.outputs.frigate import FrigateEvents
 from tests.detector.tiny_model import smoke_jpeg
 
 JPEG = smoke_jpeg(180, 64)
@@ -190,12 +193,16 @@ class Collector:
     def __init__(self) -> None:
         self.frames: dict[str, list[tuple[float, bytes]]] = defaultdict(list)
         self.problems: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self.published: list[tuple[str, bytes]] = []
 
     def deliver(self, camera: str, data: bytes) -> None:
         self.frames[camera].append((time.monotonic(), data))
 
     def report(self, camera: str, reason: str, message: str) -> None:
         self.problems[camera].append((reason, message))
+
+    def publish(self, topic: str, data: bytes) -> None:
+        self.published.append((topic, data))
 
 
 def cameras(sources: dict[str, dict[str, Any]], interval: float = 0.3) -> list[CameraConfig]:
@@ -209,11 +216,18 @@ def cameras(sources: dict[str, dict[str, Any]], interval: float = 0.3) -> list[C
 
 
 def run_for(seconds: float, configs: list[CameraConfig], max_bytes: int = 1 << 20) -> Collector:
+    """Poll for a while; frames pass the inputs' gate (the size check) as in the service."""
     collector = Collector()
-    runner = SourceRunner(configs, collector.deliver, collector.report, max_bytes)
-    runner.start()
+    inputs = FrameInputs(
+        configs,
+        max_bytes=max_bytes,
+        store=collector.deliver,
+        reject=collector.report,
+        publish=collector.publish,
+    )
+    inputs.start()
     time.sleep(seconds)
-    runner.stop()
+    inputs.stop()
     return collector
 
 
@@ -373,7 +387,7 @@ def test_frigate_event_created_and_ended(servers: FakeServers) -> None:
     collector = Collector()
     runner = SourceRunner([config], collector.deliver, collector.report, 1 << 20)
     runner.start()
-    events = FrigateEvents(runner)
+    events = FrigateEvents(runner, collector.report)
     events.alert("yard", config.frigate_events, True, 0.61)
     deadline = time.monotonic() + 5
     while not servers.events and time.monotonic() < deadline:

@@ -1,5 +1,9 @@
 """The built-in poller: fetch one frame per interval from what the user already has.
 
+Every frame it gets goes to `deliver` (the inputs' gate, detector.inputs.gate, which checks its
+size and stores it); a fetch reads at most one byte over the frame size limit, so an endless
+answer costs bounded memory and the gate refuses it like any other oversized frame.
+
 HTTP-like sources (IP camera snapshot URLs, Frigate, go2rtc, Home Assistant's camera proxy) and
 folders are polled by tasks on one asyncio loop in a thread of its own; each camera has its own
 timeout and retry delay, so a dead camera never delays another. RTSP/RTMP streams and video
@@ -21,7 +25,7 @@ import aiohttp
 import cv2
 
 from detector.config import CameraConfig
-from detector.config.sources import FrigateEventsConfig, SourceConfig
+from detector.config.sources import SourceConfig
 from detector.frames import JPEG_MAGIC, PNG_MAGIC
 from detector.redact import redact_text, redact_url
 from detector.supervise import Health, run_supervised, supervise
@@ -68,7 +72,8 @@ def snapshot_request(source: SourceConfig) -> tuple[str, dict[str, str]]:
 async def fetch_snapshot(
     session: aiohttp.ClientSession, camera: str, source: SourceConfig, max_bytes: int
 ) -> bytes | None:
-    """One frame of an HTTP-like source; None when Frigate says the camera is offline."""
+    """One frame of an HTTP-like source, at most `max_bytes` + 1 bytes of it (enough for the
+    gate to refuse it as too large); None when Frigate says the camera is offline."""
     url, headers = snapshot_request(source)
     timeout = aiohttp.ClientTimeout(total=source.timeout)
     try:
@@ -92,9 +97,8 @@ async def fetch_snapshot(
             async for chunk in response.content.iter_chunked(1 << 16):
                 body += chunk
                 if len(body) > max_bytes:
-                    raise SourceError(
-                        "too_large", f"camera {camera}: the answer exceeds {max_bytes} bytes"
-                    )
+                    del body[max_bytes + 1 :]
+                    break
     except TimeoutError:
         raise SourceError(
             "timeout", f"camera {camera}: no answer within {source.timeout:g} s"
@@ -116,15 +120,17 @@ def newest_image(folder: Path) -> Path | None:
     return max(images, key=lambda p: p.stat().st_mtime, default=None)
 
 
-def read_newest(camera: str, path: str) -> bytes:
-    """The bytes of a folder's newest image; SourceError when there is none."""
+def read_newest(camera: str, path: str, max_bytes: int) -> bytes:
+    """The bytes of a folder's newest image, at most `max_bytes` + 1 of them (enough for the
+    gate to refuse it as too large); SourceError when there is none."""
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise SourceError("unreachable", f"camera {camera}: {folder} is not a folder")
     newest = newest_image(folder)
     if newest is None:
         raise SourceError("no_frame", f"camera {camera}: no image in {folder}")
-    return newest.read_bytes()
+    with newest.open("rb") as file:
+        return file.read(max_bytes + 1)
 
 
 class StreamSource(threading.Thread):
@@ -217,7 +223,8 @@ class StreamSource(threading.Thread):
 
 
 class SourceRunner:
-    """Runs every configured source and the Frigate event client."""
+    """Runs every configured source; its asyncio loop and HTTP session also carry the Frigate
+    events (detector.outputs.frigate)."""
 
     def __init__(
         self,
@@ -315,7 +322,7 @@ class SourceRunner:
         digest: aiohttp.ClientSession | None,
     ) -> bytes | None:
         if source.type == "folder":
-            return await asyncio.to_thread(read_newest, camera.id, source.url)
+            return await asyncio.to_thread(read_newest, camera.id, source.url, self.max_bytes)
         return await fetch_snapshot(digest or self.session(), camera.id, source, self.max_bytes)
 
     def stop(self) -> None:
@@ -339,60 +346,4 @@ class SourceRunner:
             stream.join(10)
 
 
-class FrigateEvents:
-    """Creates a Frigate event when an alert starts and ends it when the alert ends."""
-
-    def __init__(self, runner: SourceRunner) -> None:
-        self.runner = runner
-        self._events: dict[str, str] = {}
-
-    def alert(self, camera: str, config: FrigateEventsConfig, started: bool, score: float) -> None:
-        """Called from the service on alert start/end; the HTTP call runs on the poller loop."""
-        asyncio.run_coroutine_threadsafe(
-            self._call(camera, config, started, score), self.runner.loop
-        )
-
-    async def _call(
-        self, camera: str, config: FrigateEventsConfig, started: bool, score: float
-    ) -> None:
-        base = config.url.rstrip("/")
-        headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
-        timeout = aiohttp.ClientTimeout(total=config.timeout)
-        session = self.runner.session()
-        try:
-            if started:
-                url = f"{base}/api/events/{config.camera}/{config.label}/create"
-                body = {
-                    "score": round(score, 3),
-                    "sub_label": "SmokeWatch",
-                    "duration": None,
-                    "include_recording": True,
-                }
-                async with session.post(
-                    url, json=body, headers=headers, timeout=timeout
-                ) as response:
-                    answer = await response.json(content_type=None)
-                    if (
-                        response.status != 200
-                        or not isinstance(answer, dict)
-                        or "event_id" not in answer
-                    ):
-                        raise SourceError("frigate", f"HTTP {response.status}: {str(answer)[:200]}")
-                    self._events[camera] = str(answer["event_id"])
-                    _LOGGER.info("Camera %s: Frigate event %s created", camera, answer["event_id"])
-            else:
-                event = self._events.pop(camera, None)
-                if event is None:
-                    return
-                url = f"{base}/api/events/{event}/end"
-                async with session.put(url, json={}, headers=headers, timeout=timeout) as response:
-                    if response.status != 200:
-                        raise SourceError("frigate", f"HTTP {response.status} ending event {event}")
-                _LOGGER.info("Camera %s: Frigate event %s ended", camera, event)
-        except (SourceError, aiohttp.ClientError, TimeoutError, ValueError) as err:
-            self.runner.report(
-                camera, "frigate_event", f"camera {camera}: Frigate event failed: {err}"
-            )
-
-
-__all__ = ["FrigateEvents", "SourceError", "SourceRunner", "fetch_snapshot", "newest_image"]
+__all__ = ["SourceError", "SourceRunner", "fetch_snapshot", "newest_image", "read_newest"]
