@@ -22,7 +22,7 @@ _LOGGER = logging.getLogger(__name__)
 
 def run_main(args: argparse.Namespace) -> int:
     """`smokewatch run`."""
-    from detector.service.service import DetectorService, publish_model_error
+    from detector.service.detector_service import DetectorService, publish_model_error
 
     config = load_config(args.config)
     logging.getLogger().setLevel(config.log_level)
@@ -52,6 +52,6 @@ def run_main(args: argparse.Namespace) -> int:
 
 def demo_main(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     """`smokewatch demo`: `say` shows each line (an entity's new state, the demo's progress)."""
-    from detector.service.demo import run_demo
+    from detector.demo import run_demo
 
     return run_demo(args, say)

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections import deque
 
-from detector.bridge.service import BACKLOG_LIMIT, BridgeService
+from detector.bridge.bridge_service import BACKLOG_LIMIT, BridgeService
 from detector.config import Config
 from detector.contract import Detection
 from detector.supervise import Health, supervised_thread

@@ -59,7 +59,7 @@ def bridge_main(args: argparse.Namespace) -> int:
         return retry(config.bridge.outbox, args.camera)
     if not config.bridge.cameras:
         raise ConfigError(["bridge.cameras: no camera has a Pyronear token and pose_id"])
-    from detector.bridge.service import BridgeService
+    from detector.bridge.bridge_service import BridgeService
 
     return BridgeService(config).run()
 
@@ -67,8 +67,8 @@ def bridge_main(args: argparse.Namespace) -> int:
 def read_status(outbox_path: str) -> tuple[Path, dict[str, Any] | None]:
     """The outbox's figures straight from its file (the bridge may be stopped); None when the
     bridge has not run yet (no outbox file)."""
+    from detector.bridge.bridge_service import stats_payload
     from detector.bridge.outbox import Outbox
-    from detector.bridge.service import stats_payload
 
     path = Path(outbox_path).expanduser()
     if not path.exists():

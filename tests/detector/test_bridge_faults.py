@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from detector.bridge.service import BridgeService
+from detector.bridge.bridge_service import BridgeService
 from detector.config import load_config
 from detector.errors import ConfigError
 from tests.detector.broker import Broker

@@ -307,7 +307,7 @@ def test_heartbeat_and_camera_image_while_frames_flow(env: Env) -> None:
 
 
 def test_in_process_start_stop_as_smokewatch_run_hosts_it(env: Env) -> None:
-    from detector.bridge.service import BridgeService
+    from detector.bridge.bridge_service import BridgeService
     from detector.config import load_config
 
     service = BridgeService(load_config(env.config))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from detector.bridge.service import discovery_payloads
+from detector.bridge.bridge_service import discovery_payloads
 from detector.config import Config, validate
 from detector.contract import (
     bridge_device_id,

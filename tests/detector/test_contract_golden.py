@@ -134,7 +134,7 @@ def test_topic_leaves_are_the_golden_ones() -> None:
 
 def test_discovery_uses_only_contract_topics() -> None:
     """Every topic a discovered entity reads or writes is a leaf of the contract."""
-    from detector.bridge.service import discovery_payloads
+    from detector.bridge.bridge_service import discovery_payloads
     from detector.service import discovery
 
     config = _config(
@@ -299,7 +299,7 @@ def test_every_golden_command_is_accepted(wire: dict[str, Any]) -> None:
 def test_bridge_stats_have_the_golden_shape(tmp_path: Path) -> None:
     """The bridge's stats after one delivery, one refusal and one retry (what the
     integration's repair issue reads: pending, failed, last_error)."""
-    from detector.bridge.service import BridgeService
+    from detector.bridge.bridge_service import BridgeService
 
     config = _config(
         {

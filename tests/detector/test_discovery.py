@@ -7,7 +7,7 @@ import pytest
 from detector.assembly import build_pipeline, load_model
 from detector.config import load_config, validate
 from detector.service import discovery
-from detector.service.service import DetectorService
+from detector.service.detector_service import DetectorService
 from tests.detector.fake_comms import FakeComms
 from tests.detector.tiny_model import make_tiny_model
 

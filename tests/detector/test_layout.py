@@ -24,7 +24,7 @@ argv = ["bridge", "-c", sys.argv[1]]
 args = build_parser(_command(argv)).parse_args(argv)
 assert args.func.__module__ == "detector.cli.bridge", args.func.__module__
 from detector.bridge.hosted import HostedBridge
-from detector.bridge.service import BridgeService
+from detector.bridge.bridge_service import BridgeService
 from detector.contract import Detection
 import numpy as np
 bridge = BridgeService(load_config(args.config))

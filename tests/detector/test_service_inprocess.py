@@ -14,8 +14,8 @@ import pytest
 
 from detector.assembly import build_pipeline, load_model
 from detector.config import load_config
-from detector.service import service as service_module
-from detector.service.service import DetectorService
+from detector.service import detector_service as service_module
+from detector.service.detector_service import DetectorService
 from tests.detector.fake_comms import FakeComms
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
 

@@ -26,7 +26,7 @@ from detector.config import load_config
 from detector.errors import FrameError, SmokeWatchError
 from detector.inputs.payloads import parse_frame_payload
 from detector.redact import redact_text, redact_url
-from detector.service.service import DetectorService
+from detector.service.detector_service import DetectorService
 from detector.supervise import Health, run_supervised
 from detector.untrusted import epoch_seconds, parse_json
 from tests.detector.fake_comms import FakeComms

@@ -28,7 +28,7 @@ from detector.config import MqttConfig, validate
 from detector.errors import ModelError
 from detector.mqtt import make_client
 from detector.replay import iter_frames
-from detector.service.service import DetectorService
+from detector.service.detector_service import DetectorService
 
 _LOGGER = logging.getLogger(__name__)
 
