@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from detector.contract import Detection
+from detector.contract import DetectionMessage
 from detector.errors import SmokeWatchError
 from detector.frames import letterbox_into
 from detector.pipeline import FrameResult, Pipeline
@@ -106,7 +106,7 @@ def _publish_ms(result: FrameResult, data: bytes) -> float:
     start = time.perf_counter()
     # The service's own attributes builder (the alert state machine), on a fresh camera.
     change = CameraAlert("bench").scored(result)
-    detection = Detection("bench", result.camera, result.frame_time, result.vote.boxes, data)
+    detection = DetectionMessage("bench", result.camera, result.frame_time, result.vote.boxes, data)
     json.dumps(change.attributes)
     json.dumps(detection.to_json())
     return (time.perf_counter() - start) * 1000

@@ -193,7 +193,7 @@ def detector_info(
 
 
 @dataclass(frozen=True)
-class Detection:
+class DetectionMessage:
     """A scored frame to forward to the Pyronear API through the bridge."""
 
     id: str
@@ -215,7 +215,7 @@ class Detection:
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> Detection:
+    def from_json(cls, data: Any) -> DetectionMessage:
         """Parse and validate a detection message; ValueError says what is wrong."""
         if not isinstance(data, dict):
             raise ValueError("a detection must be a JSON object")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from detector.contract import Boxes, Detection
+from detector.contract import Boxes, DetectionMessage
 from detector.frames import DEFAULT_MAX_FRAME_BYTES, decode_frame, letterbox_into
 from detector.masks import Mask, masking
 from detector.model import ModelBackend
@@ -84,7 +84,7 @@ class FrameResult:
     raw_boxes: Boxes
     boxes: Boxes
     vote: VoteResult
-    detections: list[Detection]
+    detections: list[DetectionMessage]
     timings: dict[str, float]
     dropped: tuple[Drop, ...] = ()
     view: ViewReport | None = None
@@ -260,7 +260,7 @@ class Pipeline:
         dropped += _vote_drops(boxes, vote, state.vote, threshold)
 
         detections = [
-            Detection(
+            DetectionMessage(
                 id=uuid.uuid4().hex,
                 camera=camera,
                 recorded_at=pending.recorded_at,

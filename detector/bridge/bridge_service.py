@@ -37,7 +37,7 @@ from detector.contract import (
     BRIDGE_STATS,
     MASKS_REMOTE,
     ORIGIN,
-    Detection,
+    DetectionMessage,
     bridge_device_id,
     camera_topic,
     config_topic,
@@ -78,7 +78,7 @@ class BridgeService:
     def __init__(self, config: Config, *, hosted: bool = False) -> None:
         self.config = config
         self.health = Health("bridge")
-        self._backlog: deque[Detection] = deque()
+        self._backlog: deque[DetectionMessage] = deque()
         self._backlog_lock = threading.Lock()
         self.backlog_dropped = 0
         self._announce_lock = threading.Lock()
@@ -205,7 +205,7 @@ class BridgeService:
 
     # -- detections handed over in the process ---------------------------------------------
 
-    def accept(self, detection: Detection) -> None:
+    def accept(self, detection: DetectionMessage) -> None:
         """A detection from the detector in this process (any thread): stored now, or kept
         in memory and stored again until the outbox takes it."""
         with self._backlog_lock:

@@ -14,7 +14,7 @@ from collections import deque
 
 from detector.bridge.bridge_service import BACKLOG_LIMIT, BridgeService
 from detector.config import Config
-from detector.contract import Detection
+from detector.contract import DetectionMessage
 from detector.supervise import Health, supervised_thread
 
 _LOGGER = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class HostedBridge:
         self.health = health
         self.bridge: BridgeService | None = None
         self.dropped = 0
-        self._pending: deque[Detection] = deque()
+        self._pending: deque[DetectionMessage] = deque()
         self._lock = threading.Lock()
         self._thread = supervised_thread(PART, self._start, health, stop, cap=60.0)
 
@@ -47,7 +47,7 @@ class HostedBridge:
                 bridge.accept(self._pending.popleft())
         self.health.ok(PART)
 
-    def accept(self, detection: Detection) -> None:
+    def accept(self, detection: DetectionMessage) -> None:
         """A detection of the detector (its inference thread): to the bridge's outbox."""
         with self._lock:
             if self.bridge is None:

@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 
 from detector.bridge.outbox import Outbox
 from detector.config import Config
-from detector.contract import BRIDGE_AVAILABLE, DETECTION, Detection, camera_topic
+from detector.contract import BRIDGE_AVAILABLE, DETECTION, DetectionMessage, camera_topic
 from detector.flaps import FlapWatch
 from detector.mqtt import make_client, prefixed, say_offline_and_disconnect
 from detector.untrusted import parse_json
@@ -173,7 +173,7 @@ class Intake:
         topic_camera = topic[len(self.prefix) + 1 : -len(f"/{DETECTION}")]
         try:
             # Bounded: a detection is 3 levels deep; no NaN, no 400-digit number.
-            detection = Detection.from_json(parse_json(payload, max_depth=4))
+            detection = DetectionMessage.from_json(parse_json(payload, max_depth=4))
             if detection.camera != topic_camera:
                 raise ValueError(f"camera {detection.camera!r} published on {topic}")
         except (ValueError, TypeError, RecursionError, binascii.Error) as err:
@@ -181,7 +181,7 @@ class Intake:
             return self._count("rejected", topic_camera)
         return self.store(detection)
 
-    def store(self, detection: Detection) -> bool:
+    def store(self, detection: DetectionMessage) -> bool:
         """Commit one detection to the outbox; False when it could not be stored (counted in
         `storage_errors`, logged): the caller must keep it and offer it again."""
         if detection.camera not in self.settings.cameras:

@@ -31,7 +31,7 @@ from detector import contract as wire
 from detector.annotate import annotate_jpeg
 from detector.config import CameraConfig, Config
 from detector.contract import (
-    Detection,
+    DetectionMessage,
     camera_device_id,
     camera_topic,
     command_leaf,
@@ -159,7 +159,7 @@ class DetectorService:
         self.health = Health("detector")
         self._worker = supervised_thread("inference", self._work, self.health, self.stop_event)
         # Detections also go here (the bridge hosted in this process) besides MQTT.
-        self.on_detection: Callable[[Detection], None] | None = None
+        self.on_detection: Callable[[DetectionMessage], None] | None = None
         # One re-publish of everything pending at most: HA announcing `online` a thousand
         # times must not queue a thousand copies of discovery in front of the detections.
         self._publish_all_pending = threading.Event()

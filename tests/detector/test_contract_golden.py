@@ -100,7 +100,7 @@ def test_info_payload_is_the_golden_one(name: str) -> None:
 
 def test_detection_message_is_the_golden_one() -> None:
     expected = golden("detection.json")
-    detection = contract.Detection(
+    detection = contract.DetectionMessage(
         id=expected["id"],
         camera=expected["camera"],
         recorded_at=contract.parse_iso(expected["recorded_at"]),
@@ -109,7 +109,7 @@ def test_detection_message_is_the_golden_one() -> None:
         alert=expected["alert"],
     )
     assert detection.to_json() == expected
-    assert contract.Detection.from_json(expected).to_json() == expected
+    assert contract.DetectionMessage.from_json(expected).to_json() == expected
 
 
 def test_topic_leaves_are_the_golden_ones() -> None:

@@ -25,12 +25,13 @@ args = build_parser(_command(argv)).parse_args(argv)
 assert args.func.__module__ == "detector.cli.bridge", args.func.__module__
 from detector.bridge.hosted import HostedBridge
 from detector.bridge.bridge_service import BridgeService
-from detector.contract import Detection
+from detector.contract import DetectionMessage
 import numpy as np
 bridge = BridgeService(load_config(args.config))
 bridge.outbox.close()
-message = Detection("d1", "ridge", 1.0e9, np.zeros((0, 5), dtype=np.float32), b"jpeg").to_json()
-assert Detection.from_json(message).camera == "ridge"
+boxes = np.zeros((0, 5), dtype=np.float32)
+message = DetectionMessage("d1", "ridge", 1.0e9, boxes, b"jpeg").to_json()
+assert DetectionMessage.from_json(message).camera == "ridge"
 print("bridge built without onnxruntime")
 """
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detector.contract import Detection
+from detector.contract import DetectionMessage
 from detector.errors import FrameError
 from detector.masks import Mask
 from detector.model import ModelRuntime
@@ -95,7 +95,7 @@ def test_reset_and_settings(model: ModelRuntime) -> None:
 
 
 def test_detection_json_round_trip() -> None:
-    detection = Detection(
+    detection = DetectionMessage(
         id="abc",
         camera="cam",
         recorded_at=1700000000.25,
@@ -106,7 +106,7 @@ def test_detection_json_round_trip() -> None:
     assert data["recorded_at"] == "2023-11-14T22:13:20.250Z"
     assert data["bboxes"] == [[0.1, 0.2, 0.3, 0.4, 0.5]]
     assert base64.b64decode(data["jpeg"]) == detection.jpeg
-    back = Detection.from_json(data)
+    back = DetectionMessage.from_json(data)
     assert back.recorded_at == detection.recorded_at and back.jpeg == detection.jpeg
 
 
@@ -128,9 +128,9 @@ def test_detection_json_errors(change: dict[str, object], reason: str) -> None:
         "jpeg": "",
     }
     with pytest.raises(ValueError, match=reason):
-        Detection.from_json({**data, **change})
+        DetectionMessage.from_json({**data, **change})
     with pytest.raises(ValueError, match="lacks"):
-        Detection.from_json({"id": "a"})
+        DetectionMessage.from_json({"id": "a"})
 
 
 def test_stage_timings(model: ModelRuntime, tmp_path: Path) -> None:
