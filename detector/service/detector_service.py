@@ -4,9 +4,10 @@ Threads: paho's network thread only stores frames and enqueues commands; one inf
 scores frames; the control thread (the caller of `run`) applies commands, tracks camera health
 and publishes stats; a one-thread executor draws alert images off the scoring path.
 
-Each concern has its own module: the alert state machine (alerts.py), every published topic
-(publisher.py), the commands (command_table.py), the settings and their file-vs-run-time rule
-(settings.py), the refusal log (refusals.py), the discovery payloads (discovery.py).
+Each concern has its own module: a camera's alert state machine (alerts.py), every published
+topic (publisher.py), the commands (command_table.py) and what they do (actions.py), the
+settings and their file-vs-run-time rule (settings.py), what is kept per camera and its status
+(cameras.py), the refusal log (refusals.py), the discovery payloads (discovery.py).
 """
 
 from __future__ import annotations
@@ -22,14 +23,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from detector import contract as wire
 from detector.annotate import annotate_jpeg
-from detector.config import CameraConfig, Config
+from detector.config import Config
 from detector.contract import (
     DetectionMessage,
     camera_device_id,
@@ -42,26 +40,20 @@ from detector.contract import (
 )
 from detector.errors import FrameError, InferenceError
 from detector.inputs import FrameInputs, parse_frame_payload
-from detector.masks import Mask, masks_from_json, masks_to_json
 from detector.outputs.frigate import FrigateEvents
 from detector.pipeline import FrameResult, Pipeline
 from detector.service import discovery
-from detector.service.alerts import AlertChange, CameraAlert, test_alert_boxes
+from detector.service.actions import CameraActions
+from detector.service.alerts import AlertChange
+from detector.service.cameras import CameraWatch
 from detector.service.command_table import CommandTable
 from detector.service.comms import Comms, MqttComms
-from detector.service.false_alarm import (
-    MAX_EVENTS_SHOWN,
-    FalseAlarm,
-    false_alarm_masks,
-    masks_attributes,
-)
 from detector.service.publisher import Publisher
 from detector.service.refusals import RefusalLog
 from detector.service.scheduler import Scheduler
 from detector.service.settings import (
     FILE_KEYS,
     MASKS_MAX_BYTES,
-    LiveSettings,
     parse_enabled,
     parse_masks,
     parse_threshold,
@@ -71,39 +63,13 @@ from detector.untrusted import parse_json
 
 _LOGGER = logging.getLogger(__name__)
 
-TEST_ALERT_SECONDS = 30.0
 RESTORE_WAIT = 1.0  # seconds to collect our own retained states after the first connect
 # Seconds between two re-publishes of everything asked by HA's `online`: the first goes at
 # once, those within this time are merged into one after it.
 REPUBLISH_MIN_INTERVAL = 5.0
-# A masks/remote payload retained by a bridge older than the mask JSON (the API's own mask
-# strings) is refused with this; the upgraded bridge replaces it at its first masks fetch.
-REMOTE_MASKS_HINT = (
-    "; the previous remote masks stay (a payload from an older bridge is replaced at the"
-    " upgraded bridge's first masks fetch)"
-)
 # The latest scored frame goes to Home Assistant (the zone card's picture) at most this often
 # per camera: enough to draw on, without a multi-megabyte retained publish at every interval.
 SCORED_FRAME_EVERY = 30.0
-
-
-@dataclass
-class CameraWatch:
-    """What the service keeps about one camera beside the pipeline's scoring state."""
-
-    config: CameraConfig  # the file's values: never changed at run time
-    settings: LiveSettings
-    alert: CameraAlert
-    status: str = "offline"
-    view: str | None = None  # the view state last published (clear, night, frozen, obscured)
-    last_jpeg: bytes | None = None
-    alert_image: bytes | None = None  # kept to publish again to a broker that lost it
-    # time.monotonic() of the last frame scored and of the last one refused (health)
-    last_good_at: float | None = None
-    last_refused_at: float | None = None
-    test_timer: threading.Timer | None = None
-    false_alarms: deque[FalseAlarm] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS_SHOWN))
-    frame_published_at: float | None = None  # monotonic
 
 
 class DetectorService:
@@ -135,26 +101,29 @@ class DetectorService:
         self._model_name = pipeline.model.name
         self.cameras: dict[str, CameraWatch] = {}
         for camera in config.cameras.values():
-            self.cameras[camera.id] = CameraWatch(
-                camera,
-                LiveSettings.from_file(
-                    camera.id, enabled=camera.enabled, threshold=camera.threshold
-                ),
-                CameraAlert(self._model_name),
-            )
+            self.cameras[camera.id] = CameraWatch.of(camera, self._model_name)
             self.scheduler.add(camera.id, camera.interval)
         self.refusals = RefusalLog(self.cameras)
-        self.commands = CommandTable(self.cameras, self.refusals)
-        self.commands.setting(wire.ENABLED, parse_enabled, self._set_enabled)
-        self.commands.setting(wire.THRESHOLD, parse_threshold, self._set_threshold)
-        self.commands.setting(wire.MASKS, parse_masks, self._set_masks)
-        self.commands.button(wire.RESET, self._reset)
-        self.commands.button(wire.TEST, self._test_alert)
-        self.commands.button(wire.FALSE_ALARM, self._false_alarm)
-        self.commands.button(wire.FILE_SETTINGS, self._use_file_settings)
         self.control: queue.Queue[Callable[[], None]] = queue.Queue()
         self.stop_event = threading.Event()
         self._lock = threading.Lock()  # pipeline and alert state: worker vs commands
+        self.actions = CameraActions(
+            self.cameras,
+            pipeline,
+            self._lock,
+            self.publish,
+            self.refusals,
+            self.scheduler,
+            self.control.put,
+        )
+        self.commands = CommandTable(self.cameras, self.refusals)
+        self.commands.setting(wire.ENABLED, parse_enabled, self.actions.set_enabled)
+        self.commands.setting(wire.THRESHOLD, parse_threshold, self.actions.set_threshold)
+        self.commands.setting(wire.MASKS, parse_masks, self.actions.set_masks)
+        self.commands.button(wire.RESET, self.actions.reset)
+        self.commands.button(wire.TEST, self.actions.test_alert)
+        self.commands.button(wire.FALSE_ALARM, self.actions.false_alarm)
+        self.commands.button(wire.FILE_SETTINGS, self.actions.use_file_settings)
         self._images = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-image")
         self.health = Health("detector")
         self._worker = supervised_thread("inference", self._work, self.health, self.stop_event)
@@ -221,7 +190,7 @@ class DetectorService:
 
     def _remote_masks_message(self, topic: str, payload: bytes) -> None:
         camera = topic.split("/")[-3]
-        self.control.put(lambda: self._remote_masks(camera, payload))
+        self.control.put(lambda: self.actions.remote_masks(camera, payload))
 
     def _state_message(self, topic: str, payload: bytes) -> None:
         if self._restoring:
@@ -350,7 +319,7 @@ class DetectorService:
                 record = records.get(key) if records is not None else None
                 record = record if isinstance(record, dict) or record is None else {}
                 if ok and watch.settings.restored(key, value, record):
-                    self._apply_live(camera)
+                    self.actions.apply_live(camera)
                     _LOGGER.info("Camera %s: %s set to %s (restored state)", camera, key, text)
         self._restored.clear()
 
@@ -394,7 +363,7 @@ class DetectorService:
                 payloads.update(discovery.camera_entities(self.mqtt, watch.config))
             self.publish.discovery(payloads)
         for camera, watch in self.cameras.items():
-            self._publish_settings(camera)
+            self.actions.publish_settings(camera)
             self.publish.status(camera, watch.status)
             if watch.view is not None:
                 self.publish.view(camera, watch.view)
@@ -408,24 +377,6 @@ class DetectorService:
             if watch.alert_image is not None:
                 self.publish.alert_image(camera, watch.alert_image)
         self._publish_stats()
-
-    def _publish_settings(self, camera: str) -> None:
-        watch = self.cameras[camera]
-        self.publish.settings(
-            camera,
-            enabled=watch.settings.enabled,
-            threshold=watch.settings.threshold,
-            masks=masks_to_json(self.pipeline.camera(camera).masks("local")),
-            sources=watch.settings.to_json(),
-        )
-        self._publish_masks_attributes(camera)
-
-    def _publish_masks_attributes(self, camera: str) -> None:
-        state = self.pipeline.camera(camera)
-        attributes = masks_attributes(
-            state.masks("local"), state.masks("remote"), list(self.cameras[camera].false_alarms)
-        )
-        self.publish.masks_attributes(camera, attributes)
 
     def stats(self) -> dict[str, Any]:
         """The stats JSON published on <prefix>/stats."""
@@ -461,22 +412,7 @@ class DetectorService:
     def _update_health(self) -> None:
         now = time.monotonic()
         for camera, watch in self.cameras.items():
-            slot = self.scheduler.slots[camera]
-            status = "offline"
-            if slot.last_frame_at is not None:
-                silence = now - slot.last_frame_at
-                interval = watch.config.interval
-                window = watch.config.stale_after * interval
-                if silence <= window:
-                    if _blind(watch, now, window):
-                        status = "refused"
-                    elif watch.view == "frozen":
-                        # Frames that keep arriving with the same bytes show nothing new.
-                        status = "frozen"
-                    else:
-                        status = "online"
-                elif silence <= watch.config.offline_after * interval:
-                    status = "stale"
+            status = watch.status_at(now, self.scheduler.slots[camera].last_frame_at)
             if status != watch.status:
                 watch.status = status
                 self.publish.status(camera, status)
@@ -485,123 +421,6 @@ class DetectorService:
 
     def _command(self, camera: str, name: str, payload: bytes) -> None:
         self.commands.command(camera, name, payload)
-
-    def _set_enabled(self, camera: str, enabled: bool, source: str) -> None:
-        self.cameras[camera].settings.set("enabled", enabled)
-        self._apply_live(camera)
-        self._publish_settings(camera)
-
-    def _set_threshold(self, camera: str, threshold: float, source: str) -> None:
-        self.cameras[camera].settings.set("threshold", threshold)
-        self._apply_live(camera)
-        self._publish_settings(camera)
-
-    def _set_masks(self, camera: str, masks: list[Mask], source: str) -> None:
-        with self._lock:
-            self.pipeline.camera(camera).set_masks("local", masks)
-        self._publish_settings(camera)
-
-    def _apply_live(self, camera: str) -> None:
-        """Hand the camera's live settings to whoever uses them (the scheduler, the vote)."""
-        settings = self.cameras[camera].settings
-        if not settings.enabled:
-            self.scheduler.discard(camera)
-        with self._lock:
-            state = self.pipeline.camera(camera)
-            if state.settings.threshold != settings.threshold:
-                state.set_threshold(settings.threshold)
-
-    def _use_file_settings(self, camera: str) -> None:
-        changed = self.cameras[camera].settings.use_file()
-        self._apply_live(camera)
-        self._publish_settings(camera)
-        _LOGGER.info(
-            "Camera %s: back to the file's settings (%s)", camera, ", ".join(changed) or "no change"
-        )
-
-    def _remote_masks(self, camera: str, payload: bytes) -> None:
-        if camera not in self.cameras:
-            return
-        try:
-            data = parse_json(payload, max_bytes=MASKS_MAX_BYTES) if payload else []
-            # The bridge translates the API's masks into the masks command's JSON.
-            masks = masks_from_json(data)
-        except ValueError as err:
-            self.refusals.refuse(camera, "bad_remote_masks", f"{err}{REMOTE_MASKS_HINT}")
-            return
-        with self._lock:
-            self.pipeline.camera(camera).set_masks("remote", masks)
-        self._publish_masks_attributes(camera)
-        _LOGGER.info("Camera %s: %d occlusion mask(s) from the Pyronear API", camera, len(masks))
-
-    def _reset(self, camera: str) -> None:
-        with self._lock:
-            self.pipeline.camera(camera).reset()
-            self.publish.alert(camera, self.cameras[camera].alert.reset())
-        _LOGGER.info("Camera %s: alert reset", camera)
-
-    def _false_alarm(self, camera: str) -> None:
-        """ "Not smoke": mask the latest alert's boxes (IoU rule), then end the alert."""
-        watch = self.cameras[camera]
-        with self._lock:
-            state = self.pipeline.camera(camera)
-            local = state.masks("local")
-            added = false_alarm_masks(watch.alert.boxes, [mask.name for mask in local])
-            if not added:
-                self.refusals.refuse(
-                    camera,
-                    "bad_command",
-                    "false_alarm: no alert on this camera has boxes to mask yet",
-                    detail="false_alarm",
-                )
-                return
-            state.set_masks("local", (*local, *added))
-            event = FalseAlarm(
-                at=time.time(),
-                alert_started=watch.alert.boxes_started,
-                masks=tuple(mask.name for mask in added),
-                boxes=tuple(mask.bounds for mask in added),
-            )
-            watch.false_alarms.append(event)
-            state.reset()
-            change = watch.alert.dismissed(event)
-        _LOGGER.info(
-            "Camera %s: false alarm, %d box(es) masked as %s",
-            camera,
-            len(added),
-            ", ".join(event.masks),
-        )
-        self._publish_settings(camera)
-        # The alert ends as an acknowledged one does.
-        self.publish.alert(camera, change)
-        _LOGGER.info("Camera %s: alert reset", camera)
-
-    def _test_alert(self, camera: str) -> None:
-        """A synthetic alert through the real outputs; never forwarded to the Pyronear API."""
-        watch = self.cameras[camera]
-        source = watch.last_jpeg or _blank_jpeg()
-        image = annotate_jpeg(
-            source, test_alert_boxes(), label="test", banner="SMOKEWATCH TEST ALERT"
-        )
-        with self._lock:
-            change = watch.alert.test_started(time.time())
-            if change is None:
-                _LOGGER.info("Camera %s: a test alert is refused while an alert is on", camera)
-                return
-            watch.alert_image = image
-            self.publish.alert_image(camera, image)
-            self.publish.alert(camera, change)
-        _LOGGER.info("Camera %s: test alert for %.0f s", camera, TEST_ALERT_SECONDS)
-
-        def end() -> None:
-            with self._lock:
-                ended = watch.alert.test_ended()
-                if ended is not None:  # neither reset nor a real alert took over meanwhile
-                    self.publish.alert(camera, ended)
-
-        watch.test_timer = threading.Timer(TEST_ALERT_SECONDS, lambda: self.control.put(end))
-        watch.test_timer.daemon = True
-        watch.test_timer.start()
 
     # -- the inference worker --------------------------------------------------------------
 
@@ -707,30 +526,12 @@ def _json_object(payload: bytes | None) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _blind(watch: CameraWatch, now: float, window: float) -> bool:
-    """Frames arrive but none could be scored within the stale window: the camera sends
-    something, yet the detector sees nothing (a wrong format, a broken encoder)."""
-    refused, good = watch.last_refused_at, watch.last_good_at
-    if refused is None or now - refused > window:
-        return False
-    return good is None or now - good > window
-
-
 def _is_default_image_topic(prefix: str, topic: str) -> bool:
     """True when `topic` is matched by the `<prefix>/+/image` subscription."""
     if not topic.startswith(f"{prefix}/"):
         return False
     parts = topic[len(prefix) + 1 :].split("/")
     return len(parts) == 2 and bool(parts[0]) and parts[1] == "image"
-
-
-def _blank_jpeg() -> bytes:
-    """A grey frame for a test alert on a camera that has not sent one yet."""
-    import cv2
-
-    ok, encoded = cv2.imencode(".jpg", np.full((360, 640, 3), 96, np.uint8))
-    assert ok
-    return bytes(encoded.tobytes())
 
 
 def publish_model_error(config: Config, error: str, *, comms: Comms | None = None) -> None:

@@ -245,3 +245,46 @@ def test_a_corrupt_settings_record_falls_back_to_the_file(rig: Rig) -> None:
     service, _ = rig.start()
     assert service.pipeline.camera("a").settings.threshold == 0.25
     assert service.health.healthy, service.health.snapshot()
+
+
+def test_a_test_alert_ends_by_itself_and_a_reset_ends_a_real_one(rig: Rig) -> None:
+    service, comms = rig.start()
+    service.actions.test_alert_seconds = 0.05
+    command(service, comms, "a/test/set", "PRESS")
+    assert service.cameras["a"].alert.smoke and service.cameras["a"].alert.testing
+    time.sleep(0.3)  # the timer queues the end on the control thread
+    command(service, comms, "a/reset/set", "nope")  # (refused; runs the queued end too)
+    events = [json.loads(m.payload) for m in comms.on("a/smoke/event")]
+    assert events == [
+        {"event_type": "started", "test": True},
+        {"event_type": "ended", "test": True},
+    ]
+    for data in (SMOKE, SMOKE, SMOKE):
+        score(service, "a", data)
+    assert service.cameras["a"].alert.smoke
+    command(service, comms, "a/reset/set", "PRESS")
+    last = comms.last("a/smoke")
+    assert last is not None and last.payload == b"OFF"
+    assert not service.pipeline.camera("a").ongoing  # the vote starts again
+
+
+def test_not_smoke_masks_the_alert_boxes_and_ends_the_alert(rig: Rig) -> None:
+    service, comms = rig.start()
+    command(service, comms, "a/false_alarm/set", "PRESS")  # no alert yet: refused
+    assert service.refusals.camera_counts("a") == {"bad_command": 1}
+    for data in (SMOKE, SMOKE, SMOKE):
+        score(service, "a", data)
+    command(service, comms, "a/false_alarm/set", "PRESS")
+    last = comms.last("a/smoke")
+    assert last is not None and last.payload == b"OFF"
+    state = comms.last("a/masks/state")
+    assert state is not None
+    masks = json.loads(state.payload)
+    assert len(masks) == 1 and masks[0]["rule"] == "iou"
+    assert masks[0]["name"].startswith("not smoke")
+    attributes = comms.last("a/masks/attributes")
+    assert attributes is not None and len(json.loads(attributes.payload)["false_alarms"]) == 1
+    # The same smoke no longer alerts: the mask drops its box.
+    for data in (SMOKE, SMOKE, SMOKE):
+        score(service, "a", data)
+    assert not service.cameras["a"].alert.smoke
