@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from detector.assembly import build_pipeline, load_model
+from detector.config import load_config
+from detector.service.detector_service import DetectorService
+from tests.detector.tiny_model import make_tiny_model
 
 
 @dataclass(frozen=True)
@@ -103,3 +109,18 @@ class FakeComms:
     def clear(self) -> None:
         """Forget the publishes so far (not the retained ones)."""
         self.messages.clear()
+
+
+def in_process_service(config_path: Path) -> DetectorService:
+    """A DetectorService of a config file, on a fresh FakeComms (not started: no threads)."""
+    config = load_config(config_path)
+    model = load_model(config.model, progress=False)
+    return DetectorService(config, build_pipeline(config, model), comms=FakeComms())
+
+
+def one_camera_service(folder: Path) -> DetectorService:
+    """`in_process_service` of camera `a` on the tiny model, written in `folder`."""
+    model = make_tiny_model(folder / "tiny.onnx")
+    path = folder / "c.yaml"
+    path.write_text(f"model: {{path: {model}}}\ncameras: {{a: {{}}}}\n")
+    return in_process_service(path)

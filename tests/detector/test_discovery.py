@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from detector.assembly import build_pipeline, load_model
-from detector.config import load_config, validate
+from detector.config import validate
 from detector.service import discovery
 from detector.service.detector_service import DetectorService
-from tests.detector.fake_comms import FakeComms
-from tests.detector.tiny_model import make_tiny_model
+from tests.detector.fake_comms import FakeComms, one_camera_service
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> DetectorService:
-    folder = tmp_path_factory.mktemp("discovery")
-    tiny = make_tiny_model(folder / "tiny.onnx")
-    path = folder / "c.yaml"
-    path.write_text(f"model: {{path: {tiny}}}\ncameras: {{a: {{}}}}\n")
-    config = load_config(path)
-    return DetectorService(
-        config, build_pipeline(config, load_model(config.model, progress=False)), comms=FakeComms()
-    )
+    return one_camera_service(tmp_path_factory.mktemp("discovery"))
 
 
 def test_every_command_entity_has_a_handler(service: DetectorService) -> None:

@@ -21,18 +21,24 @@ def test_prefixed() -> None:
     assert prefixed("smokewatch", "a/masks/remote") == "smokewatch/a/masks/remote"
 
 
-def test_the_will_says_offline_when_the_connection_drops(broker: Broker) -> None:
-    probe = Probe(broker.host, broker.port, ("t/#",))
+def _online_client(broker: Broker, client_id: str) -> mqtt.Client:
+    """A factory client with its will on t/available, connected and announced online."""
     client = make_client(
         MqttConfig(host=broker.host, port=broker.port),
-        client_id="factory-will",
+        client_id=client_id,
         will_topic="t/available",
         queue_limit=10,
     )
     client.connect(broker.host, broker.port)
     client.loop_start()
+    client.publish("t/available", "online", qos=1, retain=True).wait_for_publish(10)
+    return client
+
+
+def test_the_will_says_offline_when_the_connection_drops(broker: Broker) -> None:
+    probe = Probe(broker.host, broker.port, ("t/#",))
+    client = _online_client(broker, "factory-will")
     try:
-        client.publish("t/available", "online", qos=1, retain=True).wait_for_publish(10)
         probe.wait_for(lambda: probe.last("t/available") == b"online", 10)
         # No goodbye: the broker publishes the will.
         client.loop_stop()
@@ -45,16 +51,8 @@ def test_the_will_says_offline_when_the_connection_drops(broker: Broker) -> None
 
 def test_a_clean_stop_says_offline_before_disconnecting(broker: Broker) -> None:
     probe = Probe(broker.host, broker.port, ("t/#",))
-    client = make_client(
-        MqttConfig(host=broker.host, port=broker.port),
-        client_id="factory-stop",
-        will_topic="t/available",
-        queue_limit=10,
-    )
-    client.connect(broker.host, broker.port)
-    client.loop_start()
+    client = _online_client(broker, "factory-stop")
     try:
-        client.publish("t/available", "online", qos=1, retain=True).wait_for_publish(10)
         say_offline_and_disconnect(client, "t/available", connected=True)
         probe.wait_for(lambda: probe.payloads("t/available") == [b"online", b"offline"], 10)
         assert not client.is_connected()

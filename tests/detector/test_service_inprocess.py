@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from detector.assembly import build_pipeline, load_model
-from detector.config import load_config
 from detector.service import detector_service as service_module
 from detector.service.detector_service import DetectorService
-from tests.detector.fake_comms import FakeComms
+from tests.detector.fake_comms import FakeComms, in_process_service
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
 
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
@@ -53,11 +51,8 @@ class Rig:
 
     def start(self) -> tuple[DetectorService, FakeComms]:
         """A service as after `smokewatch run`: restored from the retained messages, connected."""
-        config = load_config(self.path)
-        comms = FakeComms()
-        service = DetectorService(
-            config, build_pipeline(config, load_model(config.model)), comms=comms
-        )
+        service = in_process_service(self.path)
+        comms: FakeComms = service.comms  # type: ignore[assignment]
         self.services.append(service)
         for topic, payload in self.retained.items():
             comms.deliver(topic, payload)

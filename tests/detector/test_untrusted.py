@@ -21,7 +21,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detector.assembly import build_pipeline, load_model
 from detector.config import load_config
 from detector.errors import FrameError, SmokeWatchError
 from detector.inputs.payloads import parse_frame_payload
@@ -29,8 +28,8 @@ from detector.redact import redact_text, redact_url
 from detector.service.detector_service import DetectorService
 from detector.supervise import Health, run_supervised
 from detector.untrusted import epoch_seconds, parse_json
-from tests.detector.fake_comms import FakeComms
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.fake_comms import one_camera_service
+from tests.detector.tiny_model import smoke_jpeg
 
 JPEG = smoke_jpeg(200)
 B64 = base64.b64encode(JPEG).decode()
@@ -193,14 +192,7 @@ def test_fuzz_parse_frame_payload(payload: bytes) -> None:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> DetectorService:
-    folder = tmp_path_factory.mktemp("fuzz")
-    model = make_tiny_model(folder / "tiny.onnx")
-    config_path = folder / "c.yaml"
-    config_path.write_text(f"model: {{path: {model}}}\ncameras: {{a: {{}}}}\n")
-    config = load_config(config_path)
-    return DetectorService(
-        config, build_pipeline(config, load_model(config.model)), comms=FakeComms()
-    )
+    return one_camera_service(tmp_path_factory.mktemp("fuzz"))
 
 
 commands = st.sampled_from(["enabled", "threshold", "masks", "reset", "test", "other"])
