@@ -316,8 +316,7 @@ class DetectorService:
                     self.commands.apply(camera, key, text, source="restored state")
                     continue
                 ok, value = self.commands.parse(camera, key, text, source="restored state")
-                record = records.get(key) if records is not None else None
-                record = record if isinstance(record, dict) or record is None else {}
+                record = None if records is None else records.get(key)
                 if ok and watch.settings.restored(key, value, record):
                     self.actions.apply_live(camera)
                     _LOGGER.info("Camera %s: %s set to %s (restored state)", camera, key, text)

@@ -116,12 +116,13 @@ class LiveSettings:
             setting.value, setting.source = setting.file, FROM_FILE
         return changed
 
-    def restored(self, key: str, value: Any, record: dict[str, Any] | None) -> bool:
+    def restored(self, key: str, value: Any, record: Any) -> bool:
         """Whether a value restored from the broker (`…/state`) replaces the file's.
 
         `record` is this setting's entry in the `<cam>/settings` retained before the restart
         (None when there is none, as after an upgrade from a version without it: the value set
-        at run time is then kept, as before).
+        at run time is then kept, as before; a record that is not an object counts as the
+        file's).
         """
         setting = self.values[key]
         if value == setting.file:
@@ -137,7 +138,7 @@ class LiveSettings:
             )
             self.set(key, value)
             return True
-        if record.get("source") != FROM_RUN_TIME:
+        if not isinstance(record, dict) or record.get("source") != FROM_RUN_TIME:
             return False  # the old state was the file's value of the last run: the file wins
         if record.get("file") != setting.file:
             _LOGGER.info(
