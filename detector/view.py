@@ -64,12 +64,17 @@ def is_grey(image: NDArray[np.uint8]) -> bool:
     return bool(np.array_equal(image[..., 2], image[..., 1]))
 
 
-def brightness_spread(image: NDArray[np.uint8]) -> float:
-    """Grey levels between the 2nd and 98th percentiles of a small thumbnail's luma."""
+def thumbnail(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """The frame reduced to _THUMB_WIDTH pixels wide (area averaging)."""
     height, width = image.shape[:2]
     thumb_height = max(1, round(height * _THUMB_WIDTH / max(width, 1)))
     thumb = cv2.resize(image, (_THUMB_WIDTH, thumb_height), interpolation=cv2.INTER_AREA)
-    luma = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY)
+    return np.asarray(thumb, dtype=np.uint8)
+
+
+def brightness_spread(image: NDArray[np.uint8], thumb: NDArray[np.uint8] | None = None) -> float:
+    """Grey levels between the 2nd and 98th percentiles of a small thumbnail's luma."""
+    luma = cv2.cvtColor(thumbnail(image) if thumb is None else thumb, cv2.COLOR_BGR2GRAY)
     low, high = np.percentile(luma, [2, 98])
     return float(high - low)
 
@@ -91,8 +96,12 @@ class ViewMonitor:
         digest = hashlib.blake2b(data, digest_size=16).digest()
         self._repeats = self._repeats + 1 if digest == self._last_digest else 1
         self._last_digest = digest
-        grey = is_grey(image)
-        spread = brightness_spread(image)
+        thumb = thumbnail(image)
+        # Area averaging treats every channel alike, so a frame whose red equals its green
+        # everywhere gives a thumbnail that does too: a thumbnail with colour proves a colour
+        # frame, and the full-size comparison runs only for frames that may be infrared.
+        grey = is_grey(thumb) and is_grey(image)
+        spread = brightness_spread(image, thumb)
         state: ViewState = "clear"
         if self._repeats >= self.frozen_after:
             state = "frozen"

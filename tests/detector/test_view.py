@@ -9,7 +9,7 @@ import pytest
 
 from detector.model import ModelRuntime
 from detector.pipeline import Pipeline, ScoringSettings
-from detector.view import ViewMonitor, brightness_spread, is_grey
+from detector.view import ViewMonitor, brightness_spread, is_grey, thumbnail
 from tests.detector.tiny_model import make_tiny_model
 
 
@@ -126,3 +126,16 @@ def test_night_pause_leaves_the_vote_as_it_was(model: ModelRuntime) -> None:
     # The home camera scores the same night frames.
     home = [pipeline.process("home", night, float(t)) for t in range(2)]
     assert not home[0].paused and home[1].vote.event == "start"
+
+
+@pytest.mark.parametrize("size", [(640, 360), (1001, 577), (3840, 2160), (63, 7)])
+def test_a_grey_frame_gives_a_grey_thumbnail(size: tuple[int, int]) -> None:
+    # observe() trusts a coloured thumbnail to prove a colour frame; that needs the converse:
+    # a frame with red == green everywhere (noise, gradients, odd sizes) keeps it in the thumb.
+    rng = np.random.default_rng(sum(size))
+    image = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    image[..., 2] = image[..., 1]
+    assert is_grey(image) and is_grey(thumbnail(image))
+    image[size[1] // 2, size[0] // 2, 2] ^= 1  # one coloured pixel: not infrared
+    assert not is_grey(image)
+    assert ViewMonitor().observe(b"x", image).grey is False
