@@ -251,9 +251,9 @@ class Observer:
             self.discovered.set()
 
     def close(self) -> None:
-        """Disconnect."""
-        self.client.loop_stop()
+        """Disconnect (then the network thread ends at once, not at its next poll)."""
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 def _frames(path: Path | None, interval: float) -> Iterator[bytes]:
@@ -340,8 +340,8 @@ def _demo(args: argparse.Namespace, host: str, port: int, say: Callable[[str], N
             time.sleep(args.interval)
         time.sleep(min(3.0, args.interval * 3))
     finally:
-        camera.loop_stop()
         camera.disconnect()
+        camera.loop_stop()
         service.stop()
         control.join(timeout=30)
         observer.close()

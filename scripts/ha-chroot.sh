@@ -17,7 +17,7 @@
 # loopback, where the test broker listens. Needs root (CI runs as root).
 set -euo pipefail
 
-ROOTFS=${SMOKEWATCH_HA_ROOTFS:-/var/cache/smokewatch-ci/rootfs-sid-python3.14}
+ROOTFS=${SMOKEWATCH_HA_ROOTFS:-${SMOKEWATCH_HA_CACHE:-/var/cache/smokewatch-ci}/rootfs-sid-python3.14}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 
 if [ ! -x "$ROOTFS/usr/bin/python3.14" ]; then

@@ -5,39 +5,43 @@
 #       a Debian sid root filesystem made by mmdebstrap: Debian's own python3.14 (HA 2026.3+
 #       needs Python >= 3.14.2; Debian 12 has 3.11 and pyenv here only 3.13.0)
 #   <rootfs>/opt/smokewatch-ha/<name>
-#       one venv per Home Assistant version, each installed under HA's own pins
+#       one venv per Home Assistant version, each installed under HA's own pins, with every
+#       package the tests need: HA, pytest-homeassistant-custom-component, mypy, and the
+#       requirements of every integration the tests set up or a real HA boot loads
+#       (scripts/ha_requirements.py: `home-assistant-frontend` among them). Nothing is left
+#       for a test or a boot to install: the end-to-end tests run HA with --skip-pip.
 #
 #   scripts/ha-envs.sh NAME HA_VERSION [PHCC_VERSION]   ensure one venv (and the rootfs)
 #
-# Each piece carries a marker with the versions it was built for and is checked before reuse
-# (the interpreter runs, the pinned versions import); a missing, stale or broken piece is
-# rebuilt from scratch. The rootfs is made beside and renamed, a venv gets its marker last; builds hold a lock,
-# so an interrupted build or two concurrent runs never leave a half-built piece behind.
+# Trust nothing already there. Each piece carries a marker written last: for the rootfs, a
+# hash of the recipe that built it; for a venv, a hash of its recipe (this script's build
+# function, ha_requirements.py, the integration's manifest, the versions) followed by the
+# `pip freeze` taken when it was built. Before reuse the marker must match this script's
+# recipe, the interpreter must run, and the venv's packages must be exactly those it was built
+# with (a package added, removed or changed since, by a person or a boot, fails the check):
+# otherwise the piece is rebuilt from scratch. The rootfs is made beside and renamed; builds
+# hold a lock, so an interrupted build or two concurrent runs never leave a half-built piece.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE=${SMOKEWATCH_HA_CACHE:-/var/cache/smokewatch-ci}
 ROOTFS=$CACHE/rootfs-sid-python3.14
 export SMOKEWATCH_HA_ROOTFS=$ROOTFS
-# g++ and python3.14-dev: HA installs some integration packages from source on Python 3.14
+# g++ and python3.14-dev: some integration packages build from source on Python 3.14
 # (pymicro-vad, pyspeex-noise for assist_pipeline, which HA loads to validate selectors);
 # libturbojpeg0 for camera snapshots.
 ROOTFS_PACKAGES="python3.14,python3.14-venv,python3.14-dev,g++,libturbojpeg0,ca-certificates"
-ROOTFS_KEY="sid $ROOTFS_PACKAGES v1"
 MARKER=.smokewatch-ready
+# What the end-to-end tests configure in Home Assistant (tests/ha_e2e/harness.py writes its
+# configuration.yaml; MQTT comes by a config entry, dashboards by lovelace).
+E2E_DOMAINS="http api config onboarding automation logger mqtt lovelace"
 
 NAME=$1
 HA_VERSION=$2
 PHCC_VERSION=${3:-}
 VENV=/opt/smokewatch-ha/$NAME # inside the rootfs
-VENV_KEY="homeassistant==$HA_VERSION phcc==${PHCC_VERSION:-none} v1"
 
 in_chroot() { bash scripts/ha-chroot.sh "$@"; }
-
-rootfs_ready() {
-  [ "$(cat "$ROOTFS/$MARKER" 2>/dev/null)" = "$ROOTFS_KEY" ] &&
-    in_chroot python3.14 -c 'import ssl, sqlite3, sys, venv; sys.exit(sys.version_info < (3, 14, 2))'
-}
 
 build_rootfs() {
   if ! command -v mmdebstrap >/dev/null 2>&1; then
@@ -56,21 +60,6 @@ build_rootfs() {
   mv "$ROOTFS.building" "$ROOTFS"
 }
 
-venv_ready() {
-  [ "$(cat "$ROOTFS$VENV/$MARKER" 2>/dev/null)" = "$VENV_KEY" ] &&
-    in_chroot "$VENV/bin/python" - "$HA_VERSION" "$PHCC_VERSION" 2>/dev/null <<'PY'
-import sys
-from importlib.metadata import version
-
-import homeassistant.components.mqtt  # noqa: F401  (the MQTT integration imports)
-
-sys.exit(
-    version("homeassistant") != sys.argv[1]
-    or (sys.argv[2] != "" and version("pytest-homeassistant-custom-component") != sys.argv[2])
-)
-PY
-}
-
 build_venv() {
   echo "== building $VENV (Home Assistant $HA_VERSION${PHCC_VERSION:+, phcc $PHCC_VERSION}; once per machine)"
   rm -rf "$ROOTFS$VENV"
@@ -86,15 +75,49 @@ build_venv() {
   if [ -n "$PHCC_VERSION" ]; then
     requirements+=("pytest-homeassistant-custom-component==$PHCC_VERSION")
   fi
-  # HA's package (its pins, the MQTT integration's manifest) is read without importing it:
-  # homeassistant/__init__.py imports HA's dependencies, which are not installed yet.
+  # HA's package (its pins) is read without importing it: homeassistant/__init__.py imports
+  # HA's dependencies, which are not installed yet.
   local ha_dir
   ha_dir=$(in_chroot "$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"] + "/homeassistant")')
-  # The MQTT integration's own requirements, as its manifest pins them.
-  # shellcheck disable=SC2207 # one word per requirement
-  requirements+=($(in_chroot "$VENV/bin/python" -c 'import json, sys; print(" ".join(json.load(open(sys.argv[1]))["requirements"]))' "$ha_dir/components/mqtt/manifest.json"))
   in_chroot "$VENV/bin/pip" install -q -c "$ha_dir/package_constraints.txt" "${requirements[@]}"
-  echo "$VENV_KEY" >"$ROOTFS$VENV/$MARKER"
+  # Then what the integrations need, found in HA's own manifests as its requirements manager
+  # would at a boot, under the same pins.
+  # shellcheck disable=SC2207,SC2086 # one word per requirement, per domain
+  local integration_requirements=($(in_chroot "$VENV/bin/python" scripts/ha_requirements.py \
+    custom_components/smokewatch/manifest.json $E2E_DOMAINS))
+  echo "   integration requirements: ${integration_requirements[*]}"
+  in_chroot "$VENV/bin/pip" install -q -c "$ha_dir/package_constraints.txt" \
+    "${integration_requirements[@]}"
+  { echo "$VENV_KEY"; venv_freeze; } >"$ROOTFS$VENV/$MARKER.new"
+  mv "$ROOTFS$VENV/$MARKER.new" "$ROOTFS$VENV/$MARKER"
+}
+
+venv_freeze() { in_chroot "$VENV/bin/python" -m pip freeze --all 2>/dev/null | LC_ALL=C sort; }
+
+recipe_hash() { sha256sum | cut -c1-16; }
+ROOTFS_KEY="sid $ROOTFS_PACKAGES $(declare -f build_rootfs | recipe_hash)"
+VENV_KEY="homeassistant==$HA_VERSION phcc==${PHCC_VERSION:-none} $(
+  { declare -f build_venv venv_freeze; echo "$E2E_DOMAINS"
+    cat scripts/ha_requirements.py custom_components/smokewatch/manifest.json; } | recipe_hash)"
+
+rootfs_ready() {
+  [ "$(cat "$ROOTFS/$MARKER" 2>/dev/null)" = "$ROOTFS_KEY" ] &&
+    in_chroot python3.14 -c 'import ssl, sqlite3, sys, venv; sys.exit(sys.version_info < (3, 14, 2))'
+}
+
+# Why a venv cannot be reused, or nothing when it can.
+venv_problem() {
+  local marker=$ROOTFS$VENV/$MARKER
+  [ -e "$marker" ] || { echo "not built"; return; }
+  [ "$(head -n 1 "$marker")" = "$VENV_KEY" ] || { echo "built by another recipe"; return; }
+  local now
+  now=$(venv_freeze) || { echo "its Python does not run"; return; }
+  if [ "$now" != "$(tail -n +2 "$marker")" ]; then
+    echo "its packages changed since it was built: $(diff <(tail -n +2 "$marker") <(echo "$now") | grep '^[<>]' | head -5 | tr '\n' ' ')"
+    return
+  fi
+  in_chroot "$VENV/bin/python" -c 'import homeassistant.components.mqtt, hass_frontend' 2>/dev/null ||
+    echo "Home Assistant does not import"
 }
 
 mkdir -p "$CACHE"
@@ -107,11 +130,11 @@ if ! rootfs_ready; then
   build_rootfs
   rootfs_ready || { echo "ha-envs: the new root filesystem does not work" >&2; exit 1; }
 fi
-if ! venv_ready; then
-  if [ -e "$ROOTFS$VENV/$MARKER" ]; then
-    echo "== $VENV is stale or broken (wanted: $VENV_KEY): rebuilding it"
-  fi
+problem=$(venv_problem)
+if [ -n "$problem" ]; then
+  [ "$problem" = "not built" ] || echo "== $VENV: $problem: rebuilding it"
   rm -f "$ROOTFS$VENV/$MARKER"
   build_venv
-  venv_ready || { echo "ha-envs: the new venv $VENV does not work" >&2; exit 1; }
+  problem=$(venv_problem)
+  [ -z "$problem" ] || { echo "ha-envs: the new venv $VENV does not work: $problem" >&2; exit 1; }
 fi

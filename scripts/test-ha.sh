@@ -6,10 +6,14 @@
 #   end to end            a real HA process on 2026.11.0 (current release) and on 2026.5.4,
 #                         with real Mosquitto and the real `smokewatch run` (tests/ha_e2e)
 #
+#   bash scripts/test-ha.sh [PYTEST ARGS...]   build what is missing or stale, then test
+#   bash scripts/test-ha.sh build              only build (scripts/test.sh runs this in the
+#                                              background while the detector's tests run)
+#
 # HA 2026.3+ needs Python >= 3.14.2: HA runs in Debian sid's python3.14 inside a root
-# filesystem built once per machine by scripts/ha-envs.sh (mmdebstrap) and entered through
-# scripts/ha-chroot.sh. Everything is cached in /var/cache/smokewatch-ci (SMOKEWATCH_HA_CACHE),
-# checked before reuse and rebuilt when stale or broken. Needs root (chroot, mounts).
+# filesystem built by scripts/ha-envs.sh (mmdebstrap) and entered through scripts/ha-chroot.sh.
+# Everything is cached in $SMOKEWATCH_HA_CACHE (default /var/cache/smokewatch-ci), checked
+# before reuse and rebuilt when built by another recipe, changed or broken. Needs root.
 #
 # Environment: SMOKEWATCH_SKIP_E2E=1  skip the end-to-end tests
 set -euo pipefail
@@ -26,17 +30,22 @@ if [ "$(id -u)" != 0 ]; then
   echo "test-ha: needs root (it runs Home Assistant's Python 3.14 in a chroot); try sudo" >&2
   exit 1
 fi
+# ha-chroot.sh finds the root filesystem of the same cache.
+export SMOKEWATCH_HA_CACHE=${SMOKEWATCH_HA_CACHE:-/var/cache/smokewatch-ci}
+export SMOKEWATCH_HA_ROOTFS=$SMOKEWATCH_HA_CACHE/rootfs-sid-python3.14
 
 bash scripts/ha-envs.sh "ha-$HA_OLDEST" "$HA_OLDEST" "$PHCC_OLDEST"
 bash scripts/ha-envs.sh "ha-$HA_PHCC_NEWEST" "$HA_PHCC_NEWEST" "$PHCC_NEWEST"
 bash scripts/ha-envs.sh "ha-$HA_NEWEST" "$HA_NEWEST"
+[ "${1:-}" != build ] || exit 0
 
+step() { echo "== [$((SECONDS))s] $1"; }
 for ha in "$HA_OLDEST" "$HA_PHCC_NEWEST"; do
   venv=/opt/smokewatch-ha/ha-$ha
-  echo "== mypy (custom_components, Home Assistant $ha's types)"
+  step "mypy (custom_components, Home Assistant $ha's types)"
   bash scripts/ha-chroot.sh "$venv/bin/mypy" --config-file tests/ha/mypy.ini \
     --cache-dir "$venv/.mypy_cache" custom_components/smokewatch
-  echo "== pytest (Home Assistant $ha, pytest-homeassistant-custom-component)"
+  step "pytest (Home Assistant $ha, pytest-homeassistant-custom-component)"
   # tests/ha/pytest.ini is this run's config: pyproject's pytest settings are the detector's.
   bash scripts/ha-chroot.sh "$venv/bin/python" -m pytest -c tests/ha/pytest.ini --rootdir . \
     -q -p no:cacheprovider tests/ha "$@"
@@ -44,15 +53,19 @@ done
 
 if [ "${SMOKEWATCH_SKIP_E2E:-0}" != "1" ]; then
   for ha in "$HA_NEWEST" "$HA_OLDEST"; do
-    echo "== end to end (a real Home Assistant $ha process, Mosquitto, smokewatch run)"
+    step "end to end (a real Home Assistant $ha process, Mosquitto, smokewatch run)"
     # The test itself runs in the detector's venv; only Home Assistant runs in the chroot,
     # which sees /tmp: HA's config dir lives in this run's own temporary directory (kept,
     # with HA's and the detector's logs, when the test fails).
     work=$(mktemp -d /tmp/smokewatch-ha-e2e.XXXXXX)
     SMOKEWATCH_E2E_HA_COMMAND="bash $REPO/scripts/ha-chroot.sh /opt/smokewatch-ha/ha-$ha/bin/python" \
       SMOKEWATCH_E2E_HA_VERSION=$ha \
-      .venv/bin/pytest -q -p no:cacheprovider --basetemp "$work" tests/ha_e2e ||
+      .venv/bin/python -m pytest -q -p no:cacheprovider --basetemp "$work" "$@" tests/ha_e2e ||
       { echo "test-ha: end-to-end logs kept in $work" >&2; exit 1; }
     rm -rf "$work"
   done
+  step "end to end done"
+elif [ "${SMOKEWATCH_REQUIRE_ALL:-0}" = "1" ]; then
+  echo "SMOKEWATCH_SKIP_E2E=1 and SMOKEWATCH_REQUIRE_ALL=1 contradict each other" >&2
+  exit 1
 fi

@@ -177,4 +177,7 @@ for await (const line of lines) {
   process.stdout.write(`${JSON.stringify(answer)}\n`);
   if (JSON.parse(line).cmd === "close") break;
 }
+// "close", or the end of stdin: leave at once (an open stdin would keep node waiting).
+lines.close();
 await browser?.close();
+process.exit(0);

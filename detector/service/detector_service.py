@@ -20,6 +20,7 @@ import signal
 import statistics
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -63,7 +64,10 @@ from detector.untrusted import parse_json
 
 _LOGGER = logging.getLogger(__name__)
 
-RESTORE_WAIT = 1.0  # seconds to collect our own retained states after the first connect
+# The retained states of the previous run are collected after the first connect until the
+# echo of the start-up probe (wire.PROBE) comes back, or at most this many seconds (a broker
+# whose ACL refuses the probe): a warning then says the restore may be incomplete.
+RESTORE_TIMEOUT = 5.0
 # Seconds between two re-publishes of everything asked by HA's `online`: the first goes at
 # once, those within this time are merged into one after it.
 REPUBLISH_MIN_INTERVAL = 5.0
@@ -136,6 +140,8 @@ class DetectorService:
         self._inference_ms: deque[float] = deque(maxlen=20)
         self._restored: dict[str, bytes] = {}
         self._restoring = True
+        self._probe = uuid.uuid4().hex.encode()
+        self._probe_echoed = threading.Event()
         self._previous_info: dict[str, Any] | None = None
         self._started = time.monotonic()
         self.inputs = FrameInputs(
@@ -167,6 +173,7 @@ class DetectorService:
         self.comms.subscribe(camera_topic("+", state_leaf("+")), self._state_message)
         self.comms.subscribe(camera_topic("+", wire.SETTINGS_SOURCES), self._state_message)
         self.comms.subscribe(self.mqtt.detector_topic(wire.INFO), self._info_message)
+        self.comms.subscribe(self.mqtt.detector_topic(wire.PROBE), self._probe_message)
         self.comms.subscribe(f"{self.mqtt.discovery_prefix}/status", self._ha_status, absolute=True)
         _LOGGER.debug("Subscriptions set below %s", prefix)
 
@@ -204,6 +211,10 @@ class DetectorService:
                 return
             if isinstance(info, dict):
                 self._previous_info = info
+
+    def _probe_message(self, topic: str, payload: bytes) -> None:
+        if payload == self._probe:
+            self._probe_echoed.set()
 
     def _ha_status(self, topic: str, payload: bytes) -> None:
         if payload.strip().lower() == b"online":
@@ -292,7 +303,16 @@ class DetectorService:
 
     def _after_connect(self) -> None:
         if self._restoring:
-            time.sleep(RESTORE_WAIT)  # retained states and info arrive right after subscribing
+            # The broker sends the retained messages of our subscriptions, then the probe's
+            # echo: once it is back, every retained state of the previous run is here.
+            self.comms.publish(self.mqtt.detector_topic(wire.PROBE), self._probe, qos=1)
+            if not self._probe_echoed.wait(RESTORE_TIMEOUT):
+                _LOGGER.warning(
+                    "The broker did not echo the start-up probe on %s within %.0f s (an ACL?):"
+                    " settings changed in Home Assistant may not be restored",
+                    self.mqtt.detector_topic(wire.PROBE),
+                    RESTORE_TIMEOUT,
+                )
             self._restoring = False
             # Whatever the broker held for us, discovery, info and states go out below.
             self._guarded("restore states", self._restore_states)

@@ -2,6 +2,8 @@
 
 It records every publish with its retain flag and QoS, keeps what a broker would retain, and
 routes `deliver`ed messages to the handlers subscribed with MQTT's wildcards, as paho would.
+A publish on a topic the service subscribes to comes back to it, as from a broker (the
+start-up probe's echo ends the restore window).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class FakeComms:
         self.retained: dict[str, bytes] = {}
         self.handlers: list[tuple[str, Callable[[str, bytes], None]]] = []
         self.accept = True
+        self.echo = True  # False: a broker that never sends our own publishes back
 
     def start(self) -> None:
         """Nothing to connect."""
@@ -81,6 +84,8 @@ class FakeComms:
                 self.retained[topic] = data
             else:
                 self.retained.pop(topic, None)
+        if self.echo:
+            self.deliver(topic, data)
         return True
 
     def publish_and_wait(

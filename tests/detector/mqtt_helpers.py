@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,10 @@ class Probe:
     def __init__(self, host: str, port: int, topics: tuple[str, ...] = ("#",)) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.cond = threading.Condition()
+        self.subscribed = threading.Event()
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
         self.client.on_connect = lambda c, *_: c.subscribe([(t, 1) for t in topics])
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.2, 1)
         self.client.connect(host, port)
@@ -64,6 +67,17 @@ class Probe:
                     raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
                 self.cond.wait(min(remaining, 0.2))
 
+    def sync(self, timeout: float = 10.0) -> None:
+        """Wait until this probe holds everything the broker had routed to it before now,
+        the retained messages of its subscriptions included: a token it publishes on a topic
+        of its own comes back after them (the broker keeps one connection's order)."""
+        assert self.subscribed.wait(timeout), "the probe did not subscribe"
+        token = uuid.uuid4().hex
+        topic = f"probe-sync/{token}"
+        self.client.subscribe(topic, 1)
+        self.publish(topic, token)
+        self.wait_for(lambda: self.last(topic) is not None, timeout, "the probe's own token")
+
     def wait_count(self, topic: str, count: int, timeout: float = 10.0) -> list[bytes]:
         """Wait until `count` payloads arrived on a topic."""
         return self.wait_for(  # type: ignore[no-any-return]
@@ -80,8 +94,8 @@ class Probe:
 
     def close(self) -> None:
         """Disconnect."""
-        self.client.loop_stop()
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 def write_config(path: Path, port: int, model: Path, cameras: dict[str, str], **extra: str) -> Path:

@@ -96,8 +96,8 @@ def test_discovery_complete_and_states_retained(env: dict[str, Any]) -> None:
     score_frame(probe, "a", CLEAR)
     late = Probe(broker.host, broker.port, ("homeassistant/#", f"{P}/#"))
     try:
-        late.wait_for(lambda: late.last(f"{P}/a/score") is not None, 5, "retained score")
-        time.sleep(0.5)
+        late.sync()  # every retained message is in
+        assert late.last(f"{P}/a/score") is not None
         configs = {
             topic: json.loads(payload)
             for topic, payload, retained in late.messages

@@ -26,12 +26,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
-@pytest.fixture(autouse=True)
-def no_restore_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The retained messages are delivered before the connect: nothing to wait for.
-    monkeypatch.setattr(service_module, "RESTORE_WAIT", 0.0)
-
-
 class Rig:
     """Services of one config file, each on its own fake bus that starts with the broker's
     retained messages of the one before (a restart)."""
@@ -122,6 +116,30 @@ def test_every_leaf_has_its_retain_flag_and_qos(rig: Rig) -> None:
     assert events == [{"event_type": "started", "test": False}]
     # The lead-up window goes to the bridge: nb_frames detections at onset.
     assert len(comms.on("a/detection")) == 3
+
+
+def test_the_restore_window_ends_on_the_probe_echo(rig: Rig) -> None:
+    """No fixed wait at start: the echo of the probe published after subscribing means every
+    retained state of the previous run has arrived."""
+    service, comms = rig.start()
+    probes = comms.on("probe")
+    assert len(probes) == 1 and not probes[0].retain and probes[0].qos == 1
+    assert service._probe_echoed.is_set() and not service._restoring
+
+
+def test_without_the_echo_the_restore_gives_up_with_a_warning(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker that refuses the probe (an ACL) delays the start by RESTORE_TIMEOUT, once."""
+    monkeypatch.setattr(service_module, "RESTORE_TIMEOUT", 0.05)
+    service = in_process_service(rig.path)
+    comms: FakeComms = service.comms  # type: ignore[assignment]
+    rig.services.append(service)
+    comms.echo = False
+    service._after_connect()
+    assert not service._restoring
+    assert "did not echo the start-up probe" in caplog.text
+    assert comms.last("info") is not None  # discovery and states went out all the same
 
 
 def test_detections_refused_by_a_full_queue_are_sent_later_in_order(rig: Rig) -> None:
@@ -247,7 +265,10 @@ def test_a_test_alert_ends_by_itself_and_a_reset_ends_a_real_one(rig: Rig) -> No
     service.actions.test_alert_seconds = 0.05
     command(service, comms, "a/test/set", "PRESS")
     assert service.cameras["a"].alert.smoke and service.cameras["a"].alert.testing
-    time.sleep(0.3)  # the timer queues the end on the control thread
+    deadline = time.monotonic() + 10
+    while service.control.empty():  # the timer queues the end on the control thread
+        assert time.monotonic() < deadline, "the test alert did not end"
+        time.sleep(0.01)
     command(service, comms, "a/reset/set", "nope")  # (refused; runs the queued end too)
     events = [json.loads(m.payload) for m in comms.on("a/smoke/event")]
     assert events == [

@@ -26,6 +26,9 @@ from tests.detector.triton import TritonServer, require_triton
 DFIRE = SHARED_DATA / "models/dfire-yolo11n-int8-640.onnx"
 DFIRE_FRAMES = SHARED_DATA / "images/dfire/images"
 P = "smokewatch"
+# One worker runs this module under pytest-xdist (--dist loadgroup): its Triton server starts
+# once, not once per worker.
+pytestmark = pytest.mark.xdist_group("triton")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 pytriton's `tritonserver` runs its Python backend with the system's libpython, so its venv
 is built by scripts/test.sh from Debian's /usr/bin/python3 (`.venv-triton`); tests skip with
-the reason when it is absent, unless SMOKEWATCH_REQUIRE_TRITON=1 (CI) makes that a failure.
+the reason when it is absent, unless SMOKEWATCH_REQUIRE_ALL=1 (CI) makes that a failure.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ START_TIMEOUT = 120.0
 
 
 def require_triton() -> Path:
-    """The Triton venv's Python, or skip (fail under SMOKEWATCH_REQUIRE_TRITON=1)."""
+    """The Triton venv's Python, or skip (fail under SMOKEWATCH_REQUIRE_ALL=1)."""
     if TRITON_PYTHON.exists():
         return TRITON_PYTHON
     reason = f"no Triton venv at {TRITON_PYTHON.parent.parent} (scripts/test.sh builds it)"
-    if os.environ.get("SMOKEWATCH_REQUIRE_TRITON") == "1":
+    if os.environ.get("SMOKEWATCH_REQUIRE_ALL") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
 

@@ -73,6 +73,9 @@ def main() -> int:
         allow_metrics=args.metrics_port > 0,
         metrics_port=args.metrics_port or None,
         log_verbose=0,
+        # A stop waits this long for open connections (the detector's HTTP client keeps one
+        # alive): tritonserver's default, 30 s, is all a test stopping the server would wait.
+        exit_timeout_secs=1,
     )
     _add_class_names()
     # pytriton restricts the repository index by default; a plain tritonserver serves it,

@@ -33,6 +33,14 @@ CUSTOM_INTEGRATION_WARNING = "We found a custom integration smokewatch which has
 
 # The first boot of a fresh HA may install integration packages (about a minute).
 BOOT_TIMEOUT = 240.0
+# How Home Assistant's log says an integration was not set up.
+SETUP_FAILURE_SIGNS = (
+    "Setup failed for",
+    "Error during setup of component",
+    "Unable to install package",
+    "Unable to prepare setup for platform",
+    "No module named",
+)
 
 
 class HttpError(Exception):
@@ -133,8 +141,22 @@ class HomeAssistant:
             and CUSTOM_INTEGRATION_WARNING not in line
         ]
 
+    def setup_failures(self) -> list[str]:
+        """Log lines of integrations Home Assistant could not set up (a missing package among
+        them: HA runs with --skip-pip, so its venv must already hold every requirement)."""
+        return [
+            line
+            for line in self.log().splitlines()
+            if any(sign in line for sign in SETUP_FAILURE_SIGNS)
+        ]
+
     def start(self) -> None:
-        """Start HA and wait until its HTTP server answers."""
+        """Start HA and wait until its HTTP server answers.
+
+        `--skip-pip`: Home Assistant installs nothing at boot. Its venv is built with every
+        package this test needs (scripts/ha-envs.sh) and is checked unchanged before each
+        run, so no result depends on what an earlier boot installed.
+        """
         self.process = subprocess.Popen(
             [
                 *self.python,
@@ -144,6 +166,7 @@ class HomeAssistant:
                 str(self.config_dir),
                 "--log-file",
                 str(self.log_path),
+                "--skip-pip",
             ],
             cwd=self.config_dir,  # as a user runs it: custom_components/ of the config dir
             stdout=(self.config_dir / "stdout.log").open("ab"),

@@ -259,3 +259,4 @@ def test_home_assistant_end_to_end(chain: dict[str, Any]) -> None:
     ha.wait_state(ALERT_IMAGE, "unavailable", 30)
 
     assert ha.problems_naming("smokewatch") == []
+    assert ha.setup_failures() == []

@@ -130,12 +130,19 @@ class CardBrowser:
         if self.process.poll() is None:
             with contextlib.suppress(RuntimeError, AssertionError, OSError, ValueError):
                 self("close")
+            with contextlib.suppress(OSError):
+                assert self.process.stdin is not None
+                self.process.stdin.close()  # the driver also ends at the end of its input
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._log.close()
+                raise RuntimeError("the browser driver did not exit after close") from None
+            finally:
+                self._log.close()
+        else:
+            self._log.close()
 
 
 def _skip_reason() -> str | None:
@@ -386,3 +393,4 @@ def test_zone_card_in_a_real_browser(chain: dict[str, Any]) -> None:
     print("page errors:", page["errors"], "unhandled rejections:", page["rejections"])
     assert [e for e in page["errors"] if "smokewatch" in e.lower()] == [], page
     assert ha.problems_naming("smokewatch") == []
+    assert ha.setup_failures() == []
