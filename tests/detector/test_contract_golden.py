@@ -123,6 +123,9 @@ def test_topic_leaves_are_the_golden_ones() -> None:
     assert contract.state_leaf("x") == topics["state"].format(setting="x")
     detector = {name: getattr(contract, name.upper()) for name in topics["detector"]}
     assert detector == topics["detector"]
+    # Leaves only the detector reads (the integration ignores them).
+    internal = {name: getattr(contract, name.upper()) for name in topics["detector_internal"]}
+    assert internal == topics["detector_internal"]
     assert contract.detector_leaf("b", "info") == topics["instance"].format(
         instance="b", leaf="info"
     )
