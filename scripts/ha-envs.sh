@@ -33,8 +33,11 @@ export SMOKEWATCH_HA_ROOTFS=$ROOTFS
 ROOTFS_PACKAGES="python3.14,python3.14-venv,python3.14-dev,g++,libturbojpeg0,ca-certificates"
 MARKER=.smokewatch-ready
 # What the end-to-end tests configure in Home Assistant (tests/ha_e2e/harness.py writes its
-# configuration.yaml; MQTT comes by a config entry, dashboards by lovelace).
-E2E_DOMAINS="http api config onboarding automation logger mqtt lovelace"
+# configuration.yaml; MQTT comes by a config entry, dashboards by lovelace), and what HA's
+# onboarding sets up when a test completes it as a user does (onboarding/views.py: the
+# integrations offered at its end).
+E2E_DOMAINS="http api config onboarding automation logger mqtt lovelace
+  google_translate met radio_browser shopping_list"
 
 NAME=$1
 HA_VERSION=$2

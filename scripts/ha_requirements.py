@@ -63,9 +63,14 @@ def discovery_keys() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in requirements.DISCOVERY_INTEGRATIONS.items()}
 
 
-def walk(components: Path, roots: set[str], extra: list[dict[str, Any]]) -> list[str]:
-    """The requirements of `roots` and of everything they lead to."""
-    keys = discovery_keys()
+def walk(
+    components: Path,
+    roots: set[str],
+    extra: list[dict[str, Any]],
+    keys: dict[str, tuple[str, ...]],
+) -> list[str]:
+    """The requirements of `roots`, of the `extra` manifests and of everything they lead to
+    (`keys`: a manifest key that leads to more integrations, as `discovery_keys`)."""
     seen: set[str] = set()
     todo = sorted(roots)
     found: set[str] = set()
@@ -102,7 +107,7 @@ def main() -> None:
 
     components = Path(homeassistant.components.__path__[0])
     roots = bootstrap_domains() | set(sys.argv[2:])
-    for line in walk(components, roots, [custom]):
+    for line in walk(components, roots, [custom], discovery_keys()):
         print(line)
 
 
