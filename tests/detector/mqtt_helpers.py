@@ -17,6 +17,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from detector.contract import parse_iso
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -167,10 +169,33 @@ class ServiceProcess(SmokewatchProcess):
 
 
 def score_frame(
-    probe: Probe, camera: str, payload: bytes, prefix: str = "smokewatch"
+    probe: Probe,
+    camera: str,
+    payload: bytes,
+    prefix: str = "smokewatch",
+    *,
+    ts: float | None = None,
 ) -> dict[str, Any]:
-    """Publish one frame and wait for the attributes of its scoring."""
+    """Publish one frame and wait for the attributes of its scoring.
+
+    Attributes are also published for other reasons (masks from the Pyronear API, a
+    re-publish for Home Assistant): only those of a frame received after this publish count,
+    by their `frame_time` (the service stamps a raw frame with its arrival; the attributes
+    carry it to the millisecond). A frame whose envelope gives its own time (`"ts"`) is
+    matched by that time, `ts`.
+    """
     topic = f"{prefix}/{camera}/smoke/attributes"
-    before = len(probe.payloads(topic))
+    sent = time.time() - 0.001
+
+    def ours(frame_time: float) -> bool:
+        return abs(frame_time - ts) < 0.001 if ts is not None else frame_time >= sent
+
+    def scored() -> dict[str, Any] | None:
+        for raw in reversed(probe.payloads(topic)):
+            data = json.loads(raw) if raw else None
+            if data and ours(parse_iso(data["frame_time"])):
+                return data  # type: ignore[no-any-return]
+        return None
+
     probe.publish(f"{prefix}/{camera}/image", payload)
-    return json.loads(probe.wait_count(topic, before + 1)[-1])  # type: ignore[no-any-return]
+    return probe.wait_for(scored, 10, f"the attributes of a frame of {camera}")  # type: ignore[no-any-return]

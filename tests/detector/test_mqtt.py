@@ -53,6 +53,7 @@ def test_a_clean_stop_says_offline_before_disconnecting(broker: Broker) -> None:
     probe = Probe(broker.host, broker.port, ("t/#",))
     client = _online_client(broker, "factory-stop")
     try:
+        probe.wait_for(lambda: probe.last("t/available") == b"online", 10)
         say_offline_and_disconnect(client, "t/available", connected=True)
         probe.wait_for(lambda: probe.payloads("t/available") == [b"online", b"offline"], 10)
         assert not client.is_connected()

@@ -219,9 +219,10 @@ def test_bad_input_on_the_wire(env: dict[str, Any]) -> None:
         "bad_base64": b"this is not base64",
         "bad_envelope": b'{"image": 12}',
     }
-    for payload in bad.values():
+    for reason, payload in bad.items():
         probe.publish(f"{P}/a/image", payload)
-        time.sleep(0.25)  # one interval: each is scored on its own
+        # Refused before the next is sent: a newer frame would replace it unscored.
+        stats(probe, lambda s, reason=reason: s["rejected"].get(reason, 0) >= 1)
     probe.publish(f"{P}/a/image", SMOKE[: len(SMOKE) // 2])  # a second truncated frame
     probe.publish(f"{P}/a/image", b"\xff\xd8\xff" + b"\0" * (50 * 1024 * 1024))
     probe.publish(f"{P}/ghost/image", SMOKE)
@@ -239,7 +240,8 @@ def test_bad_input_on_the_wire(env: dict[str, Any]) -> None:
     # Base64 and the JSON envelope are accepted forms of a good frame.
     assert score_frame(probe, "b", base64.b64encode(SMOKE))["frame_time"]
     envelope = json.dumps({"image": base64.b64encode(SMOKE).decode(), "ts": 1700000000})
-    assert score_frame(probe, "b", envelope.encode())["frame_time"] == "2023-11-14T22:13:20.000Z"
+    scored = score_frame(probe, "b", envelope.encode(), ts=1700000000)
+    assert scored["frame_time"] == "2023-11-14T22:13:20.000Z"
     # The process is up, the other camera is scored, each reason was logged once.
     assert service.process.poll() is None
     assert score_frame(probe, "b", SMOKE)["score"] > 50
