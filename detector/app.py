@@ -39,10 +39,10 @@ def run_main(args: argparse.Namespace) -> int:
         return service.run()
     from detector.bridge.hosted import HostedBridge
 
-    # The bridge in the same process: its own MQTT client, outbox and threads, detections
-    # handed over directly; a bridge that cannot start is a fault, never a stop.
+    # The bridge in the same process: its own MQTT session, outbox and threads; detections
+    # reach it over the broker, as a standalone bridge's do, so the detector never waits on
+    # the bridge's disk. A bridge that cannot start is a fault, never a stop.
     bridge = HostedBridge(config, service.health, service.stop_event)
-    service.on_detection = bridge.accept
     bridge.start()
     try:
         return service.run()

@@ -105,6 +105,10 @@ CAMERA_STATE_LEAVES: Final = (
 INFO: Final = "info"  # the retained info payload (detector_info)
 STATS: Final = "stats"  # JSON health and counters, not retained
 AVAILABLE: Final = "available"  # online / offline, retained, the last will
+# The payloads of every availability topic (`available`, `bridge/available`); `offline` is
+# also each client's last will. Home Assistant's birth message says `online` too.
+AVAILABLE_ONLINE: Final = "online"
+AVAILABLE_OFFLINE: Final = "offline"
 # Not retained: the detector publishes a token here after subscribing at start; its echo,
 # which the broker sends after every retained message of the earlier subscriptions, ends the
 # window in which the detector collects its own retained states of the previous run.

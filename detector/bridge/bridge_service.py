@@ -4,8 +4,9 @@ Three parts around the outbox: intake (paho's thread) commits detections before 
 them; delivery and the periodic duties run as asyncio tasks on a loop in a thread of their own;
 health (stats and discovery) is published from that loop. Nothing calls the API at start-up:
 the bridge starts, and queues, with the API unreachable. `BridgeService(config).start()` and
-`.stop()` let `smokewatch run` host the bridge too; hosted, it takes detections straight from
-the detector (`accept`) rather than over the broker.
+`.stop()` let `smokewatch run` host the bridge too; hosted, it takes detections over the broker
+exactly as it does standalone (the broker is the durable, bounded queue between the detector
+and the bridge: the detector never waits on the bridge's disk).
 
 Every loop runs supervised (detector.supervise): a failure (disk full, a surprise) is logged
 once, counted, retried with backoff and published as `healthy: false` with its reason in
@@ -21,14 +22,14 @@ import logging
 import signal
 import threading
 import time
-from collections import deque
 from typing import Any
 
 from detector import __version__
 from detector.bridge.api import Outcome, PyronearClient
 from detector.bridge.delivery import Delivery
 from detector.bridge.duties import Duties
-from detector.bridge.intake import Intake
+from detector.bridge.intake import PART as OUTBOX_PART
+from detector.bridge.intake import STALL_AFTER, Intake
 from detector.bridge.outbox import Outbox
 from detector.bridge.spacing import UploadSpacing
 from detector.config import Config
@@ -37,7 +38,6 @@ from detector.contract import (
     BRIDGE_STATS,
     MASKS_REMOTE,
     ORIGIN,
-    DetectionMessage,
     bridge_device_id,
     camera_topic,
     config_topic,
@@ -51,10 +51,6 @@ _LOGGER = logging.getLogger(__name__)
 
 # Several delivery changes within this many seconds give one stats message.
 STATS_COALESCE = 0.2
-# Detections handed over in the process but not yet stored (disk full): kept in memory and
-# stored again every few seconds. Bounded by count: beyond it the oldest go, counted.
-BACKLOG_LIMIT = 1000
-BACKLOG_RETRY = 2.0
 # Discovery is re-published at most this often: HA announcing `online` a thousand times
 # gives one re-publish now and one after this delay, not a thousand in the client's queue.
 REPUBLISH_MIN_INTERVAL = 5.0
@@ -75,12 +71,10 @@ def stats_payload(data: dict[str, Any]) -> dict[str, Any]:
 class BridgeService:
     """The bridge process, or a part of `smokewatch run` when `bridge.enabled`."""
 
-    def __init__(self, config: Config, *, hosted: bool = False) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
         self.health = Health("bridge")
-        self._backlog: deque[DetectionMessage] = deque()
-        self._backlog_lock = threading.Lock()
-        self.backlog_dropped = 0
+        self._stall_shown = False  # the latest stats said the outbox is stalled
         self._announce_lock = threading.Lock()
         self._next_announce = 0.0
         self._announce_pending = False
@@ -121,13 +115,13 @@ class BridgeService:
             on_stored=self._stored,
             on_frame=self.duties.frame,
             on_connected=self._announce,
-            subscribe_detections=not hosted,
             on_ha_online=self._announce_requested,
+            health=self.health,
         )
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._stats_due: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._serve, name="bridge", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="bridge-loop", daemon=True)
         self._stopped = threading.Event()
 
     # -- life cycle ------------------------------------------------------------------------
@@ -198,46 +192,9 @@ class BridgeService:
                 supervise("delivery", lambda: self.delivery.run(stop), self.health, stop, cap=cap),
                 supervise("duties", lambda: self.duties.run(stop), self.health, stop, cap=cap),
                 supervise("stats", lambda: self._stats_loop(stop), self.health, stop, cap=cap),
-                supervise("backlog", lambda: self._backlog_loop(stop), self.health, stop, cap=cap),
             )
         finally:
             await self.api.close()
-
-    # -- detections handed over in the process ---------------------------------------------
-
-    def accept(self, detection: DetectionMessage) -> None:
-        """A detection from the detector in this process (any thread): stored now, or kept
-        in memory and stored again until the outbox takes it."""
-        with self._backlog_lock:
-            if not self._backlog and self.intake.store(detection):
-                return
-            self._backlog.append(detection)
-            while len(self._backlog) > BACKLOG_LIMIT:
-                dropped = self._backlog.popleft()
-                self.backlog_dropped += 1
-                _LOGGER.error(
-                    "Detection %s of %s dropped: the outbox has refused writes for too long"
-                    " (%d kept in memory)",
-                    dropped.id,
-                    dropped.camera,
-                    BACKLOG_LIMIT,
-                )
-        self.health.fault("outbox", "cannot store detections (see the log); kept in memory")
-
-    def _store_backlog(self) -> None:
-        with self._backlog_lock:
-            while self._backlog and self.intake.store(self._backlog[0]):
-                self._backlog.popleft()
-            empty = not self._backlog
-        if empty:
-            self.health.ok("outbox")
-
-    async def _backlog_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            if self._backlog:
-                await asyncio.to_thread(self._store_backlog)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), BACKLOG_RETRY)
 
     # -- health ----------------------------------------------------------------------------
 
@@ -277,9 +234,18 @@ class BridgeService:
                 asyncio.ensure_future(stop.wait()),
                 asyncio.ensure_future(self._stats_due.wait()),
             }
-            await asyncio.wait(
-                waiters, timeout=self.settings.stats_interval, return_when=asyncio.FIRST_COMPLETED
-            )
+            # Wake often enough to see a stalled outbox soon, publish at the interval.
+            deadline = time.monotonic() + self.settings.stats_interval
+            while not stop.is_set() and not self._stats_due.is_set():
+                remaining = deadline - time.monotonic()
+                stalled = self.intake.stalled_for() >= STALL_AFTER
+                if remaining <= 0 or stalled != self._stall_shown:
+                    break
+                await asyncio.wait(
+                    waiters,
+                    timeout=min(remaining, STALL_AFTER / 4),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
             for waiter in waiters:
                 waiter.cancel()
 
@@ -289,24 +255,42 @@ class BridgeService:
         data["api_connected"] = self.api_connected
         data["storage_errors"] = self.intake.storage_errors
         data["uptime"] = round(time.monotonic() - self.started_at)
-        data["backlog"] = len(self._backlog)
-        data["backlog_dropped"] = self.backlog_dropped
+        # Received, not yet on disk (unacknowledged: the broker keeps them meanwhile).
+        data["waiting_for_disk"] = self.intake.waiting
         # API masks the detector would refuse, left out by the bridge (per camera).
         data["masks_skipped"] = dict(self.duties.masks_skipped)
         data.update(self.health.snapshot())
         return data
 
+    def _stalled(self) -> bool:
+        """A write to the outbox has not returned for STALL_AFTER seconds: say so (the
+        outbox's figures cannot be read meanwhile: its lock is held)."""
+        stalled = self.intake.stalled_for()
+        self._stall_shown = stalled >= STALL_AFTER
+        if not self._stall_shown:
+            return False
+        self.health.fault(
+            OUTBOX_PART,
+            f"a write to the outbox has not returned for {stalled:.0f} s (a stalled disk, or"
+            " another process holding the outbox's lock); detections wait on the broker",
+        )
+        return True
+
     def _publish_stats(self) -> None:
         try:
+            if self._stalled():
+                raise TimeoutError("the outbox is stalled")
             payload = json.dumps(self.stats())
         except Exception as err:  # the outbox unreadable: still say that something is wrong
             if self._stopped.is_set():
                 return
-            self.health.failed("stats", err)
+            if not isinstance(err, TimeoutError):
+                self.health.failed("stats", err)
             payload = json.dumps(
                 {
                     "api_connected": self.api_connected,
                     "storage_errors": self.intake.storage_errors,
+                    "waiting_for_disk": self.intake.waiting,
                     **self.health.snapshot(),
                 }
             )

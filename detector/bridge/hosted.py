@@ -2,19 +2,24 @@
 
 The bridge is started under supervision: an outbox that cannot be opened (corrupt, on a
 read-only or full disk) is a fault shown in the detector's stats and retried with backoff,
-never a reason for `smokewatch run` not to start. Detections are handed over in the process;
-until the bridge is up they wait in memory (bounded, counted when the bound is hit).
+never a reason for `smokewatch run` not to start. It takes the detector's detections over the
+broker, on its own persistent session, exactly as `smokewatch bridge` does: the detector only
+publishes them (it never waits on the bridge's disk), and the broker keeps them for the bridge
+while it is starting, stalled or down, across a crash of either process.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
+from typing import Any
 
-from detector.bridge.bridge_service import BACKLOG_LIMIT, BridgeService
+import paho.mqtt.client as mqtt_client
+
+from detector.bridge.bridge_service import BridgeService
 from detector.config import Config
-from detector.contract import DetectionMessage
+from detector.contract import DETECTION, camera_topic
+from detector.mqtt import make_client, prefixed
 from detector.supervise import Health, supervised_thread
 
 _LOGGER = logging.getLogger(__name__)
@@ -23,15 +28,15 @@ PART = "bridge"
 
 
 class HostedBridge:
-    """Starts the bridge in the background and gives it the detector's detections."""
+    """Starts the bridge in the background, in the detector's process."""
 
     def __init__(self, config: Config, health: Health, stop: threading.Event) -> None:
         self.config = config
         self.health = health
         self.bridge: BridgeService | None = None
-        self.dropped = 0
-        self._pending: deque[DetectionMessage] = deque()
+        self._keeper: mqtt_client.Client | None = None
         self._lock = threading.Lock()
+        # A failed start is the part's fault ("bridge"), retried with backoff.
         self._thread = supervised_thread(PART, self._start, health, stop, cap=60.0)
 
     def start(self) -> None:
@@ -39,30 +44,49 @@ class HostedBridge:
         self._thread.start()
 
     def _start(self) -> None:
-        bridge = BridgeService(self.config, hosted=True)
+        try:
+            bridge = BridgeService(self.config)
+        except Exception:
+            # Until the bridge starts, its broker session must exist, or the broker would
+            # not keep the detections published meanwhile for it (on a first start).
+            self._keep_session()
+            raise
+        self._release_session()
         bridge.start()
         with self._lock:
             self.bridge = bridge
-            while self._pending:
-                bridge.accept(self._pending.popleft())
         self.health.ok(PART)
 
-    def accept(self, detection: DetectionMessage) -> None:
-        """A detection of the detector (its inference thread): to the bridge's outbox."""
-        with self._lock:
-            if self.bridge is None:
-                self._pending.append(detection)
-                if len(self._pending) > BACKLOG_LIMIT:
-                    dropped = self._pending.popleft()
-                    self.dropped += 1
-                    _LOGGER.error(
-                        "Detection %s of %s dropped: the bridge has not started for too long",
-                        dropped.id,
-                        dropped.camera,
-                    )
-                return
-            bridge = self.bridge
-        bridge.accept(detection)
+    def _keep_session(self) -> None:
+        """Hold the bridge's persistent session, subscribed to detections, acknowledging
+        nothing: the broker keeps every detection for the bridge, which resumes the session
+        (same client id) once it starts. It announces nothing: the bridge is not working."""
+        if self._keeper is not None:
+            return
+        mqtt = self.config.mqtt
+        topic = prefixed(mqtt.topic_prefix, camera_topic("+", DETECTION))
+        client = make_client(
+            mqtt,
+            client_id=self.config.bridge.client_id,
+            will_topic=None,
+            queue_limit=10,
+            persistent_session=True,
+        )
+
+        def connected(c: mqtt_client.Client, *args: Any) -> None:
+            c.subscribe(topic, 1)
+
+        client.on_connect = connected  # messages are neither handled nor acknowledged
+        client.connect_async(mqtt.host, mqtt.port, mqtt.keepalive)
+        client.loop_start()
+        self._keeper = client
+        _LOGGER.info("Holding the bridge's broker session: detections wait there for it")
+
+    def _release_session(self) -> None:
+        if self._keeper is not None:
+            self._keeper.disconnect()
+            self._keeper.loop_stop()
+            self._keeper = None
 
     def stop(self) -> None:
         """Stop the bridge if it started (the supervisor stops with the detector)."""
@@ -70,3 +94,4 @@ class HostedBridge:
             bridge = self.bridge
         if bridge is not None:
             bridge.stop()
+        self._release_session()

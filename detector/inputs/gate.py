@@ -17,7 +17,7 @@ from detector.inputs.pollers import Report, SourceRunner
 from detector.supervise import Health
 
 Store = Callable[[str, bytes], None]  # camera, payload
-Publish = Callable[[str, bytes], object]  # full topic, payload
+Republish = Callable[[str, bytes], object]  # full topic, payload
 
 
 class FrameInputs:
@@ -30,11 +30,11 @@ class FrameInputs:
         max_bytes: int,
         store: Store,
         reject: Report,
-        publish: Publish,
+        republish: Republish,
         health: Health | None = None,
     ) -> None:
         self.max_bytes = max_bytes
-        self.store, self.reject, self.publish = store, reject, publish
+        self.store, self.reject, self.republish = store, reject, republish
         self.cameras = {camera.id: camera for camera in cameras}
         # Full image topic → camera: what `message` routes by (a topic may be set per camera).
         self.image_topics = {camera.image_topic: camera.id for camera in cameras}
@@ -73,6 +73,6 @@ class FrameInputs:
         if source is not None and source.publish:
             # Other consumers see the same frame; it comes back through `message` (and the
             # gate) by the service's own subscription.
-            self.publish(self.cameras[camera].image_topic, payload)
+            self.republish(self.cameras[camera].image_topic, payload)
         else:
             self.offer(camera, payload)

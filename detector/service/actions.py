@@ -21,6 +21,7 @@ from detector.masks import Mask, masks_from_json, masks_to_json
 from detector.pipeline import Pipeline
 from detector.service.alerts import test_alert_boxes
 from detector.service.cameras import CameraWatch
+from detector.service.command_table import CommandRefused
 from detector.service.false_alarm import FalseAlarm, false_alarm_masks, masks_attributes
 from detector.service.publisher import Publisher
 from detector.service.refusals import RefusalLog
@@ -47,18 +48,18 @@ class CameraActions:
         cameras: dict[str, CameraWatch],
         pipeline: Pipeline,
         lock: threading.Lock,
-        publish: Publisher,
+        publisher: Publisher,
         refusals: RefusalLog,
         scheduler: Scheduler,
-        control: Callable[[Callable[[], None]], Any],
+        run_on_control: Callable[[Callable[[], None]], Any],
     ) -> None:
         self.cameras = cameras
         self.pipeline = pipeline
         self.lock = lock  # the pipeline's and the alerts' state: worker vs commands
-        self.publish = publish
+        self.publisher = publisher
         self.refusals = refusals
         self.scheduler = scheduler
-        self.control = control  # queues a task for the control thread (timers use it)
+        self.run_on_control = run_on_control  # queues a task for the control thread (timers)
         self.test_alert_seconds = TEST_ALERT_SECONDS
 
     # -- settings --------------------------------------------------------------------------
@@ -103,7 +104,7 @@ class CameraActions:
     def publish_settings(self, camera: str) -> None:
         """The settings' states, where they come from, and every mask of the camera."""
         watch = self.cameras[camera]
-        self.publish.settings(
+        self.publisher.settings(
             camera,
             enabled=watch.settings.enabled,
             threshold=watch.settings.threshold,
@@ -118,7 +119,7 @@ class CameraActions:
         attributes = masks_attributes(
             state.masks("local"), state.masks("remote"), list(self.cameras[camera].false_alarms)
         )
-        self.publish.masks_attributes(camera, attributes)
+        self.publisher.masks_attributes(camera, attributes)
 
     def remote_masks(self, camera: str, payload: bytes) -> None:
         """The Pyronear API's masks, as the bridge translated them into mask JSON."""
@@ -141,7 +142,7 @@ class CameraActions:
         """Acknowledge: the alert ends and the vote starts again."""
         with self.lock:
             self.pipeline.camera(camera).reset()
-            self.publish.alert(camera, self.cameras[camera].alert.reset())
+            self.publisher.alert(camera, self.cameras[camera].alert.reset())
         _LOGGER.info("Camera %s: alert reset", camera)
 
     def false_alarm(self, camera: str) -> None:
@@ -152,13 +153,7 @@ class CameraActions:
             local = state.masks("local")
             added = false_alarm_masks(watch.alert.boxes, [mask.name for mask in local])
             if not added:
-                self.refusals.refuse(
-                    camera,
-                    "bad_command",
-                    "false_alarm: no alert on this camera has boxes to mask yet",
-                    detail="false_alarm",
-                )
-                return
+                raise CommandRefused("no alert on this camera has boxes to mask yet")
             state.set_masks("local", (*local, *added))
             event = FalseAlarm(
                 at=time.time(),
@@ -177,7 +172,7 @@ class CameraActions:
         )
         self.publish_settings(camera)
         # The alert ends as an acknowledged one does.
-        self.publish.alert(camera, change)
+        self.publisher.alert(camera, change)
         _LOGGER.info("Camera %s: alert reset", camera)
 
     def test_alert(self, camera: str) -> None:
@@ -190,20 +185,21 @@ class CameraActions:
         with self.lock:
             change = watch.alert.test_started(time.time())
             if change is None:
-                _LOGGER.info("Camera %s: a test alert is refused while an alert is on", camera)
-                return
+                raise CommandRefused("a test alert is refused while an alert is on")
             watch.alert_image = image
-            self.publish.alert_image(camera, image)
-            self.publish.alert(camera, change)
+            self.publisher.alert_image(camera, image)
+            self.publisher.alert(camera, change)
         _LOGGER.info("Camera %s: test alert for %.0f s", camera, self.test_alert_seconds)
 
         def end() -> None:
             with self.lock:
                 ended = watch.alert.test_ended()
                 if ended is not None:  # neither reset nor a real alert took over meanwhile
-                    self.publish.alert(camera, ended)
+                    self.publisher.alert(camera, ended)
 
-        watch.test_timer = threading.Timer(self.test_alert_seconds, lambda: self.control(end))
+        watch.test_timer = threading.Timer(
+            self.test_alert_seconds, lambda: self.run_on_control(end)
+        )
         watch.test_timer.daemon = True
         watch.test_timer.start()
 

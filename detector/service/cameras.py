@@ -3,7 +3,9 @@
 The status is what HA's Status sensor shows and what the camera's entities' availability follows:
 `online`, `frozen` (frames arrive with the same bytes over and over), `refused` (frames arrive
 but none could be scored within the stale window), `stale` (no frame for `stale_after`
-intervals) and `offline` (none for `offline_after` intervals, or never).
+intervals) and `offline` (none for `offline_after` intervals, or never). A camera is `online`
+once one of its frames was scored (or, while it is disabled, checked): a frame that arrived
+but has not been looked at yet says nothing, so the status waits for it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class CameraWatch:
     status: str = "offline"
     view: str | None = None  # the view state last published (clear, night, frozen, obscured)
     last_jpeg: bytes | None = None
+    scored: int = 0  # frames scored (refused ones are not)
     alert_image: bytes | None = None  # kept to publish again to a broker that lost it
     # time.monotonic() of the last frame scored and of the last one refused (health)
     last_good_at: float | None = None
@@ -48,7 +51,7 @@ class CameraWatch:
     def status_at(self, now: float, last_frame_at: float | None) -> str:
         """The status at monotonic time `now`, given when the last frame arrived."""
         config = self.config
-        return camera_status(
+        status = camera_status(
             now,
             last_frame_at,
             window=config.stale_after * config.interval,
@@ -57,6 +60,7 @@ class CameraWatch:
             last_refused_at=self.last_refused_at,
             frozen=self.view == "frozen",
         )
+        return self.status if status is None else status
 
 
 def camera_status(
@@ -68,8 +72,9 @@ def camera_status(
     last_good_at: float | None,
     last_refused_at: float | None,
     frozen: bool,
-) -> str:
-    """A camera's status from its timings (seconds, all on one monotonic clock).
+) -> str | None:
+    """A camera's status from its timings (seconds, all on one monotonic clock); None while
+    frames arrive but none was scored or refused yet (the status stays as it was).
 
     `window` is the stale window (stale_after × interval), `offline_after` the silence after
     which the camera is offline.
@@ -79,6 +84,8 @@ def camera_status(
     silence = now - last_frame_at
     if silence > window:
         return "stale" if silence <= offline_after else "offline"
+    if last_good_at is None and last_refused_at is None:
+        return None  # the first frames have not been looked at yet
     # Frames arrive but none could be scored within the window: the camera sends something,
     # yet the detector sees nothing (a wrong format, a broken encoder).
     refused_lately = last_refused_at is not None and now - last_refused_at <= window

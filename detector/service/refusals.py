@@ -2,7 +2,10 @@
 reason, then summarised at most every REJECT_LOG_EVERY seconds.
 
 A flood of one bad message (a camera sending garbage every second, a made-up topic per message)
-must neither fill the log nor grow memory: the bookkeeping is bounded by REJECT_LOG_KEYS.
+must neither fill the log nor grow memory, nor hide a configured camera's own problem: the
+bookkeeping keeps one entry per configured camera and reason, and one per reason for every
+camera that is not configured (their names are in the log line, not in the bookkeeping), so its
+size depends on the config alone.
 """
 
 from __future__ import annotations
@@ -19,9 +22,8 @@ _LOGGER = logging.getLogger(__name__)
 
 # A refused input is logged at once, then summarised at most this often per (camera, reason).
 REJECT_LOG_EVERY = 300.0
-# Distinct (camera, reason) pairs remembered for that; beyond it (a flood of made-up camera
-# names) refusals are only counted, so the bookkeeping cannot grow without bound.
-REJECT_LOG_KEYS = 1000
+# Where refusals of cameras that are not configured are kept, all together.
+NOT_CONFIGURED = "(cameras not configured)"
 
 
 class RefusalLog:
@@ -40,7 +42,8 @@ class RefusalLog:
         """Count a refused input and log it (at once the first time, then rate-limited).
 
         `detail` refines what counts as the same reason in the log (each command topic is
-        logged on its own) without splitting the counters.
+        logged on its own) without splitting the counters; it must come from a fixed set (a
+        command name the table knows), never from the input itself.
         """
         now = time.monotonic()
         # Messages may quote a source URL or a server's answer: never its credentials.
@@ -50,25 +53,24 @@ class RefusalLog:
             counts = self.by_camera.get(camera)
             if counts is not None:
                 counts[reason] += 1
-            key = (camera, f"{reason}:{detail}" if detail else reason)
+            who = camera if counts is not None else NOT_CONFIGURED
+            key = (who, f"{reason}:{detail}" if detail else reason)
             entry = self._last.get(key)
             if entry is None:
-                if len(self._last) < REJECT_LOG_KEYS:
-                    self._last[key] = [now, 0]
-                    _LOGGER.warning("Refused input for %s (%s): %s", camera, reason, message)
-                else:
-                    _LOGGER.debug("Refused input for %s (%s): %s", camera, reason, message)
+                self._last[key] = [now, 0]
+                _LOGGER.warning("Refused input for %s (%s): %s", camera, reason, message)
                 return
             if now - entry[0] < self.every:
                 entry[1] += 1
                 _LOGGER.debug("Refused input for %s (%s): %s", camera, reason, message)
                 return
             _LOGGER.warning(
-                "Refused input for %s (%s) again, %d time(s) in the last %.0f s; latest: %s",
-                camera,
+                "Refused input for %s (%s) again, %d time(s) in the last %.0f s; latest (%s): %s",
+                who,
                 reason,
                 entry[1] + 1,
                 now - entry[0],
+                camera,
                 message,
             )
             entry[0], entry[1] = now, 0

@@ -23,7 +23,8 @@ class Slot:
     last_scored_at: float | None = None
     frames_in: int = 0
     dropped: int = 0
-    scored: int = 0
+    taken: int = 0  # frames handed to the worker (scored, checked or refused there)
+    check_only: bool = False  # the pending frame is only to be checked (camera disabled)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Job:
     payload: bytes
     received_at: float
     received_wall: float
+    check_only: bool = False  # decode it to know the camera works, do not score it
 
 
 @dataclass
@@ -56,23 +58,21 @@ class Scheduler:
                 self._order.append(camera)
             self._cond.notify_all()
 
-    def seen(self, camera: str) -> None:
-        """Count a frame that is not to be scored (camera disabled): the camera is still alive."""
-        with self._cond:
-            slot = self.slots[camera]
-            slot.frames_in += 1
-            slot.last_frame_at = time.monotonic()
+    def put(self, camera: str, payload: bytes, *, check_only: bool = False) -> None:
+        """Store a camera's newest frame, dropping (and counting) an unscored older one.
 
-    def put(self, camera: str, payload: bytes) -> None:
-        """Store a camera's newest frame, dropping (and counting) an unscored older one."""
+        `check_only`: the camera is disabled; its frame is only checked (decoded) at its
+        interval, so its status still says whether it sends usable frames.
+        """
         now, wall = time.monotonic(), time.time()
         with self._cond:
             slot = self.slots[camera]
             slot.frames_in += 1
             slot.last_frame_at = now
-            if slot.payload is not None:
+            if slot.payload is not None and not slot.check_only:
                 slot.dropped += 1
             slot.payload, slot.received_at, slot.received_wall = payload, now, wall
+            slot.check_only = check_only
             self._cond.notify_all()
 
     def discard(self, camera: str) -> None:
@@ -80,8 +80,9 @@ class Scheduler:
         with self._cond:
             slot = self.slots[camera]
             if slot.payload is not None:
+                if not slot.check_only:
+                    slot.dropped += 1
                 slot.payload = None
-                slot.dropped += 1
 
     def close(self) -> None:
         """Wake the worker for good."""
@@ -101,10 +102,12 @@ class Scheduler:
             ready_at = 0.0 if slot.last_scored_at is None else slot.last_scored_at + slot.interval
             if ready_at <= now:
                 self._next = (self._next + step + 1) % count
-                job = Job(camera, slot.payload, slot.received_at, slot.received_wall)
+                job = Job(
+                    camera, slot.payload, slot.received_at, slot.received_wall, slot.check_only
+                )
                 slot.payload = None
                 slot.last_scored_at = now
-                slot.scored += 1
+                slot.taken += 1
                 return job, None
             wait = ready_at - now if wait is None else min(wait, ready_at - now)
         return None, wait

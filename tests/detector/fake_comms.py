@@ -14,6 +14,7 @@ from pathlib import Path
 
 from detector.assembly import build_pipeline, load_model
 from detector.config import load_config
+from detector.mqtt import Handler, Inbound
 from detector.service.detector_service import DetectorService
 from tests.detector.tiny_model import make_tiny_model
 
@@ -44,23 +45,31 @@ class FakeComms:
 
     def __init__(self, prefix: str = "smokewatch") -> None:
         self.prefix = prefix
-        self.on_connected: Callable[[], None] | None = None
+        self.on_connected: Callable[[bool], None] | None = None
         self.messages: list[Message] = []
         self.retained: dict[str, bytes] = {}
-        self.handlers: list[tuple[str, Callable[[str, bytes], None]]] = []
+        self.handlers: list[tuple[str, Handler]] = []
         self.accept = True
         self.echo = True  # False: a broker that never sends our own publishes back
 
     def start(self) -> None:
-        """Nothing to connect."""
+        """Nothing to connect (`connect` says the service is connected)."""
 
-    def stop(self) -> None:
+    def stop(self, *, timeout: float = 5.0) -> None:
         """Nothing to disconnect."""
+
+    def connect(self) -> None:
+        """As a broker at a connect: the retained messages of the subscriptions (flagged
+        retained), then the service's on_connected."""
+        for topic, payload in list(self.retained.items()):
+            self.deliver(topic, payload, retain=True)
+        if self.on_connected is not None:
+            self.on_connected(False)
 
     def subscribe(
         self,
         topic: str,
-        handler: Callable[[str, bytes], None],
+        handler: Handler,
         *,
         qos: int = 0,
         absolute: bool = False,
@@ -93,13 +102,16 @@ class FakeComms:
     ) -> bool:
         return self.publish(topic, payload, retain=retain, qos=1)
 
-    def deliver(self, topic: str, payload: bytes | str) -> int:
-        """Hand a message to every matching handler, as the network thread would; how many."""
+    def deliver(self, topic: str, payload: bytes | str, *, retain: bool = False) -> int:
+        """Hand a message to the first matching handler, as the session routes it on the
+        network thread; 1, or 0 when no subscription matches. `retain`: a message the
+        broker kept (sent at a connect)."""
         data = payload.encode() if isinstance(payload, str) else payload
-        handlers = [handler for pattern, handler in self.handlers if _matches(pattern, topic)]
-        for handler in handlers:
-            handler(topic, data)
-        return len(handlers)
+        for pattern, handler in self.handlers:
+            if _matches(pattern, topic):
+                handler(Inbound(topic, data, retain))
+                return 1
+        return 0
 
     def last(self, leaf: str) -> Message | None:
         """The newest publish on `<prefix>/<leaf>`."""

@@ -15,7 +15,7 @@ def status(
     good: float | None = 1.0,
     refused: float | None = None,
     frozen: bool = False,
-) -> str:
+) -> str | None:
     """The status at t=1000 after `silence` seconds without a frame; good/refused are ages."""
     now = 1000.0
     return camera_status(
@@ -46,6 +46,13 @@ def test_frames_that_are_all_refused_make_it_refused() -> None:
     assert status(1.0, good=31.0, refused=1.0) == "refused"  # none scored within the window
     assert status(1.0, good=5.0, refused=1.0) == "online"  # some still scored
     assert status(1.0, good=None, refused=31.0) == "online"  # the refusals are old
+
+
+def test_frames_not_looked_at_yet_leave_the_status_as_it_was() -> None:
+    """A blind camera must not show `online` between its first frame's arrival and its
+    refusal: until a frame is scored or refused, the status does not change."""
+    assert status(0.5, good=None, refused=None) is None
+    assert status(40.0, good=None, refused=None) == "stale"  # silence still counts
 
 
 def test_a_frozen_view_is_not_online_but_refusals_come_first() -> None:

@@ -32,7 +32,8 @@ def test_every_command_entity_has_a_handler(service: DetectorService) -> None:
 
 def test_every_state_topic_is_one_the_service_publishes(service: DetectorService) -> None:
     comms: FakeComms = service.comms  # type: ignore[assignment]
-    service._after_connect()
+    comms.connect()
+    service.run_pending()
     published = {message.topic for message in comms.messages}
     payloads = {
         **discovery.detector_entities(service.mqtt),

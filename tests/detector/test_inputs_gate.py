@@ -38,7 +38,7 @@ def inputs(cameras: dict[str, object], max_bytes: int) -> tuple[FrameInputs, Rec
         max_bytes=max_bytes,
         store=recorder.store,
         reject=recorder.reject,
-        publish=recorder.publish,
+        republish=recorder.publish,
     )
     return gate, recorder
 

@@ -223,7 +223,7 @@ def run_for(seconds: float, configs: list[CameraConfig], max_bytes: int = 1 << 2
         max_bytes=max_bytes,
         store=collector.deliver,
         reject=collector.report,
-        publish=collector.publish,
+        republish=collector.publish,
     )
     inputs.start()
     time.sleep(seconds)

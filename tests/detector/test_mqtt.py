@@ -11,7 +11,7 @@ import pytest
 
 from detector.config import MqttConfig, validate
 from detector.mqtt import make_client, prefixed, say_offline_and_disconnect
-from detector.service.comms import MqttComms
+from detector.service.comms import detector_session
 from detector.service.detector_service import publish_model_error
 from tests.detector.broker import Broker, free_port
 from tests.detector.mqtt_helpers import Probe
@@ -79,7 +79,7 @@ def test_a_persistent_session_leaves_acknowledging_to_the_caller() -> None:
 
 def test_publish_and_wait_reaches_the_broker(broker: Broker) -> None:
     probe = Probe(broker.host, broker.port, ("smokewatch/#",))
-    comms = MqttComms(MqttConfig(host=broker.host, port=broker.port, client_id="paw"))
+    comms = detector_session(MqttConfig(host=broker.host, port=broker.port, client_id="paw"))
     comms.start()
     try:
         assert comms.publish_and_wait("info", '{"status": "x"}', retain=True, timeout=10)
@@ -96,7 +96,7 @@ def test_publish_and_wait_reaches_the_broker(broker: Broker) -> None:
 
 
 def test_publish_and_wait_gives_up_when_no_broker_answers() -> None:
-    comms = MqttComms(MqttConfig(host="127.0.0.1", port=free_port(), client_id="paw-none"))
+    comms = detector_session(MqttConfig(host="127.0.0.1", port=free_port(), client_id="paw-none"))
     comms.start()
     started = time.monotonic()
     try:
@@ -118,7 +118,7 @@ class WaitingComms:
     def start(self) -> None:
         self.calls.append("start")
 
-    def stop(self) -> None:
+    def stop(self, *, timeout: float = 5.0) -> None:
         self.calls.append("stop")
 
     def subscribe(self, *args: object, **kwargs: object) -> None:

@@ -17,7 +17,7 @@ def test_the_latest_frame_wins_and_overwrites_are_counted() -> None:
     job = scheduler.next_job(timeout=0)
     assert job is not None and job.payload == b"3"
     slot = scheduler.slots["a"]
-    assert (slot.frames_in, slot.dropped, slot.scored) == (3, 2, 1)
+    assert (slot.frames_in, slot.dropped, slot.taken) == (3, 2, 1)
     assert scheduler.next_job(timeout=0) is None  # nothing new
 
 
@@ -45,15 +45,19 @@ def test_a_camera_is_not_scored_faster_than_its_interval() -> None:
     assert scheduler.slots["a"].payload == b"2"  # kept for then
 
 
-def test_discard_and_seen_keep_a_disabled_camera_alive_without_scoring() -> None:
+def test_a_disabled_camera_s_frames_are_only_checked() -> None:
+    """A camera switched off still has its frames looked at (at its interval), so its status
+    says whether it sends usable frames; replacing such a frame is not a drop."""
     scheduler = Scheduler()
     scheduler.add("a", 0.0)
     scheduler.put("a", b"1")
-    scheduler.discard("a")
-    scheduler.seen("a")
+    scheduler.discard("a")  # switched off with a frame pending: that one is dropped
+    scheduler.put("a", b"2", check_only=True)
+    scheduler.put("a", b"3", check_only=True)
     slot = scheduler.slots["a"]
-    assert scheduler.next_job(timeout=0) is None
-    assert (slot.frames_in, slot.dropped) == (2, 1) and slot.last_frame_at is not None
+    job = scheduler.next_job(timeout=0)
+    assert job is not None and job.check_only and job.payload == b"3"
+    assert (slot.frames_in, slot.dropped) == (3, 1) and slot.last_frame_at is not None
 
 
 def test_a_waiting_worker_wakes_for_a_frame_and_for_close() -> None:

@@ -275,7 +275,7 @@ def test_two_clients_with_one_client_id_are_explained(
     # "Unspecified error".
     from detector.config import validate
     from detector.flaps import SHORT_CONNECTIONS_HINT
-    from detector.service.comms import MqttComms
+    from detector.service.comms import detector_session
 
     config = validate(
         {
@@ -283,7 +283,7 @@ def test_two_clients_with_one_client_id_are_explained(
             "cameras": {"a": {}},
         }
     ).mqtt
-    first, second = MqttComms(config), MqttComms(config)
+    first, second = detector_session(config), detector_session(config)
     for comms in (first, second):
         comms.client.reconnect_delay_set(min_delay=1, max_delay=1)
         comms.start()

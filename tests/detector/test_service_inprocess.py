@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from detector.service import detector_service as service_module
+from detector.service import startup as startup_module
 from detector.service.detector_service import DetectorService
 from tests.detector.fake_comms import FakeComms, in_process_service
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
@@ -39,7 +39,9 @@ class Rig:
     def write(self, camera: str = "{}") -> None:
         self.path.write_text(
             f"model: {{path: {self.tiny}}}\n"
-            "detection: {nb_frames: 3, threshold: 0.25}\n"
+            # Scored as fast as the test sends; never stale while it runs.
+            "detection: {nb_frames: 3, threshold: 0.25, interval: 0.01, stale_after: 1000,"
+            " offline_after: 10000}\n"
             f"cameras: {{a: {camera}}}\n"
         )
 
@@ -48,10 +50,9 @@ class Rig:
         service = in_process_service(self.path)
         comms: FakeComms = service.comms  # type: ignore[assignment]
         self.services.append(service)
-        for topic, payload in self.retained.items():
-            comms.deliver(topic, payload)
         comms.retained = dict(self.retained)
-        service._after_connect()
+        comms.connect()
+        service.run_pending()
         return service, comms
 
     def stop(self, comms: FakeComms) -> None:
@@ -64,7 +65,7 @@ def rig(tmp_path: Path, tiny: Path) -> Iterator[Rig]:
     rig.write()
     yield rig
     for service in rig.services:
-        service._images.shutdown(wait=True)
+        service.outputs.shutdown()
         for watch in service.cameras.values():
             if watch.test_timer is not None:
                 watch.test_timer.cancel()
@@ -72,23 +73,23 @@ def rig(tmp_path: Path, tiny: Path) -> Iterator[Rig]:
 
 def command(service: DetectorService, comms: FakeComms, leaf: str, payload: str) -> None:
     """A command from HA, run as the control thread would."""
-    assert comms.deliver(f"{P}/{leaf}", payload) >= 1
-    while not service.control.empty():
-        service._guarded("control", service.control.get_nowait())
+    assert comms.deliver(f"{P}/{leaf}", payload) == 1
+    service.run_pending()
 
 
 def score(service: DetectorService, camera: str, data: bytes) -> None:
-    """One frame scored as the worker does it."""
-    with service._lock:
-        result = service.pipeline.process(camera, data, time.time())
-        service._scored(service.cameras[camera], result, data)
+    """One frame arrives on the camera's topic and is scored, as the worker does it."""
+    comms: FakeComms = service.comms  # type: ignore[assignment]
+    assert comms.deliver(f"{P}/{camera}/image", data) == 1
+    assert service.work_once(timeout=5)
+    service.run_pending()
 
 
 def test_every_leaf_has_its_retain_flag_and_qos(rig: Rig) -> None:
     service, comms = rig.start()
     for data in (CLEAR, SMOKE, SMOKE):
         score(service, "a", data)
-    service._images.shutdown(wait=True)  # the alert image is drawn off the scoring path
+    service.outputs.flush()  # the alert image is drawn off the scoring path
     expected = {
         "a/smoke": (True, 1),
         "a/smoke/event": (False, 1),
@@ -124,20 +125,21 @@ def test_the_restore_window_ends_on_the_probe_echo(rig: Rig) -> None:
     service, comms = rig.start()
     probes = comms.on("probe")
     assert len(probes) == 1 and not probes[0].retain and probes[0].qos == 1
-    assert service._probe_echoed.is_set() and not service._restoring
+    assert not service.startup.collecting
 
 
 def test_without_the_echo_the_restore_gives_up_with_a_warning(
     rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A broker that refuses the probe (an ACL) delays the start by RESTORE_TIMEOUT, once."""
-    monkeypatch.setattr(service_module, "RESTORE_TIMEOUT", 0.05)
+    monkeypatch.setattr(startup_module, "RESTORE_TIMEOUT", 0.05)
     service = in_process_service(rig.path)
     comms: FakeComms = service.comms  # type: ignore[assignment]
     rig.services.append(service)
     comms.echo = False
-    service._after_connect()
-    assert not service._restoring
+    comms.connect()
+    service.run_pending()
+    assert not service.startup.collecting
     assert "did not echo the start-up probe" in caplog.text
     assert comms.last("info") is not None  # discovery and states went out all the same
 
@@ -147,11 +149,11 @@ def test_detections_refused_by_a_full_queue_are_sent_later_in_order(rig: Rig) ->
     comms.accept = False
     for data in (SMOKE, SMOKE, SMOKE):
         score(service, "a", data)
-    assert service.publish.detections_waiting == 3
+    assert service.publisher.detections_waiting == 3
     comms.accept = True
-    service.publish.send_unsent()
+    service.publisher.send_unsent()
     sent = [json.loads(m.payload) for m in comms.on("a/detection")]
-    assert len(sent) == 3 and service.publish.detections_waiting == 0
+    assert len(sent) == 3 and service.publisher.detections_waiting == 0
     times = [d["recorded_at"] for d in sent]
     assert times == sorted(times)
 
@@ -173,15 +175,17 @@ def test_the_command_table_refuses_with_a_reason(rig: Rig) -> None:
     assert last is not None and last.payload == b"0.6"
 
 
-def test_disabled_camera_is_not_scored(rig: Rig) -> None:
+def test_disabled_camera_is_not_scored_but_its_frames_are_checked(rig: Rig) -> None:
     service, comms = rig.start()
     command(service, comms, "a/enabled/set", "OFF")
-    comms.deliver(f"{P}/a/image", SMOKE)
-    assert service.scheduler.next_job(timeout=0) is None
+    score(service, "a", b"garbage, not a picture")
+    assert service.cameras["a"].status == "refused"  # switched off, yet shown as broken
+    score(service, "a", SMOKE)
+    assert service.cameras["a"].scored == 0 and comms.last("a/smoke/attributes") is None
+    assert service.cameras["a"].status == "online"  # it sends usable frames again
     command(service, comms, "a/enabled/set", "on")
-    comms.deliver(f"{P}/a/image", SMOKE)
-    job = service.scheduler.next_job(timeout=0)
-    assert job is not None and job.camera == "a"
+    score(service, "a", SMOKE)
+    assert service.cameras["a"].scored == 1 and service.cameras["a"].status == "online"
 
 
 def settings_of(comms: FakeComms) -> dict[str, dict[str, object]]:
@@ -266,10 +270,9 @@ def test_a_test_alert_ends_by_itself_and_a_reset_ends_a_real_one(rig: Rig) -> No
     command(service, comms, "a/test/set", "PRESS")
     assert service.cameras["a"].alert.smoke and service.cameras["a"].alert.testing
     deadline = time.monotonic() + 10
-    while service.control.empty():  # the timer queues the end on the control thread
+    while not service.run_pending():  # the timer queues the end on the control thread
         assert time.monotonic() < deadline, "the test alert did not end"
         time.sleep(0.01)
-    command(service, comms, "a/reset/set", "nope")  # (refused; runs the queued end too)
     events = [json.loads(m.payload) for m in comms.on("a/smoke/event")]
     assert events == [
         {"event_type": "started", "test": True},
@@ -304,3 +307,53 @@ def test_not_smoke_masks_the_alert_boxes_and_ends_the_alert(rig: Rig) -> None:
     for data in (SMOKE, SMOKE, SMOKE):
         score(service, "a", data)
     assert not service.cameras["a"].alert.smoke
+
+
+def test_retained_commands_are_refused_at_every_connect(rig: Rig) -> None:
+    """A command the broker kept is a past press replayed: never acted upon, at the start or
+    at a reconnect during a real alert; each refusal is counted, and logged once."""
+    rig.retained = {
+        f"{P}/a/test/set": b"PRESS",
+        f"{P}/a/false_alarm/set": b"PRESS",
+        f"{P}/a/threshold/set": b"0.9",
+        f"{P}/a/enabled/set": b"OFF",
+    }
+    service, comms = rig.start()
+    watch = service.cameras["a"]
+    assert not watch.alert.smoke and not comms.on("a/smoke/event")  # no test alert
+    assert watch.settings.threshold == 0.25 and watch.settings.enabled
+    for data in (SMOKE, SMOKE, SMOKE):
+        score(service, "a", data)
+    assert watch.alert.smoke
+    comms.retained[f"{P}/a/reset/set"] = b"PRESS"
+    comms.connect()  # a reconnect: the broker hands over its retained messages again
+    service.run_pending()
+    assert watch.alert.smoke  # the real alert is still on
+    assert service.pipeline.camera("a").masks("local") == ()  # no "Not smoke" mask
+    assert service.refusals.camera_counts("a") == {"retained_command": 4 + 5}
+    # The same command sent now (not retained) acts.
+    command(service, comms, "a/reset/set", "PRESS")
+    assert not watch.alert.smoke
+
+
+def test_a_setting_s_newer_value_replaces_one_still_waiting(rig: Rig) -> None:
+    """A flood of expensive commands does not queue without bound: the masks the control
+    thread has not applied yet are replaced by the newest, and past a bound the inbox
+    refuses."""
+    service, comms = rig.start()
+    zones = [
+        json.dumps([{"name": f"z{i}", "polygon": [[0, 0], [0.1 * (1 + i % 5), 0], [0, 0.1]]}])
+        for i in range(50)
+    ]
+    for zone in zones:
+        assert comms.deliver(f"{P}/a/masks/set", zone) == 1
+    assert comms.deliver(f"{P}/a/threshold/set", "0.5") == 1
+    assert len(service.inbox) == 2 and service.inbox.replaced == 49
+    service.run_pending()
+    state = comms.last("a/masks/state")
+    assert state is not None and json.loads(state.payload)[0]["name"] == "z49"
+    assert service.pipeline.camera("a").settings.threshold == 0.5
+    for _ in range(service.inbox.limit + 5):
+        comms.deliver(f"{P}/a/reset/set", "PRESS")
+    assert service.refusals.camera_counts("a") == {"command_flood": 5}
+    service.run_pending()

@@ -28,7 +28,7 @@ from detector.redact import redact_text, redact_url
 from detector.service.detector_service import DetectorService
 from detector.supervise import Health, run_supervised
 from detector.untrusted import epoch_seconds, parse_json
-from tests.detector.fake_comms import one_camera_service
+from tests.detector.fake_comms import FakeComms, one_camera_service
 from tests.detector.tiny_model import smoke_jpeg
 
 JPEG = smoke_jpeg(200)
@@ -220,12 +220,14 @@ command_payloads = st.one_of(
 @FUZZ
 @given(commands, command_payloads)
 def test_fuzz_every_set_handler(service: DetectorService, setting: str, payload: bytes) -> None:
-    # As paho would: the handler queues a task for the control thread; run it the same way.
-    service._command_message(f"smokewatch/a/{setting}/set", payload)
-    service._remote_masks_message("smokewatch/a/masks/remote", payload)
-    service._state_message(f"smokewatch/a/{setting}/state", payload)
-    while not service.control.empty():
-        service._guarded("control", service.control.get_nowait())
+    # As the broker would: live and retained, on the command, remote masks and state topics;
+    # then the control thread runs what was queued.
+    comms: FakeComms = service.comms  # type: ignore[assignment]
+    for retain in (False, True):
+        comms.deliver(f"smokewatch/a/{setting}/set", payload, retain=retain)
+        comms.deliver("smokewatch/a/masks/remote", payload, retain=retain)
+        comms.deliver(f"smokewatch/a/{setting}/state", payload, retain=retain)
+    service.run_pending()
     assert service.health.healthy, service.health.snapshot()
     watch = service.cameras["a"]
     if watch.test_timer is not None:
