@@ -61,9 +61,7 @@ def test_commands_left_retained_never_act(broker: Broker, tiny: Path, tmp_path: 
         assert scored[-1]["alert_started"] is not None
         # A reconnect during the alert: the broker hands the retained commands over again.
         broker.restart()
-        newest_stats(
-            probe, lambda s: s["rejected"].get("retained_command", 0) >= 2 * len(RETAINED)
-        )
+        newest_stats(probe, lambda s: s["rejected"].get("retained_command", 0) >= 2 * len(RETAINED))
         attributes = score_frame(probe, "a", SMOKE)
         assert attributes["alert_started"] == scored[-1]["alert_started"]  # still the same alert
         assert probe.last(f"{P}/a/smoke") == b"ON"

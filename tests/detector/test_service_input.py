@@ -67,9 +67,7 @@ def test_every_set_topic_refuses_garbage(env: tuple[Probe, ServiceProcess]) -> N
             probe.publish(f"{P}/a/{command}/set", payload)
         # masks takes an empty payload as "clear" (what HA's text entity sends).
         refused += len(commands) - (payload == b"")
-        data = newest_stats(
-            probe, lambda s, n=refused: s["rejected"].get("bad_command", 0) >= n
-        )
+        data = newest_stats(probe, lambda s, n=refused: s["rejected"].get("bad_command", 0) >= n)
     time.sleep(0.6)  # one more stats period: nothing else is counted late
     data = newest_stats(probe, bool)
     assert data["rejected"]["bad_command"] == refused
