@@ -148,8 +148,8 @@ class Intake:
 
     @property
     def waiting(self) -> int:
-        """Detections received and not yet on disk."""
-        return self._queue.qsize()
+        """Detections received and not yet on disk (the one being written included)."""
+        return self._queue.qsize() + (self._busy_since is not None)
 
     # -- handlers (paho's network thread: quick, never waiting on the disk) ----------------
 
