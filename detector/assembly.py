@@ -8,8 +8,9 @@ from pathlib import Path
 
 from detector.config import CameraConfig, Config, ModelConfig
 from detector.errors import ModelError
-from detector.model import ModelBackend, ModelRuntime, TritonModel
+from detector.model import ModelBackend, ModelRuntime
 from detector.model_fetch import resolve_model
+from detector.model_triton import TritonModel
 from detector.pipeline import Pipeline, ScoringSettings, ScoringState
 
 _LOGGER = logging.getLogger(__name__)

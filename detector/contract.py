@@ -71,6 +71,11 @@ PRESS: Final = "PRESS"
 CAMERA_STATUSES: Final = ("online", "frozen", "refused", "stale", "offline")
 
 
+def prefixed(prefix: str, relative: str) -> str:
+    """The full topic of a topic below the prefix (`smokewatch` + `a/smoke`)."""
+    return f"{prefix}/{relative}"
+
+
 def command_leaf(setting: str) -> str:
     """The command leaf of a setting or button (`<setting>/set`)."""
     return f"{setting}/set"
@@ -100,6 +105,25 @@ CAMERA_STATE_LEAVES: Final = (
     FRAME,
 )
 
+# Every leaf a camera publishes or is commanded on (all but its input, `image`): no camera may
+# take one of these as its image topic, or it would score its own output.
+CAMERA_OUTPUT_LEAVES: Final = (
+    SMOKE,
+    SMOKE_ATTRIBUTES,
+    SMOKE_EVENT,
+    SCORE,
+    ALERT_IMAGE,
+    STATUS,
+    VIEW,
+    FRAME,
+    DETECTION,
+    MASKS_ATTRIBUTES,
+    MASKS_REMOTE,
+    SETTINGS_SOURCES,
+    *(command_leaf(name) for name in (*SETTINGS, *BUTTONS)),
+    *(state_leaf(name) for name in SETTINGS),
+)
+
 # The detector's own leaves: `<prefix>/<leaf>`, or `<prefix>/instance/<id>/<leaf>` for one
 # instance of several sharing a broker (each with its own last will).
 INFO: Final = "info"  # the retained info payload (detector_info)
@@ -124,12 +148,39 @@ def detector_leaf(instance: str, leaf: str) -> str:
 BRIDGE_AVAILABLE: Final = "bridge/available"
 BRIDGE_STATS: Final = "bridge/stats"
 
+DETECTOR_LEAVES: Final = (INFO, STATS, AVAILABLE, PROBE)
+BRIDGE_LEAVES: Final = (BRIDGE_AVAILABLE, BRIDGE_STATS)
+
+
+def ha_status_topic(mqtt: MqttConfig) -> str:
+    """Where Home Assistant announces itself (`online` when it starts: its birth message)."""
+    return f"{mqtt.discovery_prefix}/status"
+
+
+def image_topic(prefix: str, camera: str) -> str:
+    """Where a camera's snapshots arrive unless its config names another topic."""
+    return prefixed(prefix, camera_topic(camera, IMAGE))
+
+
+def reserved_topics(prefix: str, cameras: list[str], instance: str = "") -> set[str]:
+    """The full topics SmokeWatch publishes or is commanded on, which no camera may take as
+    its image topic (it would score SmokeWatch's own output)."""
+    leaves = {detector_leaf(instance, leaf) for leaf in DETECTOR_LEAVES} | set(BRIDGE_LEAVES)
+    leaves |= {detector_leaf("", leaf) for leaf in DETECTOR_LEAVES}
+    for camera in cameras:
+        leaves |= {camera_topic(camera, leaf) for leaf in CAMERA_OUTPUT_LEAVES}
+    return {prefixed(prefix, leaf) for leaf in leaves}
+
 
 # Home Assistant keeps entities and devices by these ids: every one is built here, so the
 # detector, its cameras and the bridge cannot drift apart (a changed id is a new entity).
+DETECTOR_DEVICE: Final = "detector"
+BRIDGE_DEVICE: Final = "bridge"
+
+
 def detector_device_id(mqtt: MqttConfig) -> str:
     """The detector device's identifier (one device per instance)."""
-    return f"{mqtt.node_id}_detector" + (f"_{mqtt.instance}" if mqtt.instance else "")
+    return f"{mqtt.node_id}_{DETECTOR_DEVICE}" + (f"_{mqtt.instance}" if mqtt.instance else "")
 
 
 def camera_device_id(mqtt: MqttConfig, camera: str) -> str:
@@ -139,7 +190,25 @@ def camera_device_id(mqtt: MqttConfig, camera: str) -> str:
 
 def bridge_device_id(mqtt: MqttConfig) -> str:
     """The bridge device's identifier."""
-    return f"{mqtt.node_id}_bridge"
+    return f"{mqtt.node_id}_{BRIDGE_DEVICE}"
+
+
+def camera_id_problem(camera: str) -> str | None:
+    """Why `camera` cannot be a camera id, or None.
+
+    A camera's device id is `<node>_<camera>`: the ids of SmokeWatch's own devices (the
+    detector, each instance's detector `<node>_detector_<id>`, the bridge) must not be one,
+    or Home Assistant would merge the devices; and the first level of the detector's and the
+    bridge's own topics (`instance/…`, `bridge/…`) must not be a camera's.
+    """
+    own_levels = {leaf.split("/")[0] for leaf in BRIDGE_LEAVES} | {
+        detector_leaf("x", INFO).split("/")[0]
+    }
+    if camera in own_levels | {DETECTOR_DEVICE, BRIDGE_DEVICE}:
+        return f"{camera!r} names SmokeWatch's own device or topics"
+    if camera.startswith(f"{DETECTOR_DEVICE}_"):
+        return f"{camera!r} would take the device id of a detector instance"
+    return None
 
 
 def entity_unique_id(device_id: str, key: str) -> str:

@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from detector.config.detection import DEFAULT_MAX_FRAME_BYTES
 from detector.errors import FrameError
 
-DEFAULT_MAX_FRAME_BYTES = 20 * 1024 * 1024
 # 40 MP: above any camera (8K UHD is 33 MP), far below a decompression bomb; a 10000x10000
 # PNG of 97 KB would cost 300 MB and seconds to decode. Checked from the header, before any
 # decode, on the scoring path and for the alert image alike.

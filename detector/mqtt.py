@@ -10,8 +10,8 @@ with the same id, `publish -> bool`, and, for the bridge's persistent session, m
 acknowledgements: a message is acknowledged only when its handler did not return False.
 
 paho-mqtt's callbacks run on its network thread: handlers never block for long and never wait
-for a publish. Topics below the prefix get it in one place, `prefixed`. This module imports
-neither the service nor the bridge, so both may use it.
+for a publish. Topics below the prefix get it in one place (the contract's `prefixed`). This
+module imports neither the service nor the bridge, so both may use it.
 """
 
 from __future__ import annotations
@@ -31,18 +31,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from detector.config import MqttConfig
-from detector.contract import AVAILABLE_OFFLINE, AVAILABLE_ONLINE
+from detector.contract import AVAILABLE_OFFLINE, AVAILABLE_ONLINE, prefixed
 from detector.flaps import FlapWatch
 
 _LOGGER = logging.getLogger(__name__)
 
 RECONNECT_MIN_DELAY = 1  # seconds, doubled at each failed attempt
 RECONNECT_MAX_DELAY = 30
-
-
-def prefixed(prefix: str, relative: str) -> str:
-    """The full topic of a topic below the prefix (`smokewatch` + `a/smoke`)."""
-    return f"{prefix}/{relative}"
 
 
 def is_birth(payload: bytes) -> bool:

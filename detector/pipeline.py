@@ -15,8 +15,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from detector.config.detection import DEFAULT_MAX_FRAME_BYTES
 from detector.contract import Boxes, DetectionMessage
-from detector.frames import DEFAULT_MAX_FRAME_BYTES, decode_frame, letterbox_into
+from detector.frames import decode_frame, letterbox_into
 from detector.masks import Mask, masking
 from detector.model import ModelBackend
 from detector.postprocess import best_score, narrower_than, postprocess

@@ -43,6 +43,7 @@ from detector.contract import (
     config_topic,
     entity_unique_id,
     iso_utc,
+    prefixed,
 )
 from detector.redact import redact_url
 from detector.supervise import Health, supervise
@@ -325,7 +326,7 @@ def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
     """Home Assistant discovery of the bridge device, by config topic."""
     mqtt = config.mqtt
     device_id = bridge_device_id(mqtt)
-    stats = f"{mqtt.topic_prefix}/{BRIDGE_STATS}"
+    stats = prefixed(mqtt.topic_prefix, BRIDGE_STATS)
     device = {
         "identifiers": [device_id],
         "name": "SmokeWatch bridge",
@@ -388,6 +389,6 @@ def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
             "state_topic": stats,
             "device": device,
             "origin": ORIGIN,
-            "availability": [{"topic": f"{mqtt.topic_prefix}/{BRIDGE_AVAILABLE}"}],
+            "availability": [{"topic": prefixed(mqtt.topic_prefix, BRIDGE_AVAILABLE)}],
         }
     return payloads

@@ -18,8 +18,8 @@ import paho.mqtt.client as mqtt_client
 
 from detector.bridge.bridge_service import BridgeService
 from detector.config import Config
-from detector.contract import DETECTION, camera_topic
-from detector.mqtt import make_client, prefixed
+from detector.contract import DETECTION, camera_topic, prefixed
+from detector.mqtt import make_client
 from detector.supervise import Health, supervised_thread
 
 _LOGGER = logging.getLogger(__name__)

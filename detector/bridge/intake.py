@@ -27,7 +27,13 @@ from dataclasses import dataclass
 
 from detector.bridge.outbox import Outbox
 from detector.config import Config
-from detector.contract import BRIDGE_AVAILABLE, DETECTION, DetectionMessage, camera_topic
+from detector.contract import (
+    BRIDGE_AVAILABLE,
+    DETECTION,
+    DetectionMessage,
+    camera_topic,
+    ha_status_topic,
+)
 from detector.mqtt import DEFERRED, Deferred, Inbound, MqttSession, is_birth
 from detector.supervise import Health
 from detector.untrusted import parse_json
@@ -96,9 +102,7 @@ class Intake:
             persistent=True,
         )
         self.session.on_connected = lambda _resumed: self.on_connected()
-        self.session.subscribe(
-            f"{self.mqtt.discovery_prefix}/status", self._ha_status, absolute=True
-        )
+        self.session.subscribe(ha_status_topic(self.mqtt), self._ha_status, absolute=True)
         self.session.subscribe(camera_topic("+", DETECTION), self._detection, qos=1)
         for topic in {
             config.cameras[camera].image_topic

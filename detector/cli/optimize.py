@@ -73,15 +73,8 @@ def optimize_main(args: argparse.Namespace) -> int:
     """`smokewatch optimize`: 0, or an OptimizeError when int8 loses an alert (unless --force)."""
     from detector.assembly import build_pipeline, camera_settings, load_model
     from detector.config import load_config, validate
-    from detector.optimize import (
-        OptimizeError,
-        compare,
-        format_report,
-        local_model,
-        quantize,
-        read_labels,
-        split_frames,
-    )
+    from detector.optimize import OptimizeError, local_model, quantize
+    from detector.optimize_proof import compare, format_report, read_labels, split_frames
     from detector.replay import iter_frames
 
     if args.config is not None:

@@ -32,6 +32,7 @@ from detector.config.model import MODEL_SCHEMA, ModelConfig, model_config
 from detector.config.mqtt import MQTT_SCHEMA, MqttConfig, TlsConfig, mqtt_config, tls_errors
 from detector.config.report import format_error, show
 from detector.config.validators import mapping_or_empty, slug
+from detector.contract import camera_id_problem
 from detector.errors import ConfigError
 
 __all__ = [
@@ -131,6 +132,12 @@ def _cross_checks(
     topics: dict[str, str] = {}
     reserved = reserved_topics(mqtt["topic_prefix"], list(cameras)) if mqtt else set()
     for camera, entry in cameras.items():
+        problem = camera_id_problem(camera)
+        if problem is not None:
+            errors.append(
+                f"cameras.{camera}: {problem} is not allowed as a camera id: expected another"
+                " id (the devices and topics of SmokeWatch itself would clash)"
+            )
         # A camera that overrides neither key inherits an error already reported once.
         if "stale_after" in entry or "offline_after" in entry:
             resolved = {**(detection or {}), **entry}

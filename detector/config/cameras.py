@@ -7,6 +7,7 @@ from typing import Any
 
 import voluptuous as vol
 
+from detector import contract
 from detector.config.detection import (
     CAMERA_OVERRIDES,
     DetectionConfig,
@@ -87,37 +88,15 @@ CAMERAS_SCHEMA = vol.All(
 )
 
 
-# Topics the detector and the bridge publish or command under the prefix (see the MQTT
-# contract): a camera reading one of them would score its own output.
-_DETECTOR_TOPICS = ("available", "info", "stats", "bridge/available", "bridge/stats")
-_CAMERA_TOPICS = (
-    "status",
-    "smoke",
-    "smoke/attributes",
-    "score",
-    "view",
-    "alert/image",
-    "detection",
-    "masks/remote",
-)
-_CAMERA_COMMANDS = ("enabled", "threshold", "reset", "masks", "test")
-
-
 def reserved_topics(prefix: str, cameras: list[str]) -> set[str]:
-    """The topics SmokeWatch itself uses, which no camera may take as its image topic."""
-    topics = {f"{prefix}/{leaf}" for leaf in _DETECTOR_TOPICS}
-    for camera in cameras:
-        topics.update(f"{prefix}/{camera}/{leaf}" for leaf in _CAMERA_TOPICS)
-        for command in _CAMERA_COMMANDS:
-            topics.update(
-                {f"{prefix}/{camera}/{command}/set", f"{prefix}/{camera}/{command}/state"}
-            )
-    return topics
+    """The topics SmokeWatch itself uses, which no camera may take as its image topic (the
+    contract's list: every leaf a camera, the detector or the bridge publishes or obeys)."""
+    return contract.reserved_topics(prefix, cameras)
 
 
 def default_topic(prefix: str, camera: str) -> str:
     """Where a camera's snapshots arrive unless its `topic` says otherwise."""
-    return f"{prefix}/{camera}/image"
+    return contract.image_topic(prefix, camera)
 
 
 def camera_config(

@@ -8,7 +8,9 @@ from typing import Any, Literal
 import voluptuous as vol
 
 from detector.config.validators import integer, mapping_or_empty, number
-from detector.frames import DEFAULT_MAX_FRAME_BYTES
+
+# Snapshots larger than this are refused before they are decoded (detection.max_frame_bytes).
+DEFAULT_MAX_FRAME_BYTES = 20 * 1024 * 1024
 
 NightMode = Literal["score", "pause"]
 NIGHT_MODES: tuple[NightMode, ...] = ("score", "pause")

@@ -26,7 +26,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from detector.contract import PRESS
+from detector.contract import PRESS, command_leaf
 from detector.service.refusals import RefusalLog
 
 _LOGGER = logging.getLogger(__name__)
@@ -101,7 +101,9 @@ class CommandTable:
             return DONE
         if name in self.settings:
             return self.apply(camera, name, text, source="command")
-        return self._refuse(camera, name, "bad_command", f"unknown command topic {name}/set")
+        return self._refuse(
+            camera, name, "bad_command", f"unknown command topic {command_leaf(name)}"
+        )
 
     def refuse_retained(self, camera: str, name: str) -> Outcome:
         """A command the broker kept and replayed at a (re)connect: never acted upon."""
@@ -109,7 +111,8 @@ class CommandTable:
             camera,
             name,
             "retained_command",
-            f"{name}/set was retained on the broker: a command acts only when it is sent"
+            f"{command_leaf(name)} was retained on the broker: a command acts only when it is"
+            " sent"
             " (remove it: mosquitto_pub -r -n -t <topic>)",
         )
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from detector import contract as wire
 from detector.config import Config
-from detector.contract import camera_topic, command_leaf, detector_info
+from detector.contract import camera_topic, command_leaf, detector_info, ha_status_topic
 from detector.errors import FrameError, InferenceError
 from detector.inputs import FrameInputs, parse_frame_payload
 from detector.mqtt import Inbound, is_birth
@@ -155,7 +155,7 @@ class DetectorService:
             camera_topic("+", wire.MASKS_REMOTE), self._remote_masks_message, qos=1
         )
         self.startup.subscribe(self.comms)
-        self.comms.subscribe(f"{self.mqtt.discovery_prefix}/status", self._ha_status, absolute=True)
+        self.comms.subscribe(ha_status_topic(self.mqtt), self._ha_status, absolute=True)
         _LOGGER.debug("Subscriptions set below %s", prefix)
 
     def _image_message(self, message: Inbound) -> None:

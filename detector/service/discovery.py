@@ -14,15 +14,19 @@ from __future__ import annotations
 from typing import Any
 
 from detector import __version__
+from detector import contract as wire
 from detector.config import CameraConfig, MqttConfig
 from detector.config.detection import THRESHOLD_MAX, THRESHOLD_MIN
 from detector.contract import (
     ORIGIN,
-    SMOKE_EVENT,
+    PRESS,
     camera_device_id,
     camera_topic,
+    command_leaf,
     detector_device_id,
     entity_unique_id,
+    prefixed,
+    state_leaf,
 )
 from detector.view import VIEW_STATES
 
@@ -57,14 +61,17 @@ DETECTOR_ENTITIES = (
 )
 
 
+def _detector(mqtt: MqttConfig, leaf: str) -> str:
+    """The full topic of one of this detector's own leaves."""
+    return prefixed(mqtt.topic_prefix, mqtt.detector_topic(leaf))
+
+
 def _availability(mqtt: MqttConfig, camera: str | None) -> dict[str, Any]:
-    entries: list[dict[str, str]] = [
-        {"topic": f"{mqtt.topic_prefix}/{mqtt.detector_topic('available')}"}
-    ]
+    entries: list[dict[str, str]] = [{"topic": _detector(mqtt, wire.AVAILABLE)}]
     if camera is not None:
         entries.append(
             {
-                "topic": f"{mqtt.topic_prefix}/{camera}/status",
+                "topic": prefixed(mqtt.topic_prefix, camera_topic(camera, wire.STATUS)),
                 "payload_available": "online",
                 "payload_not_available": "offline",
             }
@@ -87,7 +94,10 @@ def camera_entities(
     mqtt: MqttConfig, camera: CameraConfig
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Discovery payloads of one camera's entities and device triggers, by (component, id)."""
-    base = f"{mqtt.topic_prefix}/{camera.id}"
+
+    def leaf(name: str) -> str:
+        return prefixed(mqtt.topic_prefix, camera_topic(camera.id, name))
+
     device = {
         "identifiers": [camera_device_id(mqtt, camera.id)],
         "name": camera.name,
@@ -99,14 +109,14 @@ def camera_entities(
         "smoke": {
             "name": "Smoke",
             "device_class": "smoke",
-            "state_topic": f"{base}/smoke",
+            "state_topic": leaf(wire.SMOKE),
             "payload_on": "ON",
             "payload_off": "OFF",
-            "json_attributes_topic": f"{base}/smoke/attributes",
+            "json_attributes_topic": leaf(wire.SMOKE_ATTRIBUTES),
         },
         "score": {
             "name": "Smoke score",
-            "state_topic": f"{base}/score",
+            "state_topic": leaf(wire.SCORE),
             "unit_of_measurement": "%",
             "state_class": "measurement",
             "suggested_display_precision": 1,
@@ -114,14 +124,14 @@ def camera_entities(
         },
         "alert_image": {
             "name": "Alert image",
-            "image_topic": f"{base}/alert/image",
+            "image_topic": leaf(wire.ALERT_IMAGE),
             "content_type": "image/jpeg",
         },
-        "alert_camera": {"name": "Alert image", "topic": f"{base}/alert/image"},
+        "alert_camera": {"name": "Alert image", "topic": leaf(wire.ALERT_IMAGE)},
         "enabled": {
             "name": "Detection",
-            "command_topic": f"{base}/enabled/set",
-            "state_topic": f"{base}/enabled/state",
+            "command_topic": leaf(command_leaf(wire.ENABLED)),
+            "state_topic": leaf(state_leaf(wire.ENABLED)),
             "payload_on": "ON",
             "payload_off": "OFF",
             "entity_category": "config",
@@ -130,9 +140,9 @@ def camera_entities(
         # Shown in % like the score it is compared with; the wire (and the file) keep 0..1.
         "threshold": {
             "name": "Smoke threshold",
-            "command_topic": f"{base}/threshold/set",
+            "command_topic": leaf(command_leaf(wire.THRESHOLD)),
             "command_template": "{{ (value / 100) | round(2) }}",
-            "state_topic": f"{base}/threshold/state",
+            "state_topic": leaf(state_leaf(wire.THRESHOLD)),
             "value_template": "{{ (value | float * 100) | round(0) | int }}",
             "min": round(THRESHOLD_MIN * 100),
             "max": round(THRESHOLD_MAX * 100),
@@ -141,40 +151,40 @@ def camera_entities(
             "mode": "box",
             "entity_category": "config",
             # Where each setting comes from: the file, or a change made at run time.
-            "json_attributes_topic": f"{base}/settings",
+            "json_attributes_topic": leaf(wire.SETTINGS_SOURCES),
         },
         "file_settings": {
             "name": "Use file settings",
-            "command_topic": f"{base}/file_settings/set",
-            "payload_press": "PRESS",
+            "command_topic": leaf(command_leaf(wire.FILE_SETTINGS)),
+            "payload_press": PRESS,
             "entity_category": "config",
             "icon": "mdi:file-restore",
         },
         "reset": {
             "name": "Reset",
-            "command_topic": f"{base}/reset/set",
-            "payload_press": "PRESS",
+            "command_topic": leaf(command_leaf(wire.RESET)),
+            "payload_press": PRESS,
             "icon": "mdi:restore-alert",
         },
         "test": {
             "name": "Test alert",
-            "command_topic": f"{base}/test/set",
-            "payload_press": "PRESS",
+            "command_topic": leaf(command_leaf(wire.TEST)),
+            "payload_press": PRESS,
             "entity_category": "diagnostic",
             "icon": "mdi:bell-ring",
         },
         "status": {
             "name": "Status",
-            "state_topic": f"{base}/status",
+            "state_topic": leaf(wire.STATUS),
             "device_class": "enum",
             # frozen: the same frame over and over; refused: frames arrive, but none could be
             # scored (see the stats' errors)
-            "options": ["online", "frozen", "refused", "stale", "offline"],
+            "options": list(wire.CAMERA_STATUSES),
             "entity_category": "diagnostic",
         },
         "view": {
             "name": "View",
-            "state_topic": f"{base}/view",
+            "state_topic": leaf(wire.VIEW),
             "device_class": "enum",
             "options": list(VIEW_STATES),
             "entity_category": "diagnostic",
@@ -182,23 +192,23 @@ def camera_entities(
         },
         "smoke_alert": {
             "name": "Smoke alert",
-            "state_topic": f"{mqtt.topic_prefix}/{camera_topic(camera.id, SMOKE_EVENT)}",
+            "state_topic": leaf(wire.SMOKE_EVENT),
             "event_types": list(SMOKE_EVENT_TYPES),
             "icon": "mdi:fire-alert",
         },
         # The picture the zone card draws on: the latest scored frame, at a bounded rate.
         "scored_frame": {
             "name": "Scored frame",
-            "image_topic": f"{base}/frame",
+            "image_topic": leaf(wire.FRAME),
             "content_type": "image/jpeg",
             "entity_category": "diagnostic",
         },
         # The zone card reads every mask (local, the API's, dismissed false alarms) from here.
         "masks": {
             "name": "Masks",
-            "state_topic": f"{base}/masks/attributes",
+            "state_topic": leaf(wire.MASKS_ATTRIBUTES),
             "value_template": "{{ value_json.local | count }}",
-            "json_attributes_topic": f"{base}/masks/attributes",
+            "json_attributes_topic": leaf(wire.MASKS_ATTRIBUTES),
             "entity_category": "diagnostic",
             "icon": "mdi:vector-polygon",
         },
@@ -222,7 +232,7 @@ def camera_entities(
         # out of the JSON event, so `payload` matches one kind only.
         payloads[(component, entity_unique_id(camera_device_id(mqtt, camera.id), key))] = {
             "automation_type": "trigger",
-            "topic": f"{mqtt.topic_prefix}/{camera_topic(camera.id, SMOKE_EVENT)}",
+            "topic": leaf(wire.SMOKE_EVENT),
             "value_template": "{{ value_json.event_type }}",
             "payload": kind,
             "type": kind,
@@ -236,7 +246,7 @@ def camera_entities(
 
 def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]:
     """Discovery payloads of the detector's health entities."""
-    stats = f"{mqtt.topic_prefix}/{mqtt.detector_topic('stats')}"
+    stats = _detector(mqtt, wire.STATS)
     specific: dict[str, dict[str, Any]] = {
         "inference_ms": {
             "name": "Inference time",
@@ -269,7 +279,7 @@ def detector_entities(mqtt: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]
         },
         "model": {
             "name": "Model",
-            "state_topic": f"{mqtt.topic_prefix}/{mqtt.detector_topic('info')}",
+            "state_topic": _detector(mqtt, wire.INFO),
             "value_template": "{{ value_json.model }}",
             "icon": "mdi:brain",
         },

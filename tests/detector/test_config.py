@@ -619,3 +619,33 @@ def test_deep_yaml_nesting_is_a_config_error(tmp_path: Path) -> None:
     errors = load_errors(path)
     assert len(errors) == 1
     assert "nested deeper than" in errors[0]
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "smokewatch/a/frame",
+        "smokewatch/a/settings",
+        "smokewatch/a/smoke/event",
+        "smokewatch/a/masks/attributes",
+        "smokewatch/a/false_alarm/set",
+        "smokewatch/a/file_settings/set",
+        "smokewatch/a/detection",
+        "smokewatch/probe",
+    ],
+)
+def test_a_camera_may_not_read_another_camera_s_output(topic: str) -> None:
+    """The reserved topics come from the contract: every leaf the detector publishes or
+    obeys (the old copy in the config missed frame, settings, smoke/event...)."""
+    with pytest.raises(ConfigError) as caught:
+        validate({"cameras": {"a": {}, "b": {"topic": topic}}})
+    assert "cameras.b.topic" in str(caught.value)
+
+
+@pytest.mark.parametrize("camera", ["detector", "bridge", "instance", "detector_north"])
+def test_camera_ids_of_smokewatch_s_own_devices_are_refused(camera: str) -> None:
+    """A camera named `detector` got the detector's device id: HA merged the two devices."""
+    with pytest.raises(ConfigError) as caught:
+        validate({"cameras": {camera: {}}})
+    assert f"cameras.{camera}:" in str(caught.value)
+    validate({"cameras": {"detectors": {}, "bridge_cam": {}}})  # near names are fine

@@ -72,7 +72,7 @@ def test_providers_short_names_and_cpu_fallback(tmp_path: Any) -> None:
 def test_triton_model_without_its_client_is_a_clear_error(monkeypatch: Any) -> None:
     import sys
 
-    from detector.model import TritonModel
+    from detector.model_triton import TritonModel
 
     monkeypatch.setitem(sys.modules, "tritonclient", None)
     with pytest.raises(ModelError, match=r"pip install 'smokewatch\[triton\]'"):

@@ -17,7 +17,8 @@ from onnx import TensorProto, helper
 
 from detector.cli import main
 from detector.model import ModelRuntime
-from detector.optimize import QUANTIZATION_KEY, _episodes, float_nodes, name_nodes, quantize
+from detector.optimize import QUANTIZATION_KEY, float_nodes, name_nodes, quantize
+from detector.optimize_proof import _episodes
 from detector.pipeline import Pipeline
 from detector.replay import iter_frames
 from tests.detector.tiny_model import save_smoke_model, smoke_jpeg

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from detector.errors import ModelError
-from detector.model import ModelBackend, ModelRuntime, TritonModel
+from detector.model import ModelBackend, ModelRuntime
+from detector.model_triton import TritonModel
 from detector.pipeline import FrameResult, Pipeline, ScoringSettings
 from tests.detector.broker import Broker
 from tests.detector.conftest import SHARED_DATA
