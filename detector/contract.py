@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -25,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detector import __version__
+from detector.untrusted import parse_json
 
 if TYPE_CHECKING:  # the config imports this module (MqttConfig.detector_topic)
     from detector.config import CameraConfig, MqttConfig
@@ -84,6 +86,56 @@ def command_leaf(setting: str) -> str:
 def state_leaf(setting: str) -> str:
     """The retained state leaf of a setting (`<setting>/state`)."""
     return f"{setting}/state"
+
+
+def result_leaf(command: str) -> str:
+    """Where the outcome of a camera's command is published (`<command>/result`)."""
+    return f"{command}/result"
+
+
+# A command's payload is the value itself (what HA's entities send: `PRESS`, `ON`, `0.3`, the
+# masks JSON), or an envelope that asks for its outcome by a request id of the sender's:
+# {"request_id": "<id>", "value": <the value, as text or JSON>}. Every command of a configured
+# camera gets its outcome on `<cam>/<command>/result` (QoS 1, not retained):
+# {"request_id": <id or null>, "ok": true|false, "reason": <why it was refused, or null>}.
+REQUEST_ID: Final = "request_id"
+REQUEST_VALUE: Final = "value"
+REQUEST_ID_MAX = 64
+REQUEST_MAX_BYTES = 128 * 1024  # the largest masks command (64 KiB) fits, with room
+
+
+# What this detector can do that an older one could not (the info's `features`): a reader
+# relies on a feature only when the detector lists it.
+FEATURES: Final = ("command_results",)
+
+
+def command_result(request_id: str | None, ok: bool, reason: str | None) -> dict[str, Any]:
+    """The payload of `<cam>/<command>/result`."""
+    return {REQUEST_ID: request_id, "ok": ok, "reason": reason}
+
+
+def open_command(payload: bytes) -> tuple[str | None, bytes]:
+    """(request id, value) of a command's payload: a request envelope is opened, anything
+    else is the value itself (with no request id). Raises ValueError for an envelope that is
+    not a valid one."""
+    text = payload.strip()
+    if not text.startswith(b"{"):
+        return None, payload
+    try:
+        data = parse_json(text, max_bytes=REQUEST_MAX_BYTES)
+    except ValueError:
+        return None, payload  # not an envelope: the command judges the value
+    if not isinstance(data, dict) or REQUEST_ID not in data:
+        return None, payload
+    request_id = data[REQUEST_ID]
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= REQUEST_ID_MAX:
+        raise ValueError(f"request_id must be a string of 1 to {REQUEST_ID_MAX} characters")
+    if REQUEST_VALUE not in data:
+        raise ValueError("a request needs a value")
+    value = data[REQUEST_VALUE]
+    if isinstance(value, str):
+        return request_id, value.encode()
+    return request_id, json.dumps(value).encode()
 
 
 def camera_topic(camera: str, leaf: str) -> str:
@@ -245,8 +297,8 @@ def detector_info(
 ) -> dict[str, Any]:
     """The retained `<prefix>/info` JSON: what the HA integration reads to find cameras.
 
-    `device_id` (the detector device's identifier) and `instance` were added after the other
-    keys: readers must accept their absence in an older detector's info.
+    `device_id` (the detector device's identifier), `instance` and `features` were added
+    after the other keys: readers must accept their absence in an older detector's info.
     """
     return {
         "version": __version__,
@@ -258,6 +310,7 @@ def detector_info(
         "error": error,
         "device_id": detector_device_id(mqtt),
         "instance": mqtt.instance or None,
+        "features": list(FEATURES),
         "cameras": {
             camera.id: {
                 "name": camera.name,

@@ -25,6 +25,11 @@ from detector.config.cameras import (
     reserved_topics,
 )
 from detector.config.detection import DETECTION_SCHEMA, DetectionConfig, detection_config
+from detector.config.false_alarms import (
+    FALSE_ALARMS_SCHEMA,
+    FalseAlarmsConfig,
+    false_alarms_config,
+)
 from detector.config.instance import INSTANCE_SCHEMA, InstanceConfig, instance_config
 from detector.config.loader import Secret, load_yaml
 from detector.config.logs import LOG_LEVELS, LOGGING_SCHEMA
@@ -41,6 +46,7 @@ __all__ = [
     "CameraConfig",
     "Config",
     "DetectionConfig",
+    "FalseAlarmsConfig",
     "InstanceConfig",
     "ModelConfig",
     "MqttConfig",
@@ -60,6 +66,7 @@ ROOT_SCHEMA = vol.Schema(
         vol.Optional("bridge", default={}): vol.All(mapping_or_empty, BRIDGE_SCHEMA),
         vol.Optional("logging", default={}): LOGGING_SCHEMA,
         vol.Optional("instance", default={}): INSTANCE_SCHEMA,
+        vol.Optional("false_alarms", default={}): FALSE_ALARMS_SCHEMA,
     },
     extra=vol.PREVENT_EXTRA,
 )
@@ -78,6 +85,7 @@ class Config:
     instance: InstanceConfig = dataclasses.field(default_factory=InstanceConfig)
     # Cameras of this config that other instances score (instance.count > 1).
     elsewhere: frozenset[str] = frozenset()
+    false_alarms: FalseAlarmsConfig = dataclasses.field(default_factory=FalseAlarmsConfig)
 
     @property
     def log_level(self) -> int:
@@ -224,6 +232,7 @@ def validate(data: Any, *, base_dir: Path | None = None) -> Config:
         logging_level=checked["logging"]["level"],
         instance=instance,
         elsewhere=elsewhere,
+        false_alarms=false_alarms_config(checked["false_alarms"], base_dir),
     )
 
 

@@ -23,6 +23,7 @@ from detector.service.alerts import test_alert_boxes
 from detector.service.cameras import CameraWatch
 from detector.service.command_table import CommandRefused
 from detector.service.false_alarm import FalseAlarm, false_alarm_masks, masks_attributes
+from detector.service.false_alarm_store import FalseAlarmStore
 from detector.service.publisher import Publisher
 from detector.service.refusals import RefusalLog
 from detector.service.scheduler import Scheduler
@@ -52,6 +53,7 @@ class CameraActions:
         refusals: RefusalLog,
         scheduler: Scheduler,
         run_on_control: Callable[[Callable[[], None]], Any],
+        false_alarms: FalseAlarmStore | None = None,
     ) -> None:
         self.cameras = cameras
         self.pipeline = pipeline
@@ -60,6 +62,7 @@ class CameraActions:
         self.refusals = refusals
         self.scheduler = scheduler
         self.run_on_control = run_on_control  # queues a task for the control thread (timers)
+        self.false_alarms = false_alarms  # where dismissed alerts' frames are kept
         self.test_alert_seconds = TEST_ALERT_SECONDS
 
     # -- settings --------------------------------------------------------------------------
@@ -164,6 +167,10 @@ class CameraActions:
             watch.false_alarms.append(event)
             state.reset()
             change = watch.alert.dismissed(event)
+            frames = list(watch.recent)
+            watch.recent.clear()  # the vote restarts: so does what a next dismissal keeps
+        if self.false_alarms is not None:
+            self.false_alarms.save(camera, frames, event)
         _LOGGER.info(
             "Camera %s: false alarm, %d box(es) masked as %s",
             camera,

@@ -42,17 +42,15 @@ class AlertChange:
 
     `smoke` is the retained smoke state to publish (it may repeat the current one, as when a
     real alert takes over a test alert), `event` the start / end event, `attributes` the new
-    attributes payload.
+    attributes payload, `score` the score sensor's new value (a reset or "Not smoke" restarts
+    the vote: the score and the boxes of the dismissed alert clear at once, not at the next
+    frame).
     """
 
     smoke: bool | None = None
     event: SmokeEvent | None = None
     attributes: dict[str, Any] | None = None
-
-    @property
-    def empty(self) -> bool:
-        """True when nothing is to be published."""
-        return self.smoke is None and self.event is None and self.attributes is None
+    score: float | None = None  # the score sensor's new value, when an input set it
 
 
 @dataclass
@@ -134,15 +132,22 @@ class CameraAlert:
             return None
         self.smoke = self.testing = False
         self.started = None
-        return AlertChange(False, SmokeEvent("ended", True), self._closed_attributes())
+        return AlertChange(
+            False, SmokeEvent("ended", True), self._closed_attributes(vote_restarted=False)
+        )
 
     def reset(self) -> AlertChange:
-        """The alert is acknowledged (the vote restarts too): smoke goes OFF."""
+        """The alert is acknowledged and the vote restarts: smoke goes OFF, and the score and
+        boxes shown are those of the restarted vote (none yet), not the closed alert's."""
         was_on, was_test = self.smoke, self.testing
         self.smoke = self.testing = False
         self.started = None
+        self.score = 0.0 if self.score is not None else None
         return AlertChange(
-            False, SmokeEvent("ended", was_test) if was_on else None, self._closed_attributes()
+            False,
+            SmokeEvent("ended", was_test) if was_on else None,
+            self._closed_attributes(vote_restarted=True),
+            self.score,
         )
 
     def dismissed(self, event: FalseAlarm) -> AlertChange:
@@ -153,11 +158,15 @@ class CameraAlert:
             self.frame_attributes = {**self.frame_attributes, "false_alarm": event.to_json()}
         return self.reset()
 
-    def _closed_attributes(self) -> dict[str, Any] | None:
-        """The latest frame's attributes, with no alert open (None before any frame)."""
+    def _closed_attributes(self, *, vote_restarted: bool) -> dict[str, Any] | None:
+        """The latest frame's attributes, with no alert open (None before any frame); with
+        the vote restarted, no score and no boxes either."""
         if self.frame_attributes is None:
             return None
-        self.frame_attributes = {**self.frame_attributes, "alert_started": None, "test": False}
+        closed: dict[str, Any] = {"alert_started": None, "test": False}
+        if vote_restarted:
+            closed.update(score=0.0, boxes=[])
+        self.frame_attributes = {**self.frame_attributes, **closed}
         self.attributes = self.frame_attributes
         return self.attributes
 

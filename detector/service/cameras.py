@@ -38,6 +38,9 @@ class CameraWatch:
     test_timer: threading.Timer | None = None
     false_alarms: deque[FalseAlarm] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS_SHOWN))
     frame_published_at: float | None = None  # monotonic
+    # The latest scored frames (capture time, JPEG), as many as the vote's window: the frames
+    # of an alert dismissed as "Not smoke" are kept from these (false_alarm_store.py).
+    recent: deque[tuple[float, bytes]] = field(default_factory=deque)
 
     @classmethod
     def of(cls, config: CameraConfig, model: str) -> CameraWatch:
@@ -46,6 +49,7 @@ class CameraWatch:
             config,
             LiveSettings.from_file(config.id, enabled=config.enabled, threshold=config.threshold),
             CameraAlert(model),
+            recent=deque(maxlen=config.nb_frames),
         )
 
     def status_at(self, now: float, last_frame_at: float | None) -> str:

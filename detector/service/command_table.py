@@ -116,6 +116,10 @@ class CommandTable:
             " (remove it: mosquitto_pub -r -n -t <topic>)",
         )
 
+    def refuse_request(self, camera: str, name: str, problem: str) -> Outcome:
+        """A request envelope that is not a valid one (see contract.open_command)."""
+        return self._refuse(camera, name, "bad_command", f"{name}: {problem}")
+
     def apply(self, camera: str, name: str, text: str, *, source: str) -> Outcome:
         """Parse and apply a setting's value (from a command or a restored state)."""
         setting = self.settings[name]
@@ -166,21 +170,23 @@ class CommandInbox:
         self._lock = threading.Lock()
         self.replaced = 0  # setting values replaced by a newer one before they ran
 
-    def put(self, command: PendingCommand) -> bool:
-        """Queue a command; False when the inbox is full (the caller refuses it)."""
+    def put(self, command: PendingCommand) -> tuple[bool, PendingCommand | None]:
+        """Queue a command: (False, None) when the inbox is full (the caller refuses it), else
+        (True, the waiting command of the same setting it replaced, if any)."""
+        replaced = None
         with self._lock:
             if command.name in self.settings:
                 key: tuple[str, str] | int = (command.camera, command.name)
-                if key in self._waiting:
+                replaced = self._waiting.pop(key, None)  # the newer goes to the back, in order
+                if replaced is not None:
                     self.replaced += 1
-                    del self._waiting[key]  # the newer value goes to the back, in order
             else:
                 self._count += 1
                 key = self._count
             if len(self._waiting) >= self.limit:
-                return False
+                return False, None
             self._waiting[key] = command
-            return True
+            return True, replaced
 
     def take(self) -> list[PendingCommand]:
         """Every waiting command, in the order they arrived (a replaced value at its newest)."""

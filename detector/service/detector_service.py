@@ -25,7 +25,13 @@ from collections.abc import Callable
 
 from detector import contract as wire
 from detector.config import Config
-from detector.contract import camera_topic, command_leaf, detector_info, ha_status_topic
+from detector.contract import (
+    camera_topic,
+    command_leaf,
+    detector_info,
+    ha_status_topic,
+    open_command,
+)
 from detector.errors import FrameError, InferenceError
 from detector.inputs import FrameInputs, parse_frame_payload
 from detector.mqtt import Inbound, is_birth
@@ -34,8 +40,14 @@ from detector.pipeline import Pipeline
 from detector.service import discovery
 from detector.service.actions import CameraActions
 from detector.service.cameras import CameraWatch
-from detector.service.command_table import CommandInbox, CommandTable, PendingCommand
+from detector.service.command_table import (
+    CommandInbox,
+    CommandTable,
+    Outcome,
+    PendingCommand,
+)
 from detector.service.comms import Comms, detector_session
+from detector.service.false_alarm_store import FalseAlarmStore
 from detector.service.outputs import SCORED_FRAME_EVERY, FrameOutputs
 from detector.service.publisher import Publisher
 from detector.service.refusals import RefusalLog
@@ -86,6 +98,7 @@ class DetectorService:
         self.stop_event = threading.Event()
         self._lock = threading.Lock()  # pipeline and alert state: worker vs commands
         self.health = Health("detector")
+        self.false_alarms = FalseAlarmStore(config.false_alarms, self.health)
         self.actions = CameraActions(
             self.cameras,
             pipeline,
@@ -94,6 +107,7 @@ class DetectorService:
             self.refusals,
             self.scheduler,
             self.control.put,
+            self.false_alarms,
         )
         self.commands = CommandTable(self.cameras, self.refusals)
         self.commands.setting(wire.ENABLED, parse_enabled, self.actions.set_enabled)
@@ -173,16 +187,20 @@ class DetectorService:
         parts = message.topic.split("/")
         camera, name = parts[-3], parts[-2]
         if message.retain:
-            self.commands.refuse_retained(camera, name)
+            outcome = self.commands.refuse_retained(camera, name)
+            self._answer(camera, name, _request_id(message.payload), outcome)
             return
         was_empty = not len(self.inbox)
-        if not self.inbox.put(PendingCommand(camera, name, message.payload)):
-            self.refusals.refuse(
-                camera,
-                "command_flood",
-                f"{name}: {self.inbox.limit} commands already wait; this one is dropped",
-            )
+        accepted, replaced = self.inbox.put(PendingCommand(camera, name, message.payload))
+        if not accepted:
+            reason = f"{name}: {self.inbox.limit} commands already wait; this one is dropped"
+            self.refusals.refuse(camera, "command_flood", reason)
+            self._answer(camera, name, _request_id(message.payload), Outcome(False, reason))
             return
+        if replaced is not None:
+            # Its sender is told: a newer value of the same setting came before it was applied.
+            superseded = Outcome(True, "replaced by a newer value before it was applied")
+            self._answer(camera, name, _request_id(replaced.payload), superseded)
         if was_empty:
             self.control.put(self._run_commands)
 
@@ -284,6 +302,7 @@ class DetectorService:
         if self._worker.is_alive():
             self._worker.join(timeout=60)
         self.outputs.shutdown()
+        self.false_alarms.close()
         for watch in self.cameras.values():
             if watch.test_timer is not None:
                 watch.test_timer.cancel()
@@ -299,9 +318,22 @@ class DetectorService:
         self._publish_all()
 
     def _run_commands(self) -> None:
-        """The commands waiting in the inbox, in order (a setting at its newest value)."""
+        """The commands waiting in the inbox, in order (a setting at its newest value); each
+        known camera's command is answered on its result topic."""
         for command in self.inbox.take():
-            self.commands.command(command.camera, command.name, command.payload)
+            try:
+                request_id, value = open_command(command.payload)
+            except ValueError as err:
+                outcome = self.commands.refuse_request(command.camera, command.name, str(err))
+                self._answer(command.camera, command.name, None, outcome)
+                continue
+            outcome = self.commands.command(command.camera, command.name, value)
+            self._answer(command.camera, command.name, request_id, outcome)
+
+    def _answer(self, camera: str, name: str, request_id: str | None, outcome: Outcome) -> None:
+        # Made-up cameras and commands get no answer: a flood of them must not make one.
+        if camera in self.cameras and self.commands.known(name):
+            self.publisher.command_result(camera, name, request_id, outcome.ok, outcome.reason)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -386,6 +418,7 @@ class DetectorService:
                     result = self.pipeline.process(job.camera, data, frame_time)
                     self.stats.inferred(result.timings["model"])
                     watch.last_jpeg = data
+                    watch.recent.append((result.frame_time, data))
                     watch.scored += 1
                     change = watch.alert.scored(result)
                     self.outputs.scored(watch, result, change, data)
@@ -402,6 +435,13 @@ class DetectorService:
         if watch.status != "online" or status != "online":
             # The first outcome after arriving (or a change): the status follows at once.
             self.control.put(self._update_health)
+
+
+def _request_id(payload: bytes) -> str | None:
+    try:
+        return open_command(payload)[0]
+    except ValueError:
+        return None
 
 
 def _is_default_image_topic(prefix: str, topic: str) -> bool:

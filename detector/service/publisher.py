@@ -17,7 +17,13 @@ from typing import Any
 
 from detector import contract as wire
 from detector.config import MqttConfig
-from detector.contract import camera_topic, config_topic, state_leaf
+from detector.contract import (
+    camera_topic,
+    command_result,
+    config_topic,
+    result_leaf,
+    state_leaf,
+)
 from detector.service.alerts import AlertChange
 from detector.service.comms import Comms
 
@@ -45,7 +51,10 @@ class Publisher:
     # -- a camera's alert ------------------------------------------------------------------
 
     def alert(self, camera: str, change: AlertChange) -> None:
-        """What an alert transition changed: attributes, then the state, then the event."""
+        """What an alert transition changed: score and attributes, then the state, then the
+        event."""
+        if change.score is not None:
+            self.score(camera, change.score)
         if change.attributes is not None:
             self.attributes(camera, change.attributes)
         if change.smoke is not None:
@@ -121,6 +130,16 @@ class Publisher:
         )
         self.comms.publish(
             camera_topic(camera, wire.SETTINGS_SOURCES), _json(sources), retain=True, qos=1
+        )
+
+    def command_result(
+        self, camera: str, command: str, request_id: str | None, ok: bool, reason: str | None
+    ) -> None:
+        """The outcome of one command (QoS 1, not retained: it answers one request)."""
+        self.comms.publish(
+            camera_topic(camera, result_leaf(command)),
+            _json(command_result(request_id, ok, reason)),
+            qos=1,
         )
 
     def masks_attributes(self, camera: str, attributes: dict[str, Any]) -> None:

@@ -139,5 +139,8 @@ def one_camera_service(folder: Path) -> DetectorService:
     """`in_process_service` of camera `a` on the tiny model, written in `folder`."""
     model = make_tiny_model(folder / "tiny.onnx")
     path = folder / "c.yaml"
-    path.write_text(f"model: {{path: {model}}}\ncameras: {{a: {{}}}}\n")
+    path.write_text(
+        f"model: {{path: {model}}}\nfalse_alarms: {{dir: {folder / 'false_alarms'}}}\n"
+        "cameras: {a: {}}\n"
+    )
     return in_process_service(path)

@@ -107,6 +107,8 @@ def write_config(path: Path, port: int, model: Path, cameras: dict[str, str], **
         f"mqtt: {{host: 127.0.0.1, port: {port}, client_id: {extra.get('client_id', 'sw-test')}}}",
         "detection: {interval: 0.2, nb_frames: 3, threshold: 0.25,"
         " stale_after: 10, offline_after: 50}",
+        # Dismissed alerts' frames stay in the test's folder, not the user's home.
+        f"false_alarms: {{dir: {path.parent / 'false_alarms'}}}",
         "cameras:",
         *(f"  {name}: {settings}" for name, settings in cameras.items()),
     ]

@@ -334,3 +334,17 @@ def test_bridge_stats_have_the_golden_shape(tmp_path: Path) -> None:
     finally:
         bridge.outbox.close()
     assert shape(stats) == shape(golden("bridge_stats.json"))
+
+
+def test_command_requests_and_results_are_the_golden_ones() -> None:
+    """What Home Assistant's services send and wait for (tests/ha checks the other side)."""
+    golden_request = golden("command_request.json")
+    payload = json.dumps(golden_request["request"]).encode()
+    assert contract.open_command(payload) == (golden_request["request"]["request_id"], b"PRESS")
+    assert contract.open_command(b"PRESS") == (None, b"PRESS")  # HA's button entities
+    request_id = golden_request["request"]["request_id"]
+    assert contract.command_result(request_id, True, None) == golden_request["done"]
+    refused = golden_request["refused"]
+    assert contract.command_result(request_id, False, refused["reason"]) == refused
+    assert contract.result_leaf("x") == golden_request["result_leaf"].format(command="x")
+    assert "command_results" in contract.FEATURES

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from detector.eval_dataset import load_dataset
 from detector.service import startup as startup_module
 from detector.service.detector_service import DetectorService
 from tests.detector.fake_comms import FakeComms, in_process_service
@@ -42,6 +43,7 @@ class Rig:
             # Scored as fast as the test sends; never stale while it runs.
             "detection: {nb_frames: 3, threshold: 0.25, interval: 0.01, stale_after: 1000,"
             " offline_after: 10000}\n"
+            f"false_alarms: {{dir: {self.path.parent / 'false_alarms'}}}\n"
             f"cameras: {{a: {camera}}}\n"
         )
 
@@ -357,3 +359,91 @@ def test_a_setting_s_newer_value_replaces_one_still_waiting(rig: Rig) -> None:
         comms.deliver(f"{P}/a/reset/set", "PRESS")
     assert service.refusals.camera_counts("a") == {"command_flood": 5}
     service.run_pending()
+
+
+def request(comms: FakeComms, camera: str, command: str, value: object, request_id: str) -> None:
+    """A command sent as Home Assistant's services send it: asking for its outcome."""
+    envelope = json.dumps({"request_id": request_id, "value": value})
+    assert comms.deliver(f"{P}/{camera}/{command}/set", envelope) == 1
+
+
+def results(comms: FakeComms, camera: str, command: str) -> list[dict[str, object]]:
+    return [json.loads(m.payload) for m in comms.on(f"{camera}/{command}/result")]
+
+
+def test_every_command_is_answered_with_its_outcome(rig: Rig) -> None:
+    """Home Assistant's services wait for this answer: a refused "Not smoke" is an error there
+    with the detector's reason, not a success with a warning in the detector's log."""
+    service, comms = rig.start()
+    request(comms, "a", "false_alarm", "PRESS", "r1")  # no alert yet
+    request(comms, "a", "threshold", "0.4", "r2")
+    request(comms, "a", "threshold", 0.45, "r3")  # replaces r2 before it ran
+    service.run_pending()
+    refused = results(comms, "a", "false_alarm")
+    assert refused == [
+        {
+            "request_id": "r1",
+            "ok": False,
+            "reason": "false_alarm: no alert on this camera has boxes to mask yet",
+        }
+    ]
+    answered = {r["request_id"]: r for r in results(comms, "a", "threshold")}
+    assert answered["r3"] == {"request_id": "r3", "ok": True, "reason": None}
+    assert answered["r2"]["ok"] is True and "newer value" in str(answered["r2"]["reason"])
+    assert service.cameras["a"].settings.threshold == 0.45
+    for payload in ('{"request_id": 7, "value": "PRESS"}', '{"request_id": "x"}'):
+        command(service, comms, "a/reset/set", payload)
+    assert [r["ok"] for r in results(comms, "a", "reset")] == [False, False]
+    # A plain command (an HA button) is answered too, without a request id.
+    command(service, comms, "a/test/set", "PRESS")
+    assert results(comms, "a", "test") == [{"request_id": None, "ok": True, "reason": None}]
+    # Made-up cameras and commands get no answer.
+    command(service, comms, "zz/reset/set", "PRESS")
+    command(service, comms, "a/nothing/set", "PRESS")
+    assert not comms.on("zz/reset/result") and not comms.on("a/nothing/result")
+
+
+def test_not_smoke_clears_the_score_and_boxes_at_once(rig: Rig) -> None:
+    service, comms = rig.start()
+    for data in (SMOKE, SMOKE, SMOKE):
+        score(service, "a", data)
+    before = comms.last("a/smoke/attributes")
+    assert before is not None and json.loads(before.payload)["boxes"]
+    command(service, comms, "a/false_alarm/set", "PRESS")
+    score_now = comms.last("a/score")
+    attributes = comms.last("a/smoke/attributes")
+    assert score_now is not None and score_now.payload == b"0.0"
+    assert attributes is not None
+    shown = json.loads(attributes.payload)
+    assert shown["score"] == 0.0 and shown["boxes"] == [] and shown["false_alarm"] is not None
+
+
+def test_a_dismissed_alert_s_frames_become_a_sequence_eval_reads(rig: Rig) -> None:
+    """ "Not smoke" keeps the frames that raised the alert as a fire-free sequence, so a user
+    can check a threshold change against their own false alarms."""
+    service, comms = rig.start()
+    for data in (CLEAR, SMOKE, SMOKE, SMOKE):
+        score(service, "a", data)
+    command(service, comms, "a/false_alarm/set", "PRESS")
+    service.false_alarms.close()  # the frames are written on a thread of their own
+    (sequence,) = load_dataset(rig.path.parent / "false_alarms")
+    assert not sequence.has_fire
+    assert len(sequence.frames) == 3  # the vote's window (nb_frames)
+    assert list(sequence.times) == sorted(sequence.times)
+    assert [path.read_bytes() for path in sequence.frames] == [SMOKE, SMOKE, SMOKE]
+
+
+def test_only_the_newest_dismissed_alerts_are_kept(rig: Rig) -> None:
+    rig.write("{}")
+    rig.path.write_text(
+        rig.path.read_text().replace("false_alarms: {dir:", "false_alarms: {keep: 2, dir:")
+    )
+    service, comms = rig.start()
+    for _ in range(3):
+        for data in (SMOKE, SMOKE, SMOKE):
+            score(service, "a", data)
+        command(service, comms, "a/false_alarm/set", "PRESS")
+        # The next alert's boxes are elsewhere than the masks of the previous ones.
+        service.pipeline.camera("a").set_masks("local", ())
+    service.false_alarms.close()
+    assert len(load_dataset(rig.path.parent / "false_alarms")) == 2
