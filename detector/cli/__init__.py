@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from detector import __version__
 from detector.errors import SmokeWatchError
+from detector.redact import install_log_filter, redact_text
 
 # Modules that add subcommands and the subcommands each adds, in the order `smokewatch --help`
 # lists them. Only the module of the command being run is imported, and each imports the
@@ -61,13 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Every configured secret (remembered when a configuration loads) is hidden in the log.
+    install_log_filter()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args))
     except SmokeWatchError as err:
-        print(f"smokewatch: error: {err}", file=sys.stderr)
+        print(f"smokewatch: error: {redact_text(str(err))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -12,9 +12,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import voluptuous as vol
 
+from detector import redact
 from detector.config.bridge import BRIDGE_SCHEMA, BridgeConfig
 from detector.config.cameras import (
     CAMERA_SCHEMA,
@@ -35,7 +37,7 @@ from detector.config.loader import Secret, load_yaml
 from detector.config.logs import LOG_LEVELS, LOGGING_SCHEMA
 from detector.config.model import MODEL_SCHEMA, ModelConfig, model_config
 from detector.config.mqtt import MQTT_SCHEMA, MqttConfig, TlsConfig, mqtt_config, tls_errors
-from detector.config.report import format_error, show
+from detector.config.report import SECRET_KEYS, format_error, show
 from detector.config.validators import mapping_or_empty, slug
 from detector.contract import camera_id_problem
 from detector.errors import ConfigError
@@ -174,6 +176,32 @@ def _cross_checks(
     return errors
 
 
+
+
+def secret_values(data: Any, key: str = "") -> set[str]:
+    """Every secret value in raw configuration data: `!secret`/`!env` values, the values of
+    password and token keys (of any type: a password of digits is a number to YAML), the
+    values of extra HTTP headers, and the credentials of URLs."""
+    found: set[str] = set()
+    if isinstance(data, dict):
+        for name, value in data.items():
+            if name == "headers" and isinstance(value, dict):
+                found.update(str(v) for v in value.values() if v is not None)
+            found |= secret_values(value, str(name))
+    elif isinstance(data, list):
+        for item in data:
+            found |= secret_values(item, key)
+    elif isinstance(data, Secret) or (key in SECRET_KEYS and data is not None):
+        found.add(str(data))
+    elif isinstance(data, str) and "@" in data and "://" in data:
+        try:
+            parts = urlsplit(data)
+        except ValueError:
+            return found
+        found.update(part for part in (parts.username, parts.password) if part)
+    return found
+
+
 def validate(data: Any, *, base_dir: Path | None = None) -> Config:
     """Validate raw configuration data; ConfigError lists every problem found.
 
@@ -237,9 +265,16 @@ def validate(data: Any, *, base_dir: Path | None = None) -> Config:
 
 
 def load_config(path: Path | str) -> Config:
-    """Load and validate a configuration file; ConfigError lists every problem found."""
+    """Load and validate a configuration file; ConfigError lists every problem found.
+
+    Every secret the file holds is remembered first (detector.redact): from then on it is
+    hidden wherever it would appear (logs, stats, the outbox), even in the errors of this
+    very file.
+    """
     path = Path(path)
-    return validate(load_yaml(path), base_dir=path.resolve().parent)
+    data = load_yaml(path)
+    redact.remember(secret_values(data))
+    return validate(data, base_dir=path.resolve().parent)
 
 
 def check_config(path: Path | str) -> tuple[Config, list[str]]:
@@ -252,6 +287,7 @@ def check_config(path: Path | str) -> tuple[Config, list[str]]:
 
     path = Path(path)
     data = load_yaml(path)
+    redact.remember(secret_values(data))
     base_dir = path.resolve().parent
     # What `run` and `bridge` open at start: a file that validates but names a broken
     # model, CA file or outbox must not pass here and fail there; and an error in one

@@ -12,6 +12,8 @@ from detector.config.validators import Each, KeyInvalid
 from detector.redact import redact_text
 
 _MAX_VALUE_CHARS = 60
+# Keys whose values never show in an error (detector.config.SECRET_KEYS says the same).
+SECRET_KEYS = frozenset({"password", "token"})
 
 
 def key_path(path: list[Any]) -> str:
@@ -135,6 +137,23 @@ def format_error(error: vol.Invalid, data: Any, schema: Any) -> str:
     if isinstance(error, vol.RequiredFieldInvalid):
         return f"{where}: required key missing"
     found, value = _value_at(data, path)
+    if found and path and path[-1] in SECRET_KEYS:
+        # Never the value of a password or token, whatever its type (a password of digits
+        # is a number to YAML: it must be quoted).
+        kind = "a string" if isinstance(value, str) else f"a {_kind(value)}"
+        return f"{where}: <secret, {kind}> is not allowed: {message} (quote it in YAML)"
     if found:
         return f"{where}: {show(value)} is not allowed: {message}"
     return f"{where}: {message}"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return "value" if value is not None else "null value"

@@ -199,8 +199,10 @@ class FakePyronear:
                 raise ValueError
             payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
         except ValueError:
+            # A misconfigured server may quote what it refused (`echo_headers`).
+            detail = f"Invalid token: refused {token}." if self.echo_headers else "Invalid token."
             raise web.HTTPNotAcceptable(
-                text=json.dumps({"detail": "Invalid token."}), content_type="application/json"
+                text=json.dumps({"detail": detail}), content_type="application/json"
             ) from None
         expected = _b64(
             hmac.new(self.secret, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
