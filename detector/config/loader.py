@@ -56,6 +56,9 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 # recursion before anything is built from it.
 MAX_DEPTH = 50
 MAX_EXPANDED_NODES = 100_000
+# Larger files are refused before they are parsed (they would hold more values than the bound
+# above: checking them would already cost seconds and hundreds of megabytes).
+MAX_FILE_BYTES = 2 * 1024 * 1024
 
 
 class _TooBig(yaml.YAMLError):
@@ -170,8 +173,8 @@ def _check_expanded_size(root: yaml.Node) -> None:
         total = 1 + sum(sizes[id(child)] for child in _children(node))
         if total > MAX_EXPANDED_NODES:
             raise _TooBig(
-                f"the document expands to more than {MAX_EXPANDED_NODES} values"
-                " (aliases of aliases?)"
+                f"the document holds more than {MAX_EXPANDED_NODES} values once its aliases"
+                " are expanded"
             )
         sizes[id(node)] = total
 
@@ -193,6 +196,19 @@ def load_yaml(path: Path) -> Any:
     a missing secret, an unset environment variable or a duplicate key."""
     if not path.is_file():
         raise ConfigError([f"{path}: no such configuration file"])
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise ConfigError([f"{path}: cannot read the configuration: {err}"]) from None
+    if size > MAX_FILE_BYTES:
+        # Parsed before any limit of the schema applies: a file of a million mask points
+        # took 73 s and 2.3 GB before being refused.
+        raise ConfigError(
+            [
+                f"{path}: refused: {size} bytes, more than {MAX_FILE_BYTES} (a configuration of"
+                " a hundred cameras with their masks fits in a tenth of it)"
+            ]
+        )
     try:
         with path.open(encoding="utf-8") as stream:
             loader = _Loader(stream)

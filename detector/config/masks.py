@@ -8,7 +8,7 @@ from typing import Any
 import voluptuous as vol
 
 from detector.config.validators import Each, boolean, text
-from detector.masks import RULES, Mask, Point, polygon_problem
+from detector.masks import MAX_MASKS, MAX_POINTS, RULES, Mask, Point, polygon_problem
 
 
 def _point(value: Any) -> Point:
@@ -20,6 +20,12 @@ def _point(value: Any) -> Point:
     ):
         return float(value[0]), float(value[1])
     raise vol.Invalid("expected [x, y] with x and y between 0 and 1")
+
+
+def _list_of_points(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    raise vol.Invalid("expected a list of [x, y] points")
 
 
 def _rect(value: Any) -> tuple[float, float, float, float]:
@@ -47,8 +53,15 @@ MASK_SCHEMA = vol.Schema(
         # Shown in logs and in the masks state topic; unique within the camera.
         vol.Required("name"): text,
         # The zone as three or more [x, y] points (give polygon or rect).
+        # The count is checked before the points: the same limits as a masks/set command.
         vol.Optional("polygon"): vol.All(
-            [_point], vol.Length(min=3, msg="expected at least 3 [x, y] points")
+            _list_of_points,
+            vol.Length(
+                min=3,
+                max=MAX_POINTS,
+                msg=f"expected between 3 and {MAX_POINTS} [x, y] points",
+            ),
+            [_point],
         ),
         # The zone as a rectangle [x1, y1, x2, y2].
         vol.Optional("rect"): _rect,
@@ -99,6 +112,8 @@ def _list(value: Any) -> list[Any]:
     if value is None:
         return []
     if isinstance(value, list):
+        if len(value) > MAX_MASKS:
+            raise vol.Invalid(f"expected at most {MAX_MASKS} masks, as a masks/set command")
         return value
     raise vol.Invalid("expected a list of masks")
 

@@ -161,3 +161,42 @@ def test_unknown_camera_logged_once_counted_always(env: tuple[Probe, ServiceProc
     assert data["rejected"]["unknown_camera"] == 3
     assert "ghost" not in data["cameras"]
     assert service.log().count("Refused input for ghost (unknown_camera)") == 1
+
+
+def test_a_camera_sending_only_garbage_is_never_online(env: tuple[Probe, ServiceProcess]) -> None:
+    """A blind camera was `online` for a moment after each frame arrived, and its frames counted
+    as scored: until one of its frames is scored, its status does not say online, and refused
+    frames are not counted as scored."""
+    probe, _service = env
+    for _ in range(6):
+        probe.publish(f"{P}/a/image", b"not a picture at all")
+        time.sleep(0.25)  # one interval: each frame is looked at
+    data = newest_stats(probe, lambda s: s["cameras"]["a"]["errors"].get("not_an_image", 0) >= 6)
+    assert data["cameras"]["a"]["scored"] == 0 and data["cameras"]["a"]["frames_in"] == 6
+    assert b"online" not in probe.payloads(f"{P}/a/status")
+    assert probe.last(f"{P}/a/status") == b"refused"
+
+
+def test_a_disabled_camera_sending_garbage_shows_it(env: tuple[Probe, ServiceProcess]) -> None:
+    probe, _service = env
+    probe.publish(f"{P}/a/enabled/set", "OFF")
+    probe.wait_for(lambda: probe.last(f"{P}/a/enabled/state") == b"OFF", 5, "disabled")
+    probe.publish(f"{P}/a/image", b"garbage")
+    probe.wait_for(lambda: probe.last(f"{P}/a/status") == b"refused", 5, "refused")
+    assert probe.payloads(f"{P}/a/smoke/attributes") == []  # checked, never scored
+
+
+def test_a_flood_of_made_up_cameras_does_not_hide_a_real_camera_s_problem(
+    env: tuple[Probe, ServiceProcess],
+) -> None:
+    """After ~1000 made-up camera names the refusals of real cameras were no longer logged."""
+    probe, service = env
+    for index in range(1200):
+        probe.publish(f"{P}/ghost{index}/image", b"x", qos=0)
+    newest_stats(probe, lambda s: s["rejected"].get("unknown_camera", 0) >= 1200)
+    probe.publish(f"{P}/a/image", b"not a picture at all")
+    probe.wait_for(
+        lambda: "Refused input for a (not_an_image)" in service.log(), 10, "a's refusal logged"
+    )
+    # The made-up names share one entry of the log's bookkeeping: one line, then summaries.
+    assert service.log().count("(unknown_camera)") == 1

@@ -19,7 +19,13 @@ import pytest
 
 from tests.detector.broker import Broker
 from tests.detector.fake_pyronear import FakePyronear, make_token
-from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
+from tests.detector.mqtt_helpers import (
+    Probe,
+    ServiceProcess,
+    SmokewatchProcess,
+    score_frame,
+    write_config,
+)
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
 
 P = "smokewatch"
@@ -182,11 +188,22 @@ def test_a_corrupt_outbox_does_not_stop_detection(
         service.close()
 
 
-def test_hosted_bridge_takes_detections_without_the_broker_hop(
+def test_the_hosted_bridge_delivers_each_detection_once_after_a_standalone_one_ran(
     broker: Broker, probe: Probe, tiny: Path, tmp_path: Path, api: FakePyronear
 ) -> None:
+    """The hosted bridge once resumed the session a standalone bridge had left on the broker
+    (same client id) and received every detection twice (273 "received again"), while that
+    session kept queueing them. Now both take detections over the broker on that one session:
+    each detection is stored and delivered once."""
     config = write_config(tmp_path / "c.yaml", broker.port, tiny, {"a": "{}"})
     _bridge_config(config, api, tmp_path / "outbox.sqlite3")
+    standalone = SmokewatchProcess(["bridge", "-c", str(config)], tmp_path / "bridge.log")
+    try:
+        probe.wait_for(lambda: probe.last(f"{P}/bridge/available") == b"online", 30, "bridge")
+    finally:
+        assert standalone.terminate() == 0
+        standalone.close()
+    probe.wait_for(lambda: probe.last(f"{P}/bridge/available") == b"offline", 10, "stopped")
     service = ServiceProcess(config, tmp_path / "s.log")
     try:
         probe.wait_for(lambda: probe.last(f"{P}/bridge/available") == b"online", 30, "bridge")
@@ -201,5 +218,7 @@ def test_hosted_bridge_takes_detections_without_the_broker_hop(
 
         data = probe.wait_for(bridge_stats, 10, "bridge stats")
         assert data["duplicates"] == 0 and data["healthy"] is True
+        assert len(api.detections) == 4
+        assert "received again" not in service.log()
     finally:
         service.close()
