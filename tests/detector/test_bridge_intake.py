@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from detector.bridge import intake as intake_module
 from detector.bridge.intake import Intake
 from detector.bridge.outbox import Outbox
 from detector.config import validate
@@ -18,11 +22,11 @@ from tests.detector.tiny_model import smoke_jpeg
 
 
 class FlakyOutbox(Outbox):
-    """An outbox whose first commit fails, like a full disk."""
+    """An outbox whose first commits fail, like a full disk."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, failures: int = 1) -> None:
         super().__init__(path)
-        self.failures = 1
+        self.failures = failures
 
     def add(self, *args: Any) -> bool:
         if self.failures:
@@ -98,6 +102,36 @@ def test_bad_and_unrouted_messages_are_counted_not_stored(broker: Broker, tmp_pa
         stats = outbox.stats()
         assert stats["rejected"] == 6 and stats["skipped"] == 1
         assert stats["cameras"]["c"]["skipped"] == 1
+    finally:
+        intake.stop()
+        probe.close()
+        outbox.close()
+
+
+def test_a_full_disk_is_retried_quietly_without_dropping_the_connection(
+    broker: Broker,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full disk logged an ERROR and a misleading "same client id" line every second (each
+    failed commit dropped the connection for a redelivery, which the flap watch took for a
+    second client). The commit is retried on the storage thread, unacknowledged meanwhile: one
+    line for the fault, the connection kept."""
+    monkeypatch.setattr(intake_module, "RETRY_INITIAL", 0.05)
+    outbox = FlakyOutbox(tmp_path / "o.sqlite3", failures=4)
+    intake, _stored = make_intake(broker, outbox)
+    probe = Probe(broker.host, broker.port, ("smokewatch/bridge/#",))
+    intake.start()
+    try:
+        probe.wait_for(intake.connected.is_set, 10, "intake connected")
+        probe.publish("smokewatch/a/detection", message())
+        probe.wait_for(lambda: outbox.stats()["pending"] == 1, 30, "the detection stored")
+        assert intake.storage_errors == 4 and intake.health.healthy
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1 and "No space left on device" in errors[0].getMessage()
+        assert "same client id" not in caplog.text
+        assert "disconnected" not in caplog.text.lower()
     finally:
         intake.stop()
         probe.close()

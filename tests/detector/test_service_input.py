@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from detector.bridge.api_masks import translate_api_masks
+from detector.service.settings import MASKS_MAX_BYTES
 from tests.detector.broker import Broker
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
@@ -200,3 +202,40 @@ def test_a_flood_of_made_up_cameras_does_not_hide_a_real_camera_s_problem(
     )
     # The made-up names share one entry of the log's bookkeeping: one line, then summaries.
     assert service.log().count("(unknown_camera)") == 1
+
+
+def max_size_masks(tag: int) -> str:
+    """50 zones of 85 points (a convex ring each): close to the largest masks command allowed
+    (MASKS_MAX_BYTES, 64 KiB), the most expensive one to check."""
+    zones = []
+    for zone in range(50):
+        cx, cy = 0.1 + 0.8 * (zone % 10) / 9, 0.1 + 0.8 * (zone // 10) / 4
+        ring = [
+            [
+                round(cx + 0.04 * math.cos(2 * math.pi * k / 85), 3),
+                round(cy + 0.04 * math.sin(2 * math.pi * k / 85), 3),
+            ]
+            for k in range(85)
+        ]
+        zones.append({"name": f"z{tag}-{zone}", "polygon": ring})
+    payload = json.dumps(zones, separators=(",", ":"))
+    assert 50_000 < len(payload) <= MASKS_MAX_BYTES
+    return payload
+
+
+def test_a_flood_of_large_masks_commands_does_not_delay_the_next_command(
+    env: tuple[Probe, ServiceProcess],
+) -> None:
+    """200 max-size masks/set commands delayed a later command by 42 s: each was parsed and
+    applied in turn. A newer value of a setting replaces the one still waiting."""
+    probe, _service = env
+    for tag in range(200):
+        probe.publish(f"{P}/a/masks/set", max_size_masks(tag), qos=0)
+    probe.publish(f"{P}/a/enabled/set", "OFF")
+    probe.wait_for(lambda: probe.last(f"{P}/a/enabled/state") == b"OFF", 15, "the switch")
+    probe.wait_for(
+        lambda: json.loads(probe.last(f"{P}/a/masks/state") or b"[]")[:1]
+        and json.loads(probe.last(f"{P}/a/masks/state") or b"[]")[0]["name"] == "z199-0",
+        15,
+        "the newest zones",
+    )
