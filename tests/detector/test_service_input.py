@@ -234,8 +234,10 @@ def test_a_flood_of_large_masks_commands_does_not_delay_the_next_command(
     probe.publish(f"{P}/a/enabled/set", "OFF")
     probe.wait_for(lambda: probe.last(f"{P}/a/enabled/state") == b"OFF", 15, "the switch")
     probe.wait_for(
-        lambda: json.loads(probe.last(f"{P}/a/masks/state") or b"[]")[:1]
-        and json.loads(probe.last(f"{P}/a/masks/state") or b"[]")[0]["name"] == "z199-0",
+        lambda: (
+            json.loads(probe.last(f"{P}/a/masks/state") or b"[]")[:1]
+            and json.loads(probe.last(f"{P}/a/masks/state") or b"[]")[0]["name"] == "z199-0"
+        ),
         15,
         "the newest zones",
     )
