@@ -9,9 +9,16 @@ import pytest
 
 from tests.detector.broker import Broker
 from tests.detector.fake_pyronear import FakePyronear
+from tests.detector.tiny_model import make_tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny test model (its score is the centre's grey level), made once per run."""
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
 @pytest.fixture

@@ -9,12 +9,6 @@ import pytest
 from detector.assembly import build_pipeline, camera_settings, load_model
 from detector.config import load_config
 from detector.errors import ModelError
-from tests.detector.tiny_model import make_tiny_model
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
 def test_each_camera_is_scored_with_its_own_settings_and_masks(tiny: Path, tmp_path: Path) -> None:

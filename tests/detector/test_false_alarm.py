@@ -16,7 +16,7 @@ from detector.masks import Mask, apply_masks
 from detector.service.false_alarm import FalseAlarm, false_alarm_masks, masks_attributes
 from tests.detector.broker import Broker
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import smoke_jpeg
 
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
 P = "smokewatch"
@@ -58,11 +58,6 @@ def test_masks_attributes_separate_local_remote_and_events() -> None:
     assert [m["name"] for m in data["local"]] == ["chimney"]
     assert data["remote"][0]["rule"] == "iou" and data["remote"][0]["name"] == "remote-7"
     assert [e["masks"] for e in data["false_alarms"]] == [[f"m{i}"] for i in range(2, 12)]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
 @pytest.fixture

@@ -25,15 +25,10 @@ from detector.config import load_config
 from tests.detector.broker import Broker
 from tests.detector.fake_pyronear import FakePyronear, make_token
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import smoke_jpeg
 
 P = "smokewatch"
 SMOKE = smoke_jpeg(200)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
 @pytest.fixture

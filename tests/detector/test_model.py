@@ -17,8 +17,9 @@ from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> ModelRuntime:
-    return ModelRuntime(make_tiny_model(tmp_path_factory.mktemp("m") / "tiny.onnx"))
+def runtime(tiny: Path) -> ModelRuntime:
+    """The tiny model (conftest.py) in onnxruntime."""
+    return ModelRuntime(tiny)
 
 
 def save_graph(
@@ -58,31 +59,31 @@ FLOAT = TensorProto.FLOAT
 IMAGES: tuple[str, int, list[int | str]] = ("images", FLOAT, [1, 3, 32, 32])
 
 
-def test_reads_size_and_classes(tiny: ModelRuntime) -> None:
-    assert (tiny.input_w, tiny.input_h) == (64, 64)
-    assert tiny.class_names == ["smoke"]
-    assert tiny.smoke_class_ids == [0]
-    assert tiny.name == "tiny"
-    tensor = tiny.new_input()
+def test_reads_size_and_classes(runtime: ModelRuntime) -> None:
+    assert (runtime.input_w, runtime.input_h) == (64, 64)
+    assert runtime.class_names == ["smoke"]
+    assert runtime.smoke_class_ids == [0]
+    assert runtime.name == "tiny"
+    tensor = runtime.new_input()
     assert tensor.shape == (1, 3, 64, 64) and tensor.dtype == np.float32 and not tensor.any()
 
 
 @pytest.mark.parametrize("level", [0, 64, 128, 200, 255])
-def test_tiny_model_score_follows_grey_level(tiny: ModelRuntime, level: int) -> None:
-    tensor = tiny.new_input()
+def test_tiny_model_score_follows_grey_level(runtime: ModelRuntime, level: int) -> None:
+    tensor = runtime.new_input()
     letterbox_into(decode_image(smoke_jpeg(level)), tensor)
-    output = tiny.run(tensor)
+    output = runtime.run(tensor)
     assert output.shape == (5, 1) and output.dtype == np.float32
     np.testing.assert_allclose(output[:4, 0], [32, 32, 16, 16])
     assert output[4, 0] == pytest.approx(level / 255, abs=0.01)
-    assert tiny.last_run_ms > 0
+    assert runtime.last_run_ms > 0
 
 
-def test_tiny_model_scores_only_the_centre(tiny: ModelRuntime) -> None:
-    tensor = tiny.new_input()
+def test_tiny_model_scores_only_the_centre(runtime: ModelRuntime) -> None:
+    tensor = runtime.new_input()
     tensor[:] = 1.0
     tensor[0, :, 24:40, 24:40] = 0.25  # the centre square S/2 ± S/8
-    assert tiny.run(tensor)[4, 0] == pytest.approx(0.25)
+    assert runtime.run(tensor)[4, 0] == pytest.approx(0.25)
 
 
 def test_tiny_model_other_size(tmp_path: Path) -> None:
@@ -95,8 +96,8 @@ def test_tiny_model_other_size(tmp_path: Path) -> None:
         make_tiny_model(tmp_path / "u.onnx", size=60)
 
 
-def test_warmup(tiny: ModelRuntime) -> None:
-    assert tiny.warmup(2) > 0
+def test_warmup(runtime: ModelRuntime) -> None:
+    assert runtime.warmup(2) > 0
 
 
 def test_class_names_metadata() -> None:

@@ -12,11 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.detector.broker import Broker
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import smoke_jpeg
 
 P = "smokewatch"
 SMOKE = smoke_jpeg(200)
@@ -27,11 +25,6 @@ RETAINED = {
     "a/enabled/set": "OFF",
     "a/threshold/set": "0.9",
 }
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
 def newest_stats(probe: Probe, check: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.detector.broker import Broker
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import smoke_jpeg
 
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
 P = "smokewatch"
@@ -35,11 +35,6 @@ REQUIRED = {
 # Device triggers are not entities: no name, unique id or availability of their own.
 TRIGGER_KEYS = {"automation_type", "topic", "type", "subtype", "payload", "device", "origin"}
 COMMON = {"name", "unique_id", "device", "origin", "availability", "availability_mode"}
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
 @pytest.fixture

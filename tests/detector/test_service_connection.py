@@ -13,17 +13,12 @@ import pytest
 
 from tests.detector.broker import Broker, free_port, mosquitto_path
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, write_config
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import smoke_jpeg
 
 P = "smokewatch"
 SMOKE = smoke_jpeg(200)
 
 needs_mosquitto = pytest.mark.skipif(mosquitto_path() is None, reason="mosquitto is not installed")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
 class SecuredBroker(Broker):

@@ -16,15 +16,10 @@ from detector.eval_dataset import load_dataset
 from detector.service import startup as startup_module
 from detector.service.detector_service import DetectorService
 from tests.detector.fake_comms import FakeComms, in_process_service
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import smoke_jpeg
 
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
 P = "smokewatch"
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
 class Rig:

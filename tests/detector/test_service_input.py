@@ -15,16 +15,11 @@ from detector.bridge.api_masks import translate_api_masks
 from detector.service.settings import MASKS_MAX_BYTES
 from tests.detector.broker import Broker
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import smoke_jpeg
 
 P = "smokewatch"
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
 SETTINGS = ("enabled", "threshold", "masks")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
 @pytest.fixture

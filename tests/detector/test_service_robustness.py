@@ -26,16 +26,11 @@ from tests.detector.mqtt_helpers import (
     score_frame,
     write_config,
 )
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import smoke_jpeg
 
 P = "smokewatch"
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
 B64 = base64.b64encode(SMOKE).decode()
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
 def stats_where(probe: Probe, check: Any, timeout: float = 15) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from detector.pipeline import FrameResult, Pipeline, ScoringSettings
 from tests.detector.broker import Broker
 from tests.detector.conftest import SHARED_DATA
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, write_config
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import smoke_jpeg
 from tests.detector.triton import TritonServer, require_triton
 
 DFIRE = SHARED_DATA / "models/dfire-yolo11n-int8-640.onnx"
@@ -30,11 +30,6 @@ P = "smokewatch"
 # One worker runs this module under pytest-xdist (--dist loadgroup): its Triton server starts
 # once, not once per worker.
 pytestmark = pytest.mark.xdist_group("triton")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
 @pytest.fixture(scope="module")
