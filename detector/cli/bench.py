@@ -133,7 +133,7 @@ def bench_main(args: argparse.Namespace) -> int:
     from detector.frames import decode_frame
 
     if args.config is not None:
-        config = load_config(args.config)
+        config = load_config(args.config, offline=True)
     else:
         config = validate({"cameras": {"bench": {}}})
     # The frame is always scored, as in the day: a grey frame on a camera that pauses at night

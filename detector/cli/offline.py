@@ -130,7 +130,7 @@ def camera_config(args: argparse.Namespace, default_camera: str) -> tuple[Config
     if args.config is None:
         camera = args.camera or default_camera
         return validate({"cameras": {camera: {}}}), camera, False
-    config = load_config(args.config)
+    config = load_config(args.config, offline=True)
     camera = args.camera or next(iter(config.cameras))
     if camera not in config.cameras:
         raise ConfigError(

@@ -78,7 +78,7 @@ def optimize_main(args: argparse.Namespace) -> int:
     from detector.replay import iter_frames
 
     if args.config is not None:
-        config = load_config(args.config)
+        config = load_config(args.config, offline=True)
     else:
         config = validate({"cameras": {"optimize": {}}})
     camera_id = args.camera or next(iter(config.cameras))

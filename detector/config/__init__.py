@@ -264,15 +264,16 @@ def validate(data: Any, *, base_dir: Path | None = None) -> Config:
     )
 
 
-def load_config(path: Path | str) -> Config:
+def load_config(path: Path | str, *, offline: bool = False) -> Config:
     """Load and validate a configuration file; ConfigError lists every problem found.
 
     Every secret the file holds is remembered first (detector.redact): from then on it is
     hidden wherever it would appear (logs, stats, the outbox), even in the errors of this
-    very file.
+    very file. `offline` (replay, eval, bench, optimize: commands that never connect to the
+    broker or the API) accepts secrets that cannot be resolved, such as a missing secrets.yaml.
     """
     path = Path(path)
-    data = load_yaml(path)
+    data = load_yaml(path, secrets_required=not offline)
     redact.remember(secret_values(data))
     return validate(data, base_dir=path.resolve().parent)
 

@@ -29,6 +29,13 @@ class Secret(str):
         return "'**********'"
 
 
+class UnresolvedSecret(Secret):
+    """A `!secret` or `!env` an offline command does not need (replay, eval, bench, optimize
+    never connect to the broker or the API): it stands in for the value, which is unknown."""
+
+    __slots__ = ()
+
+
 def _where(path: Path, mark: Any) -> str:
     return f"{path}, line {mark.line + 1}, column {mark.column + 1}"
 
@@ -71,6 +78,8 @@ class _Loader(yaml.SafeLoader):
     config_path: Path
     problems: list[str]
     secrets: dict[Any, Any] | None
+    # False: a secret that cannot be resolved is an UnresolvedSecret, not a problem.
+    secrets_required: bool = True
 
     def secret_values(self) -> dict[Any, Any] | None:
         """The secrets file beside the config, read once; None when it does not exist."""
@@ -123,6 +132,9 @@ def _secret(loader: _Loader, node: yaml.Node) -> Secret | None:
     values = loader.secret_values()
     secrets_path = loader.config_path.parent / SECRETS_FILE
     where = _where(loader.config_path, node.start_mark)
+    if values is None or name not in values:
+        if not loader.secrets_required:
+            return UnresolvedSecret(f"<!secret {name}>")
     if values is None:
         loader.problems.append(
             f"{where}: !secret {name}: {secrets_path} does not exist "
@@ -147,6 +159,8 @@ def _env(loader: _Loader, node: yaml.Node) -> Secret | None:
     spec = str(loader.construct_scalar(node))  # type: ignore[arg-type]
     name, has_default, default = spec.partition(":")
     value = os.environ.get(name)
+    if value is None and not has_default and not loader.secrets_required:
+        return UnresolvedSecret(f"<!env {name}>")
     if value is None and not has_default:
         loader.problems.append(
             f"{_where(loader.config_path, node.start_mark)}: !env {name}: environment variable "
@@ -191,9 +205,12 @@ _Loader.add_constructor("!secret", _secret)
 _Loader.add_constructor("!env", _env)
 
 
-def load_yaml(path: Path) -> Any:
+def load_yaml(path: Path, *, secrets_required: bool = True) -> Any:
     """Parse a config file; ConfigError for a missing file, invalid YAML (with line and column),
-    a missing secret, an unset environment variable or a duplicate key."""
+    a missing secret, an unset environment variable or a duplicate key.
+
+    `secrets_required` False (offline commands): a secret that cannot be resolved (no
+    secrets.yaml, an unset variable) is an UnresolvedSecret instead of an error."""
     if not path.is_file():
         raise ConfigError([f"{path}: no such configuration file"])
     try:
@@ -215,6 +232,7 @@ def load_yaml(path: Path) -> Any:
             loader.config_path = path
             loader.problems = []
             loader.secrets = None
+            loader.secrets_required = secrets_required
             try:
                 data = loader.get_single_data()
             finally:
