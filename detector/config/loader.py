@@ -132,9 +132,8 @@ def _secret(loader: _Loader, node: yaml.Node) -> Secret | None:
     values = loader.secret_values()
     secrets_path = loader.config_path.parent / SECRETS_FILE
     where = _where(loader.config_path, node.start_mark)
-    if values is None or name not in values:
-        if not loader.secrets_required:
-            return UnresolvedSecret(f"<!secret {name}>")
+    if (values is None or name not in values) and not loader.secrets_required:
+        return UnresolvedSecret(f"<!secret {name}>")
     if values is None:
         loader.problems.append(
             f"{where}: !secret {name}: {secrets_path} does not exist "
