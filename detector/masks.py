@@ -196,21 +196,6 @@ def masking(
     return hits
 
 
-def apply_masks(
-    boxes: NDArray[np.float32],
-    masks: Sequence[Mask],
-    *,
-    iou_thresh: float = 0.1,
-    inside_fraction: float = 0.5,
-) -> NDArray[np.float32]:
-    """The boxes (n, 5) that no enabled mask removes (see `masking`), in their original order."""
-    hits = masking(boxes, masks, iou_thresh=iou_thresh, inside_fraction=inside_fraction)
-    if not any(hit is not None for hit in hits):
-        return boxes
-    kept: NDArray[np.float32] = boxes[np.array([hit is None for hit in hits], dtype=bool)]
-    return kept
-
-
 def masks_from_json(obj: Any) -> list[Mask]:
     """The masks of a masks command: a JSON list of mask objects with unique names.
 

@@ -176,8 +176,6 @@ def _cross_checks(
     return errors
 
 
-
-
 def secret_values(data: Any, key: str = "") -> set[str]:
     """Every secret value in raw configuration data: `!secret`/`!env` values, the values of
     password and token keys (of any type: a password of digits is a number to YAML), the

@@ -107,7 +107,7 @@ class CameraActions:
     def publish_settings(self, camera: str) -> None:
         """The settings' states, where they come from, and every mask of the camera."""
         watch = self.cameras[camera]
-        self.publisher.settings(
+        self.publisher.setting_states(
             camera,
             enabled=watch.settings.enabled,
             threshold=watch.settings.threshold,

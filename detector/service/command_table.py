@@ -64,14 +64,14 @@ class CommandTable:
     def __init__(self, cameras: Collection[str], refusals: RefusalLog) -> None:
         self.cameras = cameras
         self.refusals = refusals
-        self.settings: dict[str, SettingCommand] = {}
+        self.setting_commands: dict[str, SettingCommand] = {}
         self.buttons: dict[str, Callable[[str], None]] = {}
 
     def setting(
         self, name: str, parse: Callable[[str], Any], apply: Callable[[str, Any, str], None]
     ) -> None:
         """Add a setting command."""
-        self.settings[name] = SettingCommand(parse, apply)
+        self.setting_commands[name] = SettingCommand(parse, apply)
 
     def button(self, name: str, press: Callable[[str], None]) -> None:
         """Add a button command (its handler may raise CommandRefused)."""
@@ -79,7 +79,7 @@ class CommandTable:
 
     def known(self, name: str) -> bool:
         """Whether `name` is a command of the table."""
-        return name in self.settings or name in self.buttons
+        return name in self.setting_commands or name in self.buttons
 
     def command(self, camera: str, name: str, payload: bytes) -> Outcome:
         """Run one command; a refused one is counted and logged, and says why."""
@@ -99,7 +99,7 @@ class CommandTable:
             except CommandRefused as err:
                 return self._refuse(camera, name, "bad_command", f"{name}: {err}")
             return DONE
-        if name in self.settings:
+        if name in self.setting_commands:
             return self.apply(camera, name, text, source="command")
         return self._refuse(
             camera, name, "bad_command", f"unknown command topic {command_leaf(name)}"
@@ -122,7 +122,7 @@ class CommandTable:
 
     def apply(self, camera: str, name: str, text: str, *, source: str) -> Outcome:
         """Parse and apply a setting's value (from a command or a restored state)."""
-        setting = self.settings[name]
+        setting = self.setting_commands[name]
         try:
             value = setting.parse(text)
         except ValueError as err:
@@ -134,7 +134,7 @@ class CommandTable:
     def parse(self, camera: str, name: str, text: str, *, source: str) -> tuple[bool, Any]:
         """Only parse a setting's value: (True, value), or (False, None) when refused."""
         try:
-            return True, self.settings[name].parse(text)
+            return True, self.setting_commands[name].parse(text)
         except ValueError as err:
             self._refuse(camera, name, "bad_command", f"{name} ({source}): {err}")
             return False, None
@@ -163,7 +163,7 @@ class CommandInbox:
     """
 
     def __init__(self, settings: Collection[str], *, limit: int = INBOX_LIMIT) -> None:
-        self.settings = settings
+        self.settings = settings  # the names of setting commands (a newer value replaces)
         self.limit = limit
         self._waiting: OrderedDict[tuple[str, str] | int, PendingCommand] = OrderedDict()
         self._count = 0  # gives each press a key of its own

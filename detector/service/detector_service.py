@@ -117,7 +117,7 @@ class DetectorService:
         self.commands.button(wire.TEST, self.actions.test_alert)
         self.commands.button(wire.FALSE_ALARM, self.actions.false_alarm)
         self.commands.button(wire.FILE_SETTINGS, self.actions.use_file_settings)
-        self.inbox = CommandInbox(self.commands.settings)
+        self.inbox = CommandInbox(self.commands.setting_commands)
         self.inputs = FrameInputs(
             list(config.cameras.values()),
             max_bytes=config.detection.max_frame_bytes,

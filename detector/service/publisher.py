@@ -107,7 +107,7 @@ class Publisher:
 
     # -- a camera's settings ---------------------------------------------------------------
 
-    def settings(
+    def setting_states(
         self,
         camera: str,
         *,

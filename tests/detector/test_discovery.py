@@ -22,7 +22,7 @@ def test_every_command_entity_has_a_handler(service: DetectorService) -> None:
         for payload in payloads.values()
         if "command_topic" in payload
     }
-    handled = set(service.commands.settings) | set(service.commands.buttons)
+    handled = set(service.commands.setting_commands) | set(service.commands.buttons)
     assert commands <= handled, commands - handled
     # Every button HA can press sends the PRESS the command table waits for.
     for (component, _), payload in payloads.items():

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detector.masks import Mask, apply_masks
+from detector.masks import Mask
 from detector.service.false_alarm import FalseAlarm, false_alarm_masks, masks_attributes
 from tests.detector.broker import Broker
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
+from tests.detector.test_masks import apply_masks
 from tests.detector.tiny_model import smoke_jpeg
 
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from detector.masks import (
     Mask,
-    apply_masks,
     clip_to_rect,
     fraction_inside,
     masking,
@@ -22,6 +24,21 @@ BIG = Mask.rect("big", 0.0, 0.0, 0.8, 0.8)
 SMALL_BOX = np.array([[0.3, 0.3, 0.35, 0.35, 0.9]], dtype=np.float32)
 # An L-shaped (concave) zone: the unit square minus the top-right quarter 0.5..1 x 0..0.5.
 ELL = ((0.0, 0.0), (0.5, 0.0), (0.5, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0))
+
+
+def apply_masks(
+    boxes: NDArray[np.float32],
+    masks: Sequence[Mask],
+    *,
+    iou_thresh: float = 0.1,
+    inside_fraction: float = 0.5,
+) -> NDArray[np.float32]:
+    """The boxes no enabled mask removes, in their order (what the pipeline keeps)."""
+    hits = masking(boxes, masks, iou_thresh=iou_thresh, inside_fraction=inside_fraction)
+    if all(hit is None for hit in hits):
+        return boxes
+    kept: NDArray[np.float32] = boxes[np.array([hit is None for hit in hits], dtype=bool)]
+    return kept
 
 
 def test_small_box_in_big_mask_kept_by_iou_rule_dropped_by_inside_rule() -> None:
