@@ -16,7 +16,6 @@ After that, messages on these topics (the detector's own publishes coming back) 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
@@ -40,6 +39,8 @@ _LOGGER = logging.getLogger(__name__)
 # The broker is expected to echo the probe at once; a broker whose ACL refuses it delays the
 # start by this much, once, and a warning says the restore may be incomplete.
 RESTORE_TIMEOUT = 5.0
+# A previous info larger than this is not ours (a thousand cameras fit in a tenth of it).
+INFO_MAX_BYTES = 1024 * 1024
 
 
 class Startup:
@@ -83,8 +84,8 @@ class Startup:
     def _info(self, message: Inbound) -> None:
         if self.previous_info is None and self.collecting:
             try:
-                info = json.loads(message.payload)
-            except (ValueError, UnicodeDecodeError):
+                info = parse_json(message.payload, max_bytes=INFO_MAX_BYTES)
+            except ValueError:
                 return
             if isinstance(info, dict):
                 self.previous_info = info
