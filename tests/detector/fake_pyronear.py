@@ -18,6 +18,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -336,3 +337,21 @@ class FakePyronear:
 def bboxes_valid(text: str) -> bool:
     """True when the server accepts the `bboxes` field."""
     return bboxes_error(text) is None
+
+
+def write_bridge_section(config: Path, api: FakePyronear, outbox: Path) -> Path:
+    """Append a bridge section for camera `a` (token in secrets.yaml, pose 11) on the fake,
+    with short backoffs and stats every 0.5 s."""
+    (config.parent / "secrets.yaml").write_text(f"token_a: {make_token(1)}\n")
+    with config.open("a") as stream:
+        stream.write(
+            "bridge:\n"
+            "  enabled: true\n"
+            f"  url: {api.url}\n"
+            f"  outbox: {outbox}\n"
+            "  backoff_initial: 0.05\n"
+            "  backoff_max: 0.5\n"
+            "  stats_interval: 0.5\n"
+            "  cameras: {a: {token: !secret token_a, pose_id: 11}}\n"
+        )
+    return config

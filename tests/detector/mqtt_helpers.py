@@ -201,3 +201,19 @@ def score_frame(
 
     probe.publish(f"{prefix}/{camera}/image", payload)
     return probe.wait_for(scored, 10, f"the attributes of a frame of {camera}")  # type: ignore[no-any-return]
+
+
+def newest_stats(
+    probe: Probe,
+    check: Callable[[dict[str, Any]], Any] = bool,
+    timeout: float = 20.0,
+    topic: str = "smokewatch/stats",
+) -> dict[str, Any]:
+    """The newest stats message (a JSON object) that satisfies `check`, waiting for it."""
+
+    def newest() -> dict[str, Any] | None:
+        last = probe.last(topic)
+        data = json.loads(last) if last else None
+        return data if isinstance(data, dict) and check(data) else None
+
+    return probe.wait_for(newest, timeout, f"{topic} satisfying {check}")  # type: ignore[no-any-return]

@@ -23,7 +23,7 @@ from detector.bridge import intake as intake_module
 from detector.bridge.bridge_service import BridgeService
 from detector.config import load_config
 from tests.detector.broker import Broker
-from tests.detector.fake_pyronear import FakePyronear, make_token
+from tests.detector.fake_pyronear import FakePyronear, write_bridge_section
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
 from tests.detector.tiny_model import smoke_jpeg
 
@@ -38,22 +38,6 @@ def probe(broker: Broker) -> Iterator[Probe]:
         yield p
     finally:
         p.close()
-
-
-def bridge_config(config: Path, api: FakePyronear, outbox: Path) -> Path:
-    (config.parent / "secrets.yaml").write_text(f"token_a: {make_token(1)}\n")
-    with config.open("a") as stream:
-        stream.write(
-            "bridge:\n"
-            "  enabled: true\n"
-            f"  url: {api.url}\n"
-            f"  outbox: {outbox}\n"
-            "  backoff_initial: 0.05\n"
-            "  backoff_max: 0.5\n"
-            "  stats_interval: 0.5\n"
-            "  cameras: {a: {token: !secret token_a, pose_id: 11}}\n"
-        )
-    return config
 
 
 def hold_lock(outbox: Path) -> sqlite3.Connection:
@@ -76,7 +60,7 @@ def test_a_stalled_outbox_does_not_slow_detection_and_kill_9_loses_nothing(
     broker: Broker, probe: Probe, tiny: Path, tmp_path: Path, api: FakePyronear
 ) -> None:
     outbox = tmp_path / "outbox.sqlite3"
-    config = bridge_config(
+    config = write_bridge_section(
         write_config(tmp_path / "c.yaml", broker.port, tiny, {"a": "{}"}), api, outbox
     )
     service = ServiceProcess(config, tmp_path / "s1.log")
@@ -107,7 +91,7 @@ def test_a_stalled_outbox_does_not_slow_detection_and_kill_9_loses_nothing(
 @pytest.fixture
 def env(broker: Broker, tmp_path: Path, api: FakePyronear) -> Path:
     config = write_config(tmp_path / "c.yaml", broker.port, tmp_path / "none.onnx", {"a": "{}"})
-    return bridge_config(config, api, tmp_path / "outbox.sqlite3")
+    return write_bridge_section(config, api, tmp_path / "outbox.sqlite3")
 
 
 def detection(recorded_at: str) -> str:

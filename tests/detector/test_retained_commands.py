@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from tests.detector.broker import Broker
-from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
+from tests.detector.mqtt_helpers import (
+    Probe,
+    ServiceProcess,
+    newest_stats,
+    score_frame,
+    write_config,
+)
 from tests.detector.tiny_model import smoke_jpeg
 
 P = "smokewatch"
@@ -25,15 +30,6 @@ RETAINED = {
     "a/enabled/set": "OFF",
     "a/threshold/set": "0.9",
 }
-
-
-def newest_stats(probe: Probe, check: Any) -> dict[str, Any]:
-    def newest() -> dict[str, Any] | None:
-        last = probe.last(f"{P}/stats")
-        data = json.loads(last) if last else None
-        return data if data and check(data) else None
-
-    return probe.wait_for(newest, 20, "stats")  # type: ignore[no-any-return]
 
 
 def test_commands_left_retained_never_act(broker: Broker, tiny: Path, tmp_path: Path) -> None:

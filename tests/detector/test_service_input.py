@@ -7,14 +7,19 @@ import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from detector.bridge.api_masks import translate_api_masks
 from detector.service.settings import MASKS_MAX_BYTES
 from tests.detector.broker import Broker
-from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
+from tests.detector.mqtt_helpers import (
+    Probe,
+    ServiceProcess,
+    newest_stats,
+    score_frame,
+    write_config,
+)
 from tests.detector.tiny_model import smoke_jpeg
 
 P = "smokewatch"
@@ -39,17 +44,6 @@ def env(broker: Broker, tiny: Path, tmp_path: Path) -> Iterator[tuple[Probe, Ser
     finally:
         service.close()
         probe.close()
-
-
-def newest_stats(probe: Probe, check: Any) -> dict[str, Any]:
-    """The first stats message (from now on) that satisfies check."""
-
-    def newest() -> dict[str, Any] | None:
-        last = probe.last(f"{P}/stats")
-        data = json.loads(last) if last else None
-        return data if data and check(data) else None
-
-    return probe.wait_for(newest, 10, "stats")  # type: ignore[no-any-return]
 
 
 def test_every_set_topic_refuses_garbage(env: tuple[Probe, ServiceProcess]) -> None:

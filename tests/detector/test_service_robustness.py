@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 
 from tests.detector.broker import Broker
-from tests.detector.fake_pyronear import FakePyronear, make_token
+from tests.detector.fake_pyronear import FakePyronear, write_bridge_section
 from tests.detector.mqtt_helpers import (
     Probe,
     ServiceProcess,
     SmokewatchProcess,
+    newest_stats,
     score_frame,
     write_config,
 )
@@ -31,15 +32,6 @@ from tests.detector.tiny_model import smoke_jpeg
 P = "smokewatch"
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
 B64 = base64.b64encode(SMOKE).decode()
-
-
-def stats_where(probe: Probe, check: Any, timeout: float = 15) -> dict[str, Any]:
-    def newest() -> dict[str, Any] | None:
-        last = probe.last(f"{P}/stats")
-        data = json.loads(last) if last else None
-        return data if data and check(data) else None
-
-    return probe.wait_for(newest, timeout, "stats")  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -69,7 +61,7 @@ def test_retained_impossible_timestamps_do_not_stop_the_detector(
     config = write_config(tmp_path / "c.yaml", broker.port, tiny, cameras)
     service = ServiceProcess(config, tmp_path / "s.log")
     try:
-        data = stats_where(
+        data = newest_stats(
             probe,
             lambda s: (
                 s["rejected"].get("bad_envelope", 0) >= len(refused)
@@ -79,7 +71,7 @@ def test_retained_impossible_timestamps_do_not_stop_the_detector(
         assert data["rejected"]["bad_ts"] == 1
         for _ in range(3):  # more stats publishes: the ones that used to raise
             assert score_frame(probe, "good", CLEAR)["score"] == 0.0
-        data = stats_where(probe, lambda s: s["cameras"]["good"]["scored"] >= 3)
+        data = newest_stats(probe, lambda s: s["cameras"]["good"]["scored"] >= 3)
         assert data["healthy"] is True and data["rejected"].get("internal", 0) == 0
         assert service.process.poll() is None
         assert "Traceback" not in service.log()
@@ -112,7 +104,7 @@ def test_malformed_retained_states_and_masks_commands(
         big = json.dumps([{"name": "m", "polygon": [[0.5, 0.5]] * 200_000}])
         for payload in (huge, "[" * 10_000, big, '[{"name": "x", "rect": [0, 0, NaN, 1]}]'):
             probe.publish(f"{P}/a/masks/set", payload)
-        data = stats_where(probe, lambda s: s["rejected"].get("bad_command", 0) >= 7)
+        data = newest_stats(probe, lambda s: s["rejected"].get("bad_command", 0) >= 7)
         assert data["rejected"]["bad_command"] == 7  # 3 restored states + 4 commands
         assert data["healthy"] is True
         log = service.log()
@@ -145,38 +137,23 @@ def test_republish_storm_during_an_alert_loses_no_detection(
         service.close()
 
 
-def _bridge_config(config: Path, api: FakePyronear, outbox: Path) -> None:
-    (config.parent / "secrets.yaml").write_text(f"token_a: {make_token(1)}\n")
-    with config.open("a") as stream:
-        stream.write(
-            "bridge:\n"
-            "  enabled: true\n"
-            f"  url: {api.url}\n"
-            f"  outbox: {outbox}\n"
-            "  backoff_initial: 0.05\n"
-            "  backoff_max: 0.5\n"
-            "  stats_interval: 0.5\n"
-            "  cameras: {a: {token: !secret token_a, pose_id: 11}}\n"
-        )
-
-
 def test_a_corrupt_outbox_does_not_stop_detection(
     broker: Broker, probe: Probe, tiny: Path, tmp_path: Path, api: FakePyronear
 ) -> None:
     outbox = tmp_path / "outbox.sqlite3"
     outbox.write_bytes(b"this is not a database" * 100)
     config = write_config(tmp_path / "c.yaml", broker.port, tiny, {"a": "{}"})
-    _bridge_config(config, api, outbox)
+    write_bridge_section(config, api, outbox)
     service = ServiceProcess(config, tmp_path / "s.log")
     try:
-        data = stats_where(probe, lambda s: "bridge" in s.get("faults", {}), timeout=30)
+        data = newest_stats(probe, lambda s: "bridge" in s.get("faults", {}), timeout=30)
         assert data["healthy"] is False and "outbox" in data["faults"]["bridge"]
         scored = [score_frame(probe, "a", SMOKE) for _ in range(3)]
         assert scored[-1]["alert_started"] is not None  # detection goes on
         # The outbox becomes usable: the bridge starts by itself and the detections that
         # waited in memory are delivered.
         outbox.unlink()
-        stats_where(probe, lambda s: "bridge" not in s.get("faults", {}), timeout=90)
+        newest_stats(probe, lambda s: "bridge" not in s.get("faults", {}), timeout=90)
         probe.wait_for(lambda: len(api.detections) >= 3, 30, "detections delivered")
         assert service.process.poll() is None
     finally:
@@ -191,7 +168,7 @@ def test_the_hosted_bridge_delivers_each_detection_once_after_a_standalone_one_r
     session kept queueing them. Now both take detections over the broker on that one session:
     each detection is stored and delivered once."""
     config = write_config(tmp_path / "c.yaml", broker.port, tiny, {"a": "{}"})
-    _bridge_config(config, api, tmp_path / "outbox.sqlite3")
+    write_bridge_section(config, api, tmp_path / "outbox.sqlite3")
     standalone = SmokewatchProcess(["bridge", "-c", str(config)], tmp_path / "bridge.log")
     try:
         probe.wait_for(lambda: probe.last(f"{P}/bridge/available") == b"online", 30, "bridge")
