@@ -176,27 +176,35 @@ def _cross_checks(
     return errors
 
 
-def secret_values(data: Any, key: str = "") -> set[str]:
+def secret_values(data: Any) -> set[str]:
     """Every secret value in raw configuration data: `!secret`/`!env` values, the values of
     password and token keys (of any type: a password of digits is a number to YAML), the
-    values of extra HTTP headers, and the credentials of URLs."""
+    values of extra HTTP headers, and the credentials of URLs. Walked without recursion, each
+    container once (YAML aliases may make the data a graph, even a cycle)."""
     found: set[str] = set()
-    if isinstance(data, dict):
-        for name, value in data.items():
-            if name == "headers" and isinstance(value, dict):
-                found.update(str(v) for v in value.values() if v is not None)
-            found |= secret_values(value, str(name))
-    elif isinstance(data, list):
-        for item in data:
-            found |= secret_values(item, key)
-    elif isinstance(data, Secret) or (key in SECRET_KEYS and data is not None):
-        found.add(str(data))
-    elif isinstance(data, str) and "@" in data and "://" in data:
-        try:
-            parts = urlsplit(data)
-        except ValueError:
-            return found
-        found.update(part for part in (parts.username, parts.password) if part)
+    seen: set[int] = set()
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict | list):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            if isinstance(value, dict):
+                for name, item in value.items():
+                    if name == "headers" and isinstance(item, dict):
+                        found.update(str(v) for v in item.values() if v is not None)
+                    stack.append((str(name), item))
+            else:
+                stack.extend((key, item) for item in value)
+        elif isinstance(value, Secret) or (key in SECRET_KEYS and value is not None):
+            found.add(str(value))
+        elif isinstance(value, str) and "@" in value and "://" in value:
+            try:
+                parts = urlsplit(value)
+            except ValueError:
+                continue
+            found.update(part for part in (parts.username, parts.password) if part)
     return found
 
 

@@ -30,7 +30,6 @@ from detector.contract import (
     command_leaf,
     detector_info,
     ha_status_topic,
-    open_command,
 )
 from detector.errors import FrameError, InferenceError
 from detector.inputs import FrameInputs, parse_frame_payload
@@ -40,12 +39,8 @@ from detector.pipeline import Pipeline
 from detector.service import discovery
 from detector.service.actions import CameraActions
 from detector.service.cameras import CameraWatch
-from detector.service.command_table import (
-    CommandInbox,
-    CommandTable,
-    Outcome,
-    PendingCommand,
-)
+from detector.service.command_router import CommandRouter
+from detector.service.command_table import CommandTable
 from detector.service.comms import Comms, detector_session
 from detector.service.false_alarm_store import FalseAlarmStore
 from detector.service.outputs import SCORED_FRAME_EVERY, FrameOutputs
@@ -117,7 +112,9 @@ class DetectorService:
         self.commands.button(wire.TEST, self.actions.test_alert)
         self.commands.button(wire.FALSE_ALARM, self.actions.false_alarm)
         self.commands.button(wire.FILE_SETTINGS, self.actions.use_file_settings)
-        self.inbox = CommandInbox(self.commands.setting_commands)
+        self.router = CommandRouter(
+            self.commands, self.cameras, self.publisher, self.refusals, self.control.put
+        )
         self.inputs = FrameInputs(
             list(config.cameras.values()),
             max_bytes=config.detection.max_frame_bytes,
@@ -164,7 +161,7 @@ class DetectorService:
         for topic in sorted(self.inputs.image_topics):
             if not _is_default_image_topic(prefix, topic):
                 self.comms.subscribe(topic, self._image_message, absolute=True)
-        self.comms.subscribe(camera_topic("+", command_leaf("+")), self._command_message)
+        self.comms.subscribe(camera_topic("+", command_leaf("+")), self.router.message)
         self.comms.subscribe(
             camera_topic("+", wire.MASKS_REMOTE), self._remote_masks_message, qos=1
         )
@@ -182,27 +179,6 @@ class DetectorService:
         and so the availability of its entities, the Detection switch included, stays true.
         """
         self.scheduler.put(camera, payload, check_only=not self.cameras[camera].settings.enabled)
-
-    def _command_message(self, message: Inbound) -> None:
-        parts = message.topic.split("/")
-        camera, name = parts[-3], parts[-2]
-        if message.retain:
-            outcome = self.commands.refuse_retained(camera, name)
-            self._answer(camera, name, _request_id(message.payload), outcome)
-            return
-        was_empty = not len(self.inbox)
-        accepted, replaced = self.inbox.put(PendingCommand(camera, name, message.payload))
-        if not accepted:
-            reason = f"{name}: {self.inbox.limit} commands already wait; this one is dropped"
-            self.refusals.refuse(camera, "command_flood", reason)
-            self._answer(camera, name, _request_id(message.payload), Outcome(False, reason))
-            return
-        if replaced is not None:
-            # Its sender is told: a newer value of the same setting came before it was applied.
-            superseded = Outcome(True, "replaced by a newer value before it was applied")
-            self._answer(camera, name, _request_id(replaced.payload), superseded)
-        if was_empty:
-            self.control.put(self._run_commands)
 
     def _remote_masks_message(self, message: Inbound) -> None:
         camera = message.topic.split("/")[-3]
@@ -317,24 +293,6 @@ class DetectorService:
             self._guarded("remove old cameras", self.startup.remove_old_cameras)
         self._publish_all()
 
-    def _run_commands(self) -> None:
-        """The commands waiting in the inbox, in order (a setting at its newest value); each
-        known camera's command is answered on its result topic."""
-        for command in self.inbox.take():
-            try:
-                request_id, value = open_command(command.payload)
-            except ValueError as err:
-                outcome = self.commands.refuse_request(command.camera, command.name, str(err))
-                self._answer(command.camera, command.name, None, outcome)
-                continue
-            outcome = self.commands.command(command.camera, command.name, value)
-            self._answer(command.camera, command.name, request_id, outcome)
-
-    def _answer(self, camera: str, name: str, request_id: str | None, outcome: Outcome) -> None:
-        # Made-up cameras and commands get no answer: a flood of them must not make one.
-        if camera in self.cameras and self.commands.known(name):
-            self.publisher.command_result(camera, name, request_id, outcome.ok, outcome.reason)
-
     # -- publishing ------------------------------------------------------------------------
 
     def info(self) -> dict[str, object]:
@@ -435,13 +393,6 @@ class DetectorService:
         if watch.status != "online" or status != "online":
             # The first outcome after arriving (or a change): the status follows at once.
             self.control.put(self._update_health)
-
-
-def _request_id(payload: bytes) -> str | None:
-    try:
-        return open_command(payload)[0]
-    except ValueError:
-        return None
 
 
 def _is_default_image_topic(prefix: str, topic: str) -> bool:

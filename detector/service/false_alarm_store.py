@@ -59,8 +59,10 @@ class FalseAlarmStore:
             return None
         try:
             folder = self._folder(camera, event)
-            for captured, jpeg in frames:
-                (folder / f"{camera}_{_stamp(captured)}.jpg").write_bytes(jpeg)
+            for index, (captured, jpeg) in enumerate(frames):
+                # The index keeps names unique (two frames within a millisecond) and in order;
+                # eval reads the time before it.
+                (folder / f"{camera}_{_stamp(captured)}_{index:02d}.jpg").write_bytes(jpeg)
             started = "unknown" if event.alert_started is None else iso_utc(event.alert_started)
             (folder / LABEL).write_text(
                 "# Dismissed as 'Not smoke' in Home Assistant: these frames raised the alert.\n"

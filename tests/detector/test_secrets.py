@@ -164,3 +164,9 @@ def test_a_token_an_api_echoes_reaches_neither_log_nor_stats_nor_outbox(
     finally:
         bridge.stop()
         probe.close()
+
+
+def test_a_configuration_whose_aliases_loop_is_walked_once() -> None:
+    looped: dict[str, object] = {"password": "l00p-s3cret"}
+    looped["self"] = looped  # YAML aliases can make a cycle (&a {x: *a})
+    assert secret_values({"mqtt": looped, "list": [looped, looped]}) == {"l00p-s3cret"}

@@ -345,12 +345,12 @@ def test_a_setting_s_newer_value_replaces_one_still_waiting(rig: Rig) -> None:
     for zone in zones:
         assert comms.deliver(f"{P}/a/masks/set", zone) == 1
     assert comms.deliver(f"{P}/a/threshold/set", "0.5") == 1
-    assert len(service.inbox) == 2 and service.inbox.replaced == 49
+    assert len(service.router.inbox) == 2 and service.router.inbox.replaced == 49
     service.run_pending()
     state = comms.last("a/masks/state")
     assert state is not None and json.loads(state.payload)[0]["name"] == "z49"
     assert service.pipeline.camera("a").settings.threshold == 0.5
-    for _ in range(service.inbox.limit + 5):
+    for _ in range(service.router.inbox.limit + 5):
         comms.deliver(f"{P}/a/reset/set", "PRESS")
     assert service.refusals.camera_counts("a") == {"command_flood": 5}
     service.run_pending()
