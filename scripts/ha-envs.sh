@@ -99,9 +99,16 @@ venv_freeze() { in_chroot "$VENV/bin/python" -m pip freeze --all 2>/dev/null | L
 
 recipe_hash() { sha256sum | cut -c1-16; }
 ROOTFS_KEY="sid $ROOTFS_PACKAGES $(declare -f build_rootfs | recipe_hash)"
+# The integration's manifest counts only by what leads to requirements (not, say, its MQTT
+# discovery topics).
+manifest_needs() {
+  python3 -c 'import json, sys; m = json.load(open(sys.argv[1]));
+print([m.get(k, []) for k in ("requirements", "dependencies", "after_dependencies")])' \
+    custom_components/smokewatch/manifest.json
+}
 VENV_KEY="homeassistant==$HA_VERSION phcc==${PHCC_VERSION:-none} $(
-  { declare -f build_venv venv_freeze; echo "$E2E_DOMAINS"
-    cat scripts/ha_requirements.py custom_components/smokewatch/manifest.json; } | recipe_hash)"
+  { declare -f build_venv venv_freeze; echo "$E2E_DOMAINS"; manifest_needs
+    cat scripts/ha_requirements.py; } | recipe_hash)"
 
 rootfs_ready() {
   [ "$(cat "$ROOTFS/$MARKER" 2>/dev/null)" = "$ROOTFS_KEY" ] &&
