@@ -34,6 +34,9 @@ class Comms(Protocol):
     on_connected: Callable[[], None] | None
     """Called (from the bus's own thread: must not block) after every (re)connection."""
 
+    connected: threading.Event
+    """Set while connected: `available` is `online` on the broker."""
+
     def start(self) -> None:
         """Connect in the background."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import queue
 import signal
 import statistics
@@ -24,6 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from detector import contract as wire
@@ -40,6 +42,7 @@ from detector.contract import (
     state_leaf,
 )
 from detector.errors import FrameError, InferenceError
+from detector.healthcheck import HealthReport, write_health_file
 from detector.inputs import FrameInputs, parse_frame_payload
 from detector.outputs.frigate import FrigateEvents
 from detector.pipeline import FrameResult, Pipeline
@@ -88,8 +91,11 @@ class DetectorService:
         stats_interval: float = 10.0,
         health_interval: float | None = None,
         scored_frame_every: float = SCORED_FRAME_EVERY,
+        health_file: Path | None = None,
     ) -> None:
         self.config = config
+        # Where `available` and the stats' health are also written for `smokewatch health`.
+        self.health_file = health_file
         self.mqtt = config.mqtt
         self.pipeline = pipeline
         self.stats_interval = stats_interval
@@ -299,6 +305,7 @@ class DetectorService:
             if watch.test_timer is not None:
                 watch.test_timer.cancel()
         self.comms.stop()
+        self._write_health_file()
         _LOGGER.info("Stopped")
 
     def _after_connect(self) -> None:
@@ -426,7 +433,30 @@ class DetectorService:
         }
 
     def _publish_stats(self) -> None:
-        self.publish.stats(self.stats())
+        stats = self.stats()
+        self.publish.stats(stats)
+        self._write_health_file(stats)
+
+    def _write_health_file(self, stats: dict[str, Any] | None = None) -> None:
+        """The local copy of `available` and the stats' health (control thread only)."""
+        if self.health_file is None:
+            return
+        snapshot = self.health.snapshot() if stats is None else stats
+        report = HealthReport(
+            written_at=time.time(),
+            pid=os.getpid(),
+            available="online" if self.comms.connected.is_set() else "offline",
+            broker=f"{self.mqtt.host}:{self.mqtt.port}",
+            healthy=snapshot["healthy"],
+            faults=snapshot["faults"],
+            stats_interval=self.stats_interval,
+        )
+        try:
+            write_health_file(self.health_file, report)
+        except OSError as err:
+            self.health.failed("health file", err)
+        else:
+            self.health.ok("health file")
 
     def _update_health(self) -> None:
         now = time.monotonic()

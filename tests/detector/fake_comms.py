@@ -8,6 +8,7 @@ start-up probe's echo ends the restore window).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +51,15 @@ class FakeComms:
         self.handlers: list[tuple[str, Callable[[str, bytes], None]]] = []
         self.accept = True
         self.echo = True  # False: a broker that never sends our own publishes back
+        self.connected = threading.Event()
 
     def start(self) -> None:
-        """Nothing to connect."""
+        """Nothing to connect: connected at once."""
+        self.connected.set()
 
     def stop(self) -> None:
         """Nothing to disconnect."""
+        self.connected.clear()
 
     def subscribe(
         self,
