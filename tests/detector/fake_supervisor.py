@@ -4,7 +4,8 @@ The real Supervisor cannot run here; the add-on asks it for one thing, the MQTT 
 this server answers as the Supervisor does (supervisor/api/services.py, services/modules/
 mqtt.py, api/utils.py of home-assistant/supervisor):
 
-- the add-on's token is required (`Authorization: Bearer <SUPERVISOR_TOKEN>`): 401 without it;
+- the add-on's token is required (`Authorization: Bearer <SUPERVISOR_TOKEN>`): without it the
+  security middleware answers 401 in plain text;
 - `{"result": "ok", "data": {"host", "port", "ssl", "protocol", "username", "password",
   "addon"}}` when an add-on provides MQTT (the data the provider registered, with its slug);
 - `{"result": "error", "message": "Service not enabled"}` with status 400 when none does;
@@ -40,7 +41,8 @@ class FakeSupervisor:
                 auth = self.headers.get("Authorization")
                 supervisor.requests.append((self.path, auth))
                 if auth != f"Bearer {supervisor.token}":
-                    self._answer(401, {"result": "error", "message": "Unauthorized"})
+                    # aiohttp's HTTPUnauthorized, raised by the security middleware: plain text.
+                    self._text(401, "401: Unauthorized")
                 elif self.path.rstrip("/") != "/services/mqtt":
                     self._answer(404, {"result": "error", "message": "Service does not exist"})
                 elif supervisor.mqtt is None:
@@ -52,6 +54,14 @@ class FakeSupervisor:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _text(self, status: int, body: str) -> None:
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
