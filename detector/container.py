@@ -462,4 +462,14 @@ def container_config(path: Path, data_dir: Path) -> Config:
     if isinstance(data, dict):
         _default_in(data, "model", "cache_dir", str(data_dir / MODEL_CACHE))
         _default_in(data, "bridge", "outbox", str(data_dir / OUTBOX))
-    return validate(data, base_dir=path.resolve().parent)
+    config = validate(data, base_dir=path.resolve().parent)
+    _LOGGER.info(
+        "Configuration %s: %d camera(s), broker %s:%s; model cache %s, outbox %s",
+        path,
+        len(config.cameras),
+        config.mqtt.host,
+        config.mqtt.port,
+        config.model.cache_dir,
+        config.bridge.outbox,
+    )
+    return config

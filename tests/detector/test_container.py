@@ -398,3 +398,14 @@ def test_the_addon_entry_serves_with_the_supervisors_broker_and_stops_on_sigterm
     for secret in ("broker-secret-1", "snapshot-secret-2", TOKEN):
         assert secret not in text
     assert sorted(p.name for p in data.iterdir()) == ["options.json", "smokewatch.yaml"]
+
+
+def test_the_compose_examples_config_is_valid(tmp_path: Path) -> None:
+    """container/smokewatch.yaml, as the image reads it (state defaulted into /data)."""
+    config = container_config(REPO / "container" / "smokewatch.yaml", tmp_path / "data")
+    assert config.mqtt.host == "mosquitto"
+    assert config.model.path == "pyronear/yolo11s_rapid-raccoon_v8.1.0"
+    assert config.model.cache_dir == str(tmp_path / "data" / "models")
+    driveway = config.cameras["driveway"]
+    assert driveway.source is not None and driveway.source.type == "frigate"
+    assert driveway.frigate_events is not None
