@@ -25,7 +25,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 WHEELS = REPO / "addon" / "wheels"
 # What setuptools reads to build the wheel (pyproject.toml names README.md and LICENSE).
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "detector")
+SOURCES = ("pyproject.toml", "LICENSE", "detector")
+# The wheel's long description, in place of README.md: the wheel then changes only with the
+# code and the package's metadata, not with every edit of the README.
+DESCRIPTION = (
+    "# SmokeWatch\n\nThe SmokeWatch detector, as the Home Assistant add-on installs it."
+    " Documentation: https://github.com/smokewatch/smokewatch\n"
+)
 # 1980-01-01, the earliest time a zip archive can record.
 SOURCE_DATE_EPOCH = "315532800"
 
@@ -43,6 +49,7 @@ def build(destination: Path) -> Path:
                 )
             else:
                 shutil.copy2(path, source / name)
+        (source / "README.md").write_text(DESCRIPTION)
         built = Path(scratch) / "out"
         subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", built, source],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import socket
 import stat
 import subprocess
 import tarfile
@@ -338,3 +339,30 @@ def test_the_default_model_is_downloaded_once_into_data(rig: Rig, tmp_path: Path
         assert mirror.downloads == 1 and logs(name).count("Downloading model") == 1
     finally:
         mirror.stop()
+
+
+def test_sigterm_while_the_model_downloads_stops_at_once(rig: Rig, tmp_path: Path) -> None:
+    """PID 1 ignores a signal it has no handler for: SIGTERM during the first start (the
+    default model downloading) would wait for podman's SIGKILL. The entry point handles it
+    from its first line: the container stops at once, exit 0, nothing half-written kept."""
+    silent = socket.socket()  # a mirror that accepts the download and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "options.json").write_text(
+        json.dumps(
+            options("https://api.pyronear.org", model="default", pyronear={"enabled": False})
+        )
+    )
+    try:
+        mirror = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        name = rig.run(data, "-e", f"SMOKEWATCH_MODEL_BASE_URL={mirror}")
+        wait_until(lambda: "Downloading model" in logs(name), 60, "the download")
+        stopping = time.monotonic()
+        podman("stop", "--time", "20", name)
+        assert time.monotonic() - stopping < 10
+        assert inspect(name)["State"]["ExitCode"] == 0, logs(name)[-2000:]
+        assert list((data / "models").rglob("*.onnx")) == []
+    finally:
+        silent.close()
