@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from detector.assembly import build_pipeline, load_model
-from detector.config import load_config
+from detector.config import Config, load_config
 from detector.errors import ModelError
 
 _LOGGER = logging.getLogger(__name__)
@@ -22,18 +23,41 @@ _LOGGER = logging.getLogger(__name__)
 
 def run_main(args: argparse.Namespace) -> int:
     """`smokewatch run`."""
-    from detector.service.detector_service import DetectorService, publish_model_error
+    return run_service(
+        load_config(args.config),
+        model_override=args.model,
+        stats_interval=args.stats_interval,
+        health_file=args.health_file,
+    )
 
-    config = load_config(args.config)
+
+def run_service(
+    config: Config,
+    *,
+    model_override: str | None = None,
+    stats_interval: float = 10.0,
+    health_file: Path | None = None,
+) -> int:
+    """Load the model and serve `config` until SIGTERM/SIGINT; the exit code (2 when the
+    model cannot be loaded). `health_file` also gets the detector's health for
+    `smokewatch health` (a report left by an earlier process is removed first)."""
+    from detector.service.detector_service import DetectorService
+    from detector.service.startup import publish_model_error
+
     logging.getLogger().setLevel(config.log_level)
+    if health_file is not None:
+        health_file.unlink(missing_ok=True)
     try:
-        model = load_model(config.model, override=args.model)
+        model = load_model(config.model, override=model_override)
     except ModelError as err:
         _LOGGER.error("%s", err)
         publish_model_error(config, str(err))
         return 2
     service = DetectorService(
-        config, build_pipeline(config, model), stats_interval=args.stats_interval
+        config,
+        build_pipeline(config, model),
+        stats_interval=stats_interval,
+        health_file=health_file,
     )
     if not config.bridge.enabled:
         return service.run()

@@ -10,6 +10,7 @@
 #                               /var/cache/smokewatch-ci); a brand-new directory proves that
 #                               nothing depends on an earlier run: SMOKEWATCH_HA_CACHE=$(mktemp -d)
 #   SMOKEWATCH_SKIP_HA=1        no Home Assistant part; SMOKEWATCH_SKIP_E2E=1 no end-to-end part
+#   SMOKEWATCH_SKIP_CONTAINER=1 no container part (the add-on's image built and run in podman)
 #   SMOKEWATCH_REQUIRE_ALL=1    a skipped test is a failure (CI: .ci/run sets it)
 #   SMOKEWATCH_TEST_WORKERS=N   pytest-xdist workers for the detector suite (default 4: its
 #                               tests mostly wait on processes and brokers, so 4 on 2 cores)
@@ -47,6 +48,18 @@ ha_build_log=$(mktemp /tmp/smokewatch-ha-build.XXXXXX)
 if [ "${SMOKEWATCH_SKIP_HA:-0}" != "1" ] && [ "$(id -u)" = 0 ]; then
   bash scripts/test-ha.sh build >"$ha_build_log" 2>&1 &
   ha_build_pid=$!
+fi
+# So do the container images (the add-on's Dockerfile on a Debian base, built by buildah into
+# a podman store in the same cache): scripts/container-image.sh, reused while its recipe holds.
+container_build_pid=""
+container_build_log=$(mktemp /tmp/smokewatch-container-build.XXXXXX)
+container_missing=""
+for tool in buildah podman runc podman-compose mmdebstrap; do
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || container_missing+=" $tool"
+done
+if [ "${SMOKEWATCH_SKIP_CONTAINER:-0}" != "1" ] && [ "$(id -u)" = 0 ] && [ -z "$container_missing" ]; then
+  bash scripts/container-image.sh >"$container_build_log" 2>&1 &
+  container_build_pid=$!
 fi
 
 stage "detector venv (.venv) and Triton venv (.venv-triton)"
@@ -120,4 +133,33 @@ if [ "${SMOKEWATCH_SKIP_HA:-0}" != "1" ]; then
 elif [ "$SMOKEWATCH_REQUIRE_ALL" = "1" ]; then
   echo "SMOKEWATCH_SKIP_HA=1 and SMOKEWATCH_REQUIRE_ALL=1 contradict each other" >&2
   exit 1
+fi
+
+if [ -n "$container_build_pid" ]; then
+  stage "container images (built in the background since the start)"
+  build_status=0
+  wait "$container_build_pid" || build_status=$?
+  cat "$container_build_log"
+  rm -f "$container_build_log"
+  [ "$build_status" = 0 ] || { echo "test: the container images did not build" >&2; exit 1; }
+  stage "container: the add-on and the compose example in podman, Home Assistant reading them"
+  eval "$(bash scripts/container-image.sh env)"
+  # Home Assistant's newest tested release, from the chroot scripts/test-ha.sh built.
+  ha_newest=$(sed -n 's/^HA_NEWEST=\([^ ]*\).*/\1/p' scripts/test-ha.sh)
+  ha_command=""
+  [ "${SMOKEWATCH_SKIP_HA:-0}" = "1" ] ||
+    ha_command="bash $PWD/scripts/ha-chroot.sh /opt/smokewatch-ha/ha-$ha_newest/bin/python"
+  SMOKEWATCH_E2E_HA_COMMAND=$ha_command .venv/bin/python -m pytest -q -p no:cacheprovider \
+    "${PYTEST_PLUGINS[@]}" tests/container
+else
+  rm -f "$container_build_log"
+  why="SMOKEWATCH_SKIP_CONTAINER=1"
+  [ "${SMOKEWATCH_SKIP_CONTAINER:-0}" = "1" ] || why="not root"
+  [ "$(id -u)" != 0 ] || [ -z "$container_missing" ] ||
+    why="missing:$container_missing (apt-get install$container_missing)"
+  if [ "$SMOKEWATCH_REQUIRE_ALL" = "1" ]; then
+    echo "the container part did not run ($why), and SMOKEWATCH_REQUIRE_ALL=1" >&2
+    exit 1
+  fi
+  echo "container tests skipped: $why"
 fi

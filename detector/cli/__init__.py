@@ -28,6 +28,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "detector.cli.evaluate": ("eval",),
     "detector.cli.optimize": ("optimize",),
     "detector.cli.bridge": ("bridge",),
+    "detector.cli.container": ("container", "health"),
 }
 
 

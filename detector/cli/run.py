@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from detector.healthcheck import health_file_from_env
+
 
 def register(subparsers: Any) -> None:
     """Add `run` and `demo` to the command line."""
@@ -19,6 +21,13 @@ def register(subparsers: Any) -> None:
     run.add_argument("--model", help="model file or repo id (overrides the config)")
     run.add_argument(
         "--stats-interval", type=float, default=10.0, help="seconds between stats (default 10)"
+    )
+    run.add_argument(
+        "--health-file",
+        type=Path,
+        default=health_file_from_env(),
+        help="also write the detector's health here at every stats interval, for "
+        "`smokewatch health` (default: $SMOKEWATCH_HEALTH_FILE, else none)",
     )
     run.set_defaults(func=run_main)
 

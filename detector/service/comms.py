@@ -7,6 +7,7 @@ thread: they never block, they only store or enqueue.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -24,6 +25,9 @@ class Comms(Protocol):
 
     on_connected: Callable[[bool], None] | None
     """Called (from the bus's own thread: must not block) after every (re)connection."""
+
+    connected: threading.Event
+    """Set while connected: `available` is `online` on the broker."""
 
     def start(self) -> None:
         """Connect in the background."""

@@ -15,13 +15,14 @@ start-up reconciliation with the previous run (startup.py), what a scored frame 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import queue
 import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from detector import contract as wire
 from detector.config import Config
@@ -32,6 +33,7 @@ from detector.contract import (
     ha_status_topic,
 )
 from detector.errors import FrameError, InferenceError
+from detector.healthcheck import HealthFile
 from detector.inputs import FrameInputs, parse_frame_payload
 from detector.mqtt import Inbound, is_birth
 from detector.outputs.frigate import FrigateEvents
@@ -71,8 +73,19 @@ class DetectorService:
         stats_interval: float = 10.0,
         health_interval: float | None = None,
         scored_frame_every: float = SCORED_FRAME_EVERY,
+        health_file: Path | None = None,
     ) -> None:
         self.config = config
+        # Where `available` and the stats' health are also written for `smokewatch health`.
+        self.health_file = (
+            None
+            if health_file is None
+            else HealthFile(
+                health_file,
+                broker=f"{config.mqtt.host}:{config.mqtt.port}",
+                stats_interval=stats_interval,
+            )
+        )
         self.mqtt = config.mqtt
         self.pipeline = pipeline
         self.stats_interval = stats_interval
@@ -283,6 +296,7 @@ class DetectorService:
             if watch.test_timer is not None:
                 watch.test_timer.cancel()
         self.comms.stop()
+        self._write_health_file()
         _LOGGER.info("Stopped")
 
     def _after_connect(self) -> None:
@@ -330,7 +344,25 @@ class DetectorService:
         self._publish_stats()
 
     def _publish_stats(self) -> None:
-        self.publisher.stats(self.stats.snapshot())
+        stats = self.stats.snapshot()
+        self.publisher.stats(stats)
+        self._write_health_file(stats)
+
+    def _write_health_file(self, stats: dict[str, Any] | None = None) -> None:
+        """The local copy of `available` and the stats' health (control thread only)."""
+        if self.health_file is None:
+            return
+        snapshot = self.health.snapshot() if stats is None else stats
+        try:
+            self.health_file.write(
+                online=self.comms.connected.is_set(),
+                healthy=snapshot["healthy"],
+                faults=snapshot["faults"],
+            )
+        except OSError as err:
+            self.health.failed("health file", err)
+        else:
+            self.health.ok("health file")
 
     def _update_health(self) -> None:
         now = time.monotonic()
@@ -403,17 +435,4 @@ def _is_default_image_topic(prefix: str, topic: str) -> bool:
     return len(parts) == 2 and bool(parts[0]) and parts[1] == "image"
 
 
-def publish_model_error(config: Config, error: str, *, comms: Comms | None = None) -> None:
-    """Tell Home Assistant (retained P/info) that the model is missing, then disconnect."""
-    comms = comms or detector_session(config.mqtt)
-    comms.start()
-    info = detector_info(
-        config.mqtt, list(config.cameras.values()), None, status="model_missing", error=error
-    )
-    topic = config.mqtt.detector_topic(wire.INFO)
-    if not comms.publish_and_wait(topic, json.dumps(info), retain=True, timeout=15):
-        _LOGGER.error("Broker unreachable: the model error is only in this log")
-    comms.stop()
-
-
-__all__ = ["Comms", "DetectorService", "publish_model_error"]
+__all__ = ["Comms", "DetectorService"]

@@ -11,25 +11,35 @@ needed. Then, once:
   made at run time lasts until the file's value of that setting changes);
 - the discovery and states of cameras that left the config are emptied (HA removes them).
 
+And when the model cannot be loaded, `publish_model_error` tells Home Assistant so (the
+retained info says `model_missing`, which the integration raises as a repair issue).
+
 After that, messages on these topics (the detector's own publishes coming back) are ignored.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
 from typing import Any
 
 from detector import contract as wire
-from detector.config import MqttConfig
-from detector.contract import camera_device_id, camera_topic, entity_unique_id, state_leaf
+from detector.config import Config, MqttConfig
+from detector.contract import (
+    camera_device_id,
+    camera_topic,
+    detector_info,
+    entity_unique_id,
+    state_leaf,
+)
 from detector.mqtt import Inbound
 from detector.service import discovery
 from detector.service.actions import CameraActions
 from detector.service.cameras import CameraWatch
 from detector.service.command_table import CommandTable
-from detector.service.comms import Comms
+from detector.service.comms import Comms, detector_session
 from detector.service.publisher import Publisher
 from detector.service.settings import FILE_KEYS, MASKS_MAX_BYTES
 from detector.untrusted import parse_json
@@ -163,3 +173,16 @@ def _json_object(payload: bytes | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def publish_model_error(config: Config, error: str, *, comms: Comms | None = None) -> None:
+    """Tell Home Assistant (retained P/info) that the model is missing, then disconnect."""
+    comms = comms or detector_session(config.mqtt)
+    comms.start()
+    info = detector_info(
+        config.mqtt, list(config.cameras.values()), None, status="model_missing", error=error
+    )
+    topic = config.mqtt.detector_topic(wire.INFO)
+    if not comms.publish_and_wait(topic, json.dumps(info), retain=True, timeout=15):
+        _LOGGER.error("Broker unreachable: the model error is only in this log")
+    comms.stop()

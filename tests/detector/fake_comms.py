@@ -8,6 +8,7 @@ start-up probe's echo ends the restore window).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +52,15 @@ class FakeComms:
         self.handlers: list[tuple[str, Handler]] = []
         self.accept = True
         self.echo = True  # False: a broker that never sends our own publishes back
+        self.connected = threading.Event()
 
     def start(self) -> None:
         """Nothing to connect (`connect` says the service is connected)."""
+        self.connected.set()
 
     def stop(self, *, timeout: float = 5.0) -> None:
         """Nothing to disconnect."""
+        self.connected.clear()
 
     def connect(self) -> None:
         """As a broker at a connect: the retained messages of the subscriptions (flagged

@@ -12,7 +12,7 @@ import pytest
 from detector.config import MqttConfig, validate
 from detector.mqtt import make_client, prefixed, say_offline_and_disconnect
 from detector.service.comms import detector_session
-from detector.service.detector_service import publish_model_error
+from detector.service.startup import publish_model_error
 from tests.detector.broker import Broker, free_port
 from tests.detector.mqtt_helpers import Probe
 
