@@ -39,6 +39,13 @@ MARKER=.smokewatch-ready
 E2E_DOMAINS="http api config onboarding automation logger mqtt lovelace
   google_translate met radio_browser shopping_list"
 
+CHECK_ONLY=0
+if [ "${1:-}" = --check ]; then
+  # Only say (exit status) whether the piece is ready, without building or locking: for a
+  # run that holds the cache's lock shared while it uses the venvs (scripts/test-ha.sh).
+  CHECK_ONLY=1
+  shift
+fi
 NAME=$1
 HA_VERSION=$2
 PHCC_VERSION=${3:-}
@@ -130,7 +137,14 @@ venv_problem() {
     echo "Home Assistant does not import"
 }
 
+if [ "$CHECK_ONLY" = 1 ]; then
+  rootfs_ready && [ -z "$(venv_problem)" ]
+  exit
+fi
+
 mkdir -p "$CACHE"
+# Builds take the lock exclusively; runs that use the venvs hold it shared (test-ha.sh), so
+# a venv is never rebuilt under a running test.
 exec 9>"$CACHE/.lock"
 flock 9
 if ! rootfs_ready; then

@@ -34,10 +34,35 @@ fi
 export SMOKEWATCH_HA_CACHE=${SMOKEWATCH_HA_CACHE:-/var/cache/smokewatch-ci}
 export SMOKEWATCH_HA_ROOTFS=$SMOKEWATCH_HA_CACHE/rootfs-sid-python3.14
 
-bash scripts/ha-envs.sh "ha-$HA_OLDEST" "$HA_OLDEST" "$PHCC_OLDEST"
-bash scripts/ha-envs.sh "ha-$HA_PHCC_NEWEST" "$HA_PHCC_NEWEST" "$PHCC_NEWEST"
-bash scripts/ha-envs.sh "ha-$HA_NEWEST" "$HA_NEWEST"
+ENVS=("ha-$HA_OLDEST $HA_OLDEST $PHCC_OLDEST" "ha-$HA_PHCC_NEWEST $HA_PHCC_NEWEST $PHCC_NEWEST"
+  "ha-$HA_NEWEST $HA_NEWEST")
+build_envs() {
+  local env
+  for env in "${ENVS[@]}"; do
+    # shellcheck disable=SC2086 # name, version, phcc version
+    bash scripts/ha-envs.sh $env
+  done
+}
+build_envs
 [ "${1:-}" != build ] || exit 0
+
+# From here the venvs are in use: hold the cache's lock shared, so that a run from another
+# checkout on this machine (with another recipe) cannot rebuild one under these tests. One may
+# have been rebuilt between the builds above and this lock: check, and build again if so.
+mkdir -p "$SMOKEWATCH_HA_CACHE"
+exec 8>"$SMOKEWATCH_HA_CACHE/.lock"
+for attempt in 1 2 3; do
+  flock -s 8
+  ready=1
+  for env in "${ENVS[@]}"; do
+    # shellcheck disable=SC2086
+    bash scripts/ha-envs.sh --check $env || ready=0
+  done
+  [ "$ready" = 0 ] || break
+  flock -u 8
+  [ "$attempt" != 3 ] || { echo "test-ha: the HA environments keep being rebuilt by another run" >&2; exit 1; }
+  build_envs
+done
 
 step() { echo "== [$((SECONDS))s] $1"; }
 for ha in "$HA_OLDEST" "$HA_PHCC_NEWEST"; do
