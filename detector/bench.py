@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from detector.contract import DetectionMessage
 from detector.errors import SmokeWatchError
-from detector.frames import letterbox_into
+from detector.frames import letterbox_into, restamped
 from detector.pipeline import FrameResult, Pipeline
 from detector.service.alerts import CameraAlert
 
@@ -58,7 +58,9 @@ def measure(
     publishing of its result, and a bare model run on a ready tensor: interleaved, run by run.
 
     Raises SmokeWatchError when the pipeline did not score the frame (a grey frame on a camera
-    whose night mode pauses): there is then no model stage to time.
+    whose night mode pauses): there is then no model stage to time. Each run sends the frame
+    in new bytes (`restamped`, same pixels), as a live camera does: the same bytes again would
+    be a frozen camera's repeat, which the pipeline does not score.
     """
     model = pipeline.model
     ready = model.new_input()
@@ -71,8 +73,9 @@ def measure(
         model.run(ready)
         bare_ms = (time.perf_counter() - start) * 1000
 
+        frame = restamped(data, index)
         start = time.perf_counter()
-        result = pipeline.process(camera, data, time.time())
+        result = pipeline.process(camera, frame, time.time())
         whole_ms = (time.perf_counter() - start) * 1000
         missing = [name for name in PIPELINE_STAGES if name not in result.timings]
         if missing:
@@ -129,10 +132,11 @@ def measure_pair(
     times: list[list[float]] = [[], []]
     for index in tqdm(range(warmup + runs), desc="bench", unit="run", disable=not progress):
         # Alternate which model goes first: the second starts with colder caches.
+        frame = restamped(data, index)  # new bytes each run, as a live camera's
         for slot in (0, 1) if index % 2 == 0 else (1, 0):
             pipeline = (first, second)[slot]
             start = time.perf_counter()
-            pipeline.process(camera, data, time.time())
+            pipeline.process(camera, frame, time.time())
             if index >= warmup:
                 times[slot].append((time.perf_counter() - start) * 1000)
     return {

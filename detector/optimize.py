@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from detector.contract import Boxes
 from detector.errors import SmokeWatchError
-from detector.frames import letterbox_into
+from detector.frames import letterbox_into, restamped
 from detector.geometry import iou_matrix
 from detector.model import ModelBackend, ModelRuntime
 from detector.pipeline import Pipeline, ScoringSettings
@@ -356,10 +356,14 @@ def _found(truth: Boxes, boxes: Boxes, threshold: float) -> int:
 
 
 def _alert_on(pipeline: Pipeline, settings: ScoringSettings, data: bytes) -> bool:
-    """Whether a camera sending this frame at every interval raises an alert (a fresh vote)."""
+    """Whether a camera sending this frame at every interval raises an alert (a fresh vote).
+
+    Each copy is a new capture of the same pixels (`restamped`): the very same bytes again
+    would be a frozen camera's repeat, which the pipeline does not vote on.
+    """
     pipeline.add_camera(settings)
     return any(
-        pipeline.process(settings.name, data, float(copy)).vote.ongoing
+        pipeline.process(settings.name, restamped(data, copy), float(copy)).vote.ongoing
         for copy in range(settings.nb_frames)
     )
 

@@ -32,7 +32,7 @@ from detector.evaluate import (
     score_dataset,
 )
 from tests.detector.conftest import shared_file
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import live, make_tiny_model, smoke_jpeg
 
 DAY = 86400.0
 
@@ -54,7 +54,7 @@ def write_sequence(
             file = f"cam_20260701T12{minute:02d}{second:02d}.jpg"
         else:
             file = f"frame_{index:03d}.jpg"
-        (folder / file).write_bytes(smoke_jpeg(level))
+        (folder / file).write_bytes(live(smoke_jpeg(level)))  # each frame a capture of its own
     (folder / "label.yaml").write_text(label)
     return folder
 

@@ -20,7 +20,7 @@ from detector.model import ModelRuntime
 from detector.optimize import QUANTIZATION_KEY, _episodes, float_nodes, name_nodes, quantize
 from detector.pipeline import Pipeline
 from detector.replay import iter_frames
-from tests.detector.tiny_model import save_smoke_model, smoke_jpeg
+from tests.detector.tiny_model import live, save_smoke_model, smoke_jpeg
 
 SIZE = 64
 
@@ -77,7 +77,7 @@ def grey_frames(folder: Path, levels: list[int]) -> Path:
     """A folder of uniform grey JPEGs, one per level, in level order."""
     folder.mkdir(parents=True, exist_ok=True)
     for index, level in enumerate(levels):
-        (folder / f"frame{index:02d}_{level:03d}.jpg").write_bytes(smoke_jpeg(level))
+        (folder / f"frame{index:02d}_{level:03d}.jpg").write_bytes(live(smoke_jpeg(level)))
     return folder
 
 

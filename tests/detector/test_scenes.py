@@ -14,6 +14,7 @@ from detector.frames import letterbox_into
 from detector.model import ModelRuntime
 from tests.detector.conftest import SHARED_DATA, shared_file
 from tests.detector.pyronear_reference import ReferenceVote, nms_iou0
+from tests.detector.tiny_model import live
 
 REPEATS = 6  # one vote window: the same view sent at each of six intervals
 
@@ -42,7 +43,10 @@ def dfire_model() -> Path:
 def alerts(model_path: Path, camera: dict[str, object], data: bytes) -> list[bool]:
     config = validate({"model": {"path": str(model_path)}, "cameras": {"cam": camera}})
     pipeline = build_pipeline(config, load_model(config.model, progress=False))
-    return [pipeline.process("cam", data, 1000.0 + 30 * i).vote.ongoing for i in range(REPEATS)]
+    # A live camera sending the same view: new bytes (a new capture) each time.
+    return [
+        pipeline.process("cam", live(data), 1000.0 + 30 * i).vote.ongoing for i in range(REPEATS)
+    ]
 
 
 @pytest.mark.realmodel
@@ -99,7 +103,7 @@ def test_horizon_scene_behaves_as_pyronear_on_the_same_frames(dfire_model: Path)
         single = output[[0, 1, 2, 3, 4 + model.smoke_class_ids[0]]]
         boxes = reference_boxes(single, letterbox.pad_x, letterbox.pad_y, model.input_w)
         reference = ReferenceVote(6, 0.25)
-        ours = [pipeline.process("cam", data, 30.0 * i).vote.ongoing for i in range(REPEATS)]
+        ours = [pipeline.process("cam", live(data), 30.0 * i).vote.ongoing for i in range(REPEATS)]
         theirs = [reference.update(boxes)[2] for _ in range(REPEATS)]
         assert ours == theirs, name
         alerted[name] = any(ours)

@@ -15,7 +15,7 @@ import pytest
 from detector.service import detector_service as service_module
 from detector.service.detector_service import DetectorService
 from tests.detector.fake_comms import FakeComms, in_process_service
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import live, make_tiny_model, smoke_jpeg
 
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
 P = "smokewatch"
@@ -78,7 +78,8 @@ def command(service: DetectorService, comms: FakeComms, leaf: str, payload: str)
 
 
 def score(service: DetectorService, camera: str, data: bytes) -> None:
-    """One frame scored as the worker does it."""
+    """One frame scored as the worker does it, as a live camera's new capture (`live`)."""
+    data = live(data)
     with service._lock:
         result = service.pipeline.process(camera, data, time.time())
         service._scored(service.cameras[camera], result, data)

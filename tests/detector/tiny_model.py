@@ -8,12 +8,15 @@ normalises to (0.375, 0.375, 0.625, 0.625).
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
+
+from detector.frames import restamped
 
 OPSET = 17
 IR_VERSION = 8  # the IR of opset 17, readable by every onnxruntime the project supports
@@ -77,3 +80,13 @@ def smoke_jpeg(level: int, size: int = 256) -> bytes:
     if not ok:
         raise RuntimeError("OpenCV cannot encode JPEG")
     return bytes(encoded.tobytes())
+
+
+_CAPTURES = itertools.count(1)
+
+
+def live(data: bytes) -> bytes:
+    """`data` as a live camera's next capture of the same view: the same pixels in new bytes
+    (a JPEG comment with a capture number). The same bytes sent again are a frozen camera's
+    repeat, which the pipeline does not vote on."""
+    return restamped(data, next(_CAPTURES))
