@@ -2,7 +2,7 @@
 
     apt-get install plasma-workspace-wallpapers mate-backgrounds lomiri-wallpapers-16.04
     pip install --no-deps --target /tmp/lookalike-pkgs scikit-image scikit-learn
-    python bench/make_lookalike_dataset.py --site /tmp/lookalike-pkgs [-o /tmp/smokewatch-lookalikes]
+    python bench/make_lookalike_dataset.py --site /tmp/lookalike-pkgs  # /tmp/smokewatch-lookalikes
 
 Every photo is read where its package installed it (nothing is copied into the repository) and
 becomes one fire-free sequence (`fire: false`) of FRAMES frames 30 s apart, 1280x720 JPEG, as a

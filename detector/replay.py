@@ -11,6 +11,7 @@ pipeline does not vote on them (`frozen=True` replays that).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Any, TextIO
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from tqdm import tqdm
 
 from detector.annotate import annotate_jpeg
@@ -137,13 +139,14 @@ def live_copy(data: bytes, seed: int) -> bytes:
     levels, re-encoded as JPEG. An infrared (grey) frame stays grey: the same noise goes to
     every channel, so red still equals green on every pixel. FrameError for unusable bytes."""
     image = decode_image(data, rgb=False)
+    pixels: NDArray[np.float64] = image.astype(np.float64)
     noise = np.random.default_rng(seed).normal(0.0, SENSOR_NOISE, image.shape[:2])
     if is_grey(image):
-        noisy = image.astype(np.float32) + noise[..., None]
+        noisy = pixels + noise[..., None]
     else:
         # Each channel has its own noise on a colour sensor.
-        extra = np.random.default_rng(seed + 1).normal(0.0, SENSOR_NOISE, image.shape[:2] + (2,))
-        noisy = image.astype(np.float32) + np.dstack([noise[..., None], extra])
+        extra = np.random.default_rng(seed + 1).normal(0.0, SENSOR_NOISE, (*image.shape[:2], 2))
+        noisy = pixels + np.dstack([noise[..., None], extra])
     out = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
     ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, LIVE_JPEG_QUALITY])
     if not ok:
@@ -166,10 +169,8 @@ def repeat_frames(
         for copy in range(times):
             data = frame.data
             if copy and not frozen:
-                try:
+                with contextlib.suppress(FrameError):  # unreadable: the pipeline says so
                     data = live_copy(frame.data, index * times + copy)
-                except FrameError:
-                    pass
             yield ReplayFrame(f"{frame.label}#{copy + 1}", (index * times + copy) * interval, data)
 
 

@@ -11,7 +11,7 @@ import pytest
 from tests.detector.broker import Broker
 from tests.detector.conftest import REPO, shared_file
 from tests.detector.mqtt_helpers import Probe
-from tests.detector.tiny_model import live, make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
 
 SMOKE_ON = "binary_sensor.demo_camera_smoke: off → on (score"
 SMOKE_OFF = "binary_sensor.demo_camera_smoke: on → off"

@@ -240,6 +240,7 @@ def test_repeat_sends_a_live_camera_and_frozen_a_stuck_one(
     colour = np.full((240, 320, 3), 220, np.uint8)
     colour[:60] = (250, 200, 120)  # a blue sky over a bright (smoke-scoring) centre
     ok, encoded = cv2.imencode(".jpg", colour)
+    assert ok
     image = tmp_path / "photo.jpg"
     image.write_bytes(encoded.tobytes())
     # Live (the default): each copy is a new capture with sensor noise, so the vote confirms.
