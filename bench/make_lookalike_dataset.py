@@ -34,6 +34,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import yaml
 from numpy.typing import NDArray
 
 W, H = 1280, 720
@@ -189,10 +190,12 @@ def build(out: Path, sites: list[Path], seed: int) -> tuple[int, list[str]]:
             name = folder / f"cam_{moment:%Y%m%dT%H%M%S}.jpg"
             cv2.imwrite(str(name), frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
             written += 1
+        note = (
+            f"{photo.shows}{' (infrared)' if photo.infrared else ''}; {photo.package} {path}; "
+            f"{photo.licence}"
+        )
         (folder / "label.yaml").write_text(
-            "fire: false\n"
-            f"note: '{photo.shows}{' (infrared)' if photo.infrared else ''}; {photo.package} "
-            f"{path}; {photo.licence}'\n",
+            yaml.safe_dump({"fire": False, "note": note}, allow_unicode=True, width=1000),
             encoding="utf-8",
         )
     return written, skipped

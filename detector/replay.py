@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -174,10 +175,37 @@ def repeat_frames(
             yield ReplayFrame(f"{frame.label}#{copy + 1}", (index * times + copy) * interval, data)
 
 
+# A name that is a signed offset in seconds from an event, optionally after its epoch:
+# `-02400.jpg`, `+00060.jpg`, FIgLib's `1465065360_+00060.jpg`.
+_SIGNED_NAME = re.compile(r"(?:(\d{10})_)?([+-]\d+)")
+
+
+def signed_offset(name: str) -> float | None:
+    """The time a signed-offset name gives (epoch + offset, or the offset alone), or None."""
+    match = _SIGNED_NAME.fullmatch(Path(name).stem)
+    if match is None:
+        return None
+    return float(match.group(1) or 0) + float(match.group(2))
+
+
+def frame_order(files: Iterable[Path]) -> list[Path]:
+    """Frames in time order: by name, except when every name is a signed offset, whose order
+    is numeric (a plain sort puts `+00060` before `-02400` and reverses the footage)."""
+    files = sorted(files)
+    offsets = [signed_offset(f.name) for f in files]
+    if files and all(offset is not None for offset in offsets):
+        return [f for _offset, f in sorted(zip(offsets, files, strict=True), key=_by_offset)]
+    return files
+
+
+def _by_offset(pair: tuple[float | None, Path]) -> tuple[float, str]:
+    return (pair[0] or 0.0, pair[1].name)
+
+
 def iter_frames(path: Path, interval: float) -> tuple[int | None, Iterator[ReplayFrame]]:
     """The frames of a path (count when known beforehand, iterator)."""
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = frame_order(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise ReplaySourceError(f"{path} holds no .jpg, .jpeg or .png file")
         return len(files), _iter_files(files, interval)
