@@ -395,7 +395,7 @@ def test_signed_offsets_in_names_keep_their_order(tmp_path: Path) -> None:
     names = ["-02400.jpg", "-00060.jpg", "+00000.jpg", "+00060.jpg", "+00120.jpg"]
     for name in names:
         (folder / name).write_bytes(live(smoke_jpeg(0)))
-    (folder / "label.yaml").write_text("fire_start: +00000.jpg\n")
+    (folder / "label.yaml").write_text("fire_start: +00000.jpg\ninterval: 60\n")
     (sequence,) = load_dataset(tmp_path / "dataset")
     assert [path.name for path in sequence.frames] == names
     assert sequence.times == (-2400.0, -60.0, 0.0, 60.0, 120.0)
