@@ -73,7 +73,7 @@ def reference_boxes(output: np.ndarray, pad_x: int, pad_y: int, imgsz: int) -> l
         [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, float(score)]
         for cx, cy, w, h, score in zip(*rows[:, :4].T.astype(np.float64), rows[:, 4], strict=True)
     ]
-    kept = [pool[i] for i in nms_iou0(pool)][::-1]
+    kept = [pool[i] for i in nms_iou0(pool)[0]][::-1]
     out = []
     for x1, y1, x2, y2, score in kept:
         box = [
