@@ -27,7 +27,10 @@ from detector.service.alerts import CameraAlert
 # The stages `Pipeline.process` times (FrameResult.timings) of a scored frame, in order, then
 # the serialising of its result for MQTT and the bridge (timed here: it is the service's).
 PIPELINE_STAGES = ("decode", "view", "preprocess", "model", "postprocess", "masks", "vote")
-STAGES = (*PIPELINE_STAGES, "publish")
+# The nearby scene's guard (detector/guard.py) runs between the masks and the vote, on cameras
+# that have it: timed when present.
+GUARD_STAGE = "guard"
+STAGES = (*PIPELINE_STAGES[:6], GUARD_STAGE, PIPELINE_STAGES[6], "publish")
 
 
 def generated_frame(width: int, height: int) -> bytes:
@@ -88,12 +91,13 @@ def measure(
             continue
         bare.append(bare_ms)
         whole.append(whole_ms)
-        for name in PIPELINE_STAGES:
-            stages[name].append(result.timings[name])
+        for name in (*PIPELINE_STAGES, GUARD_STAGE):
+            if name in result.timings:
+                stages[name].append(result.timings[name])
         stages["publish"].append(publish_ms)
     return {
-        "stages_ms": {name: statistics.median(values) for name, values in stages.items()},
-        "stage_ranges_ms": {name: (min(v), max(v)) for name, v in stages.items()},
+        "stages_ms": {name: statistics.median(v) for name, v in stages.items() if v},
+        "stage_ranges_ms": {name: (min(v), max(v)) for name, v in stages.items() if v},
         "whole_ms": statistics.median(whole),
         "whole_range_ms": (min(whole), max(whole)),
         "bare_ms": statistics.median(bare),

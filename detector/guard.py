@@ -9,7 +9,9 @@ after matching the two frames' overall brightness (an auto-exposure step is no c
 counts as changed by how far its new value lies outside the values around it before (a shaken
 camera moves edges within that range). The box is dropped when its change stays under
 `min_change` grey levels at the `p`-th percentile inside it (smoke changes part of its box a
-lot, noise changes all of it a little). A box with no earlier frame to compare with (the camera's first frames) is kept.
+lot, noise changes all of it a little). A box with no earlier frame to compare with (the
+camera's first frames) is kept, and so is a box narrower than `min_width`: a distant plume is
+small and changes slowly, and the nearby scene's false alerts came from larger boxes.
 
 Why this rule, and its numbers: EVALUATION.md, "The nearby guard". The horizon scene does not use
 it: Pyronear's settings apply there unchanged.
@@ -32,12 +34,15 @@ _NEIGHBOURS = np.ones((3, 3), dtype=np.uint8)
 
 @dataclass(frozen=True)
 class GuardSettings:
-    """What a box must show to vote: `min_change` grey levels at the `percentile`-th percentile
-    of its content's change since `lookback` voted frames ago."""
+    """What a box at least `min_width` of the frame wide must show to vote: `min_change` grey
+    levels at the `percentile`-th percentile of its content's change since `lookback` voted
+    frames ago. Narrower boxes vote as they are: a distant plume is small and changes slowly,
+    and the false alerts of the nearby scene came from larger boxes."""
 
     min_change: float = 4.0
     lookback: int = 5
     percentile: float = 90.0
+    min_width: float = 0.1
 
 
 def guard_thumbnail(image: NDArray[np.uint8]) -> Thumb:
@@ -86,18 +91,21 @@ class ChangeGuard:
         self._history: deque[Thumb] = deque(maxlen=self.settings.lookback)
 
     def check(self, image: NDArray[np.uint8], boxes: NDArray[np.floating]) -> NDArray[np.float64]:
-        """The change of each box of this voted frame (NaN when there is no earlier frame to
-        compare with); remembers the frame for the next ones."""
+        """The change of each box of this voted frame (NaN when it is not judged: narrower than
+        `min_width`, or no earlier frame to compare with); remembers the frame for the next."""
         thumb = guard_thumbnail(image)
-        if self._history and self._history[0].shape == thumb.shape:
-            changes = box_changes(thumb, self._history[0], boxes, self.settings.percentile)
-        else:
-            changes = np.full(len(boxes), np.nan)
+        changes = np.full(len(boxes), np.nan)
+        if len(boxes) and self._history and self._history[0].shape == thumb.shape:
+            judged = (boxes[:, 2] - boxes[:, 0]) >= self.settings.min_width
+            if judged.any():
+                changes[judged] = box_changes(
+                    thumb, self._history[0], boxes[judged], self.settings.percentile
+                )
         self._history.append(thumb)
         return changes
 
     def passes(self, changes: NDArray[np.float64]) -> NDArray[np.bool_]:
-        """Which boxes may vote: enough change, or nothing to compare with yet."""
+        """Which boxes may vote: enough change, or not judged."""
         return np.isnan(changes) | (changes >= self.settings.min_change)
 
     def reset(self) -> None:

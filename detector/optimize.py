@@ -16,6 +16,7 @@ same run. An alert the float model raises and the int8 model misses refuses the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import statistics
@@ -359,13 +360,20 @@ def _alert_on(pipeline: Pipeline, settings: ScoringSettings, data: bytes) -> boo
     """Whether a camera sending this frame at every interval raises an alert (a fresh vote).
 
     Each copy is a new capture of the same pixels (`restamped`): the very same bytes again
-    would be a frozen camera's repeat, which the pipeline does not vote on.
+    would be a frozen camera's repeat, which the pipeline does not vote on. The nearby guard is
+    left out (`_models_only`): it reads the pixels, not the model, and drops a still frame's
+    boxes whichever model gave them.
     """
-    pipeline.add_camera(settings)
+    pipeline.add_camera(_models_only(settings))
     return any(
         pipeline.process(settings.name, restamped(data, copy), float(copy)).vote.ongoing
         for copy in range(settings.nb_frames)
     )
+
+
+def _models_only(settings: ScoringSettings) -> ScoringSettings:
+    """The camera's settings without the guard: the comparison is of the two models' boxes."""
+    return dataclasses.replace(settings, guard=None)
 
 
 def _episodes(ongoing: Sequence[bool]) -> list[tuple[int, int]]:
@@ -383,7 +391,7 @@ def _sequence(
     pipeline: Pipeline, settings: ScoringSettings, frames: Sequence[ReplayFrame]
 ) -> list[bool]:
     """Whether the alert is on at each frame when the frames arrive in order on one camera."""
-    pipeline.add_camera(settings)
+    pipeline.add_camera(_models_only(settings))
     return [
         pipeline.process(settings.name, frame.data, float(index)).vote.ongoing
         for index, frame in enumerate(frames)

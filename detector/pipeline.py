@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from detector.contract import Boxes, DetectionMessage
 from detector.frames import DEFAULT_MAX_FRAME_BYTES, decode_frame, letterbox_into
+from detector.guard import ChangeGuard, GuardSettings
 from detector.masks import Mask, masking
 from detector.model import ModelBackend
 from detector.postprocess import best_score, narrower_than, postprocess
@@ -52,9 +53,14 @@ class ScoringSettings:
     max_bbox_width: float | None = None
     # "pause": grey (infrared) frames are not scored, as Pyronear does; "score": they are.
     night: Literal["score", "pause"] = "score"
+    # Boxes whose content does not change like smoke's are dropped before the vote
+    # (detector/guard.py); None: no guard (the horizon scene, as Pyronear).
+    guard: GuardSettings | None = None
 
 
-DropReason = Literal["score", "max_bbox_width", "mask", "vote", "max_boxes", "night", "repeat"]
+DropReason = Literal[
+    "score", "max_bbox_width", "mask", "still", "vote", "max_boxes", "night", "repeat"
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class Drop:
     `reason` is the stage that dropped it: `score` (no candidate of the model scored above
     `model.conf_thresh`; `box` is then None and `detail` gives the best score), `max_bbox_width`
     (the box is at least as wide as the camera's cap), `mask` (`mask` names the zone),
+    `still` (the content inside the box did not change like smoke's: the nearby guard),
     `vote` (the smoke was not confirmed by the temporal vote), `max_boxes` (the API takes 5
     boxes per frame), `night` (a grey frame, not scored because the camera pauses at night) or
     `repeat` (the same bytes as the previous frame: no new evidence, not voted on).
@@ -136,6 +143,7 @@ class ScoringState:
     vote: TemporalVote = field(init=False)
     window: AlertWindow[_Pending] = field(init=False)
     view: ViewMonitor = field(default_factory=ViewMonitor)
+    guard: ChangeGuard | None = field(init=False)
     # The score of the last voted frame: what a frame that is not voted on reports.
     last_score: float = 0.0
     _masks: dict[str, tuple[Mask, ...]] = field(default_factory=dict)
@@ -143,6 +151,7 @@ class ScoringState:
     def __post_init__(self) -> None:
         self.vote = TemporalVote(self.settings.nb_frames, self.settings.threshold)
         self.window = AlertWindow(self.settings.nb_frames)
+        self.guard = None if self.settings.guard is None else ChangeGuard(self.settings.guard)
 
     @property
     def ongoing(self) -> bool:
@@ -169,6 +178,8 @@ class ScoringState:
         self.vote = TemporalVote(self.settings.nb_frames, self.settings.threshold)
         self.window = AlertWindow(self.settings.nb_frames)
         self.last_score = 0.0
+        if self.guard is not None:
+            self.guard.reset()
 
     def held_vote(self) -> VoteResult:
         """The vote as it stands, for a frame that is not voted on: no boxes, no event."""
@@ -298,6 +309,10 @@ class Pipeline:
         boxes = _apply_width_cap(raw_boxes, settings.max_bbox_width, dropped)
         boxes = _apply_masks(boxes, state.masks(), dropped)
         masked = time.perf_counter()
+        if state.guard is not None:
+            boxes = _apply_guard(state.guard, image, boxes, dropped)
+            timings["guard"] = (time.perf_counter() - masked) * 1000
+            masked = time.perf_counter()
         threshold = state.vote.threshold
         vote = state.vote.update(boxes)
         state.last_score = vote.score
@@ -358,6 +373,29 @@ def _apply_masks(boxes: Boxes, masks: tuple[Mask, ...], dropped: list[Drop]) -> 
         if hit is not None
     ]
     kept: Boxes = boxes[np.array([hit is None for hit in hits], dtype=bool)]
+    return kept
+
+
+def _apply_guard(
+    guard: ChangeGuard, image: NDArray[np.uint8], boxes: Boxes, dropped: list[Drop]
+) -> Boxes:
+    """The boxes whose content changed enough to vote; the others are added to `dropped`."""
+    changes = guard.check(image, boxes)
+    passes = guard.passes(changes)
+    if passes.all():
+        return boxes
+    rule = guard.settings
+    dropped += [
+        Drop(
+            "still",
+            f"content changed {change:.1f} grey levels over {rule.lookback} frames (needs "
+            f"{rule.min_change:g}): a still look-alike, not smoke",
+            _row(box),
+        )
+        for box, change, ok in zip(boxes, changes, passes, strict=True)
+        if not ok
+    ]
+    kept: Boxes = boxes[passes]
     return kept
 
 

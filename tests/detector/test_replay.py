@@ -243,10 +243,16 @@ def test_repeat_sends_a_live_camera_and_frozen_a_stuck_one(
     assert ok
     image = tmp_path / "photo.jpg"
     image.write_bytes(encoded.tobytes())
-    # Live (the default): each copy is a new capture with sensor noise, so the vote confirms.
-    rows = replay_rows(tiny, tmp_path, image, "--repeat", "6")
+    # Live (the default): each copy is a new capture with sensor noise, so each is voted on:
+    # on a tower camera (no guard) the vote confirms the box at the third frame.
+    rows = replay_rows(tiny, tmp_path, image, "--repeat", "6", "--scene", "horizon")
     assert [row["view"]["state"] for row in rows] == ["clear"] * 6  # type: ignore[index]
     assert [row.get("event") for row in rows][:4] == [None, None, "start", None]
+    # In the nearby scene the guard sees a still picture: from the second copy on, its box did
+    # not change like smoke's, and a photo held still does not alert.
+    rows = replay_rows(tiny, tmp_path, image, "--repeat", "6")
+    assert not any(row["ongoing"] for row in rows)
+    assert all([d["reason"] for d in row["dropped"]] == ["still"] for row in rows[1:])  # type: ignore[union-attr]
     # Frozen: the identical bytes, as a stuck camera sends them; one observation, no alert.
     rows = replay_rows(tiny, tmp_path, image, "--repeat", "6", "--frozen")
     assert not any(row["ongoing"] for row in rows)
@@ -266,7 +272,8 @@ def test_repeated_infrared_photo_is_not_scored_on_a_camera_paused_at_night(
         rows = replay_rows(tiny, tmp_path, image, "--scene", "horizon", "--repeat", "8", *frozen)
         assert all(row["paused"] and not row["ongoing"] for row in rows), rows
         assert all([d["reason"] for d in row["dropped"]] == ["night"] for row in rows)  # type: ignore[union-attr]
-    # The live copies stay infrared (the same noise on every channel): night, never frozen.
+    # The live copies stay infrared (the same noise on every channel): night, never frozen;
+    # the nearby scene scores them (its guard then finds the picture still).
     rows = replay_rows(tiny, tmp_path, image, "--repeat", "8")
     assert [row["view"]["state"] for row in rows] == ["night"] * 8  # type: ignore[index]
-    assert any(row.get("event") == "start" for row in rows)  # nearby scores at night
+    assert not any(row.get("paused") for row in rows) and rows[0]["raw_boxes"]

@@ -83,8 +83,9 @@ def test_smoke_on_then_off_as_the_vote_dictates(env: dict[str, Any]) -> None:
     detections = [json.loads(p) for p in probe.wait_count(f"{P}/a/detection", 4)]
     assert len(detections) == 4
     assert [d["bboxes"][0][4] for d in detections[:3]] == [0.0, 0.0, pytest.approx(0.523, abs=0.01)]
-    # The scored bytes (SMOKE as a new capture: a comment after its start marker).
-    assert base64.b64decode(detections[2]["jpeg"]).endswith(SMOKE[2:])
+    # The scored bytes: the third frame, SMOKE as a live capture (moving stripes, same size).
+    scored = cv2.imdecode(np.frombuffer(base64.b64decode(detections[2]["jpeg"]), np.uint8), 1)
+    assert scored.shape == (256, 256, 3) and abs(float(scored.mean()) - 200) < 3
     # The alert image is retained and is a JPEG with the boxes drawn.
     image = probe.wait_for(lambda: probe.last(f"{P}/a/alert/image"), 5, "alert image")
     assert image.startswith(b"\xff\xd8") and image != SMOKE
