@@ -62,13 +62,13 @@ PHOTOS = (
           "Path/contents/images/2560x1440.jpg", "a forest path, as a garden camera's infrared "
           "view at night", "LGPL-3.0 (Risto Saukonpää)", infrared=True),
     Photo("night_ir_field", "pypi:skimage", "data/camera.png",
-          "a person with a camera in a field, buildings behind (a grey photo)",
-          "scikit-image sample, no copyright restrictions", infrared=True),
+          "a person with a camera on a tripod in a field, buildings behind",
+          "CC0 (Lav Varshney), scikit-image's sample", infrared=True),
     Photo("night_ir_pier_fog", "deb:plasma-workspace-wallpapers",
-          "ColdRipple/contents/images/2560x1440.jpg", "a pier into fog (a grey photo)",
+          "ColdRipple/contents/images/2560x1440.jpg", "a pier into fog",
           "LGPL-3.0 (Risto Saukonpää)", infrared=True),
     Photo("night_ir_meadow_trees", "deb:lomiri-wallpapers-16.04",
-          "aitzgorri_by_Aitzol_Berasategi.jpg", "a meadow, trees and a hazy ridge, infrared",
+          "aitzgorri_by_Aitzol_Berasategi.jpg", "a meadow, trees and a hazy ridge",
           "CC-BY-4.0 (Aitzol Berasategi)", infrared=True),
     Photo("fog_lake_dusk", "deb:plasma-workspace-wallpapers",
           "DarkestHour/contents/images/2560x1440.jpg", "mist over a lake at dusk",
@@ -108,8 +108,8 @@ PHOTOS = (
     Photo("splash_grey_light", "deb:mate-backgrounds", "mate/nature/Aqua.jpg",
           "a water splash on a bright grey-white blur", "GPL-2+ (Charles Barbin)"),
     Photo("indoor_garage", "pypi:skimage", "data/motorcycle_left.png",
-          "a garage: shelves, boxes, a motorcycle", "scikit-image sample (Middlebury stereo "
-          "2014)"),
+          "a garage: shelves, boxes, a motorcycle", "no licence stated (Middlebury 2014 "
+          "stereo, shipped by scikit-image): read in place, evaluation only"),
     Photo("indoor_living_room", "deb:lomiri-wallpapers-16.04", "Wine_by_Jakkub_Mede.jpg",
           "a living room: a table, bottles, a cushion", "CC-BY-4.0 (Jakub Mede)"),
     Photo("indoor_coffee", "pypi:skimage", "data/coffee.png", "a cup of coffee on a wooden "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from detector.assembly import scene_guard
 from detector.config import CameraConfig, Config
 from detector.eval_scoring import ScoredSequence
 from detector.evaluate import SettingReport, VoteSetting
@@ -118,9 +119,15 @@ def build_report(
 
 
 def camera_context(camera: CameraConfig) -> str:
-    """What the camera's boxes went through before the vote: its scene and width cap."""
+    """What the camera's boxes went through before the vote: its scene, width cap and guard."""
     cap = "none" if camera.width_cap is None else f"{camera.width_cap:g}"
-    return f"scene {camera.scene}, max_bbox_width {cap}"
+    guard = scene_guard(camera.scene)
+    still = (
+        "no guard"
+        if guard is None
+        else f"guard: boxes >= {guard.min_width:g} wide change >= {guard.min_change:g} levels"
+    )
+    return f"scene {camera.scene}, max_bbox_width {cap}, {still}"
 
 
 def summary_markdown(
