@@ -146,6 +146,8 @@ class ScoringState:
     guard: ChangeGuard | None = field(init=False)
     # The score of the last voted frame: what a frame that is not voted on reports.
     last_score: float = 0.0
+    # Whether the latest frame (or the frame it repeats) went through the vote.
+    voted_last: bool = False
     _masks: dict[str, tuple[Mask, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -262,10 +264,14 @@ class Pipeline:
         settings = state.settings
         recorded_at = time.time() if frame_time is None else frame_time
         start = time.perf_counter()
-        # A repeat of the last frame's bytes was decoded last time: it is not decoded again.
-        image = None if state.view.repeats_last(data) else self.decode(data)[0]
+        # A repeat of the last frame's bytes, when that frame was voted on, brings nothing new:
+        # it is not decoded again. (A frame whose scoring failed, e.g. an inference server
+        # down, was never voted on: its next copy is scored.)
+        repeat = state.voted_last and state.view.repeats_last(data)
+        image = None if repeat else self.decode(data)[0]
         decoded = time.perf_counter()
         view = state.view.observe(data, image)
+        state.voted_last = False  # until this frame's vote has run
         timings = {
             "decode": (decoded - start) * 1000,
             "view": (time.perf_counter() - decoded) * 1000,
@@ -274,7 +280,8 @@ class Pipeline:
         if view.grey and settings.night == "pause":
             # As Pyronear: a night frame is not scored, whether or not it repeats.
             held = Drop("night", "grey (infrared) frame not scored: night: pause")
-        elif image is None:
+        elif repeat:
+            state.voted_last = True  # the copy it repeats was voted on
             held = Drop(
                 "repeat",
                 f"the same bytes as the previous frame ({view.repeats} in a row): no new "
@@ -316,6 +323,7 @@ class Pipeline:
         threshold = state.vote.threshold
         vote = state.vote.update(boxes)
         state.last_score = vote.score
+        state.voted_last = True
         to_send = state.window.push(_Pending(recorded_at, data), vote)
         voted = time.perf_counter()
         timings["masks"] = (masked - start) * 1000

@@ -369,6 +369,8 @@ _CAUSES = {
     "(boxes at least that wide; scene {scene})",
     "vote": "had boxes the temporal vote did not confirm (it needs {min_count} overlapping boxes "
     "over the last {nb_frames} frames and a vote score above {threshold:g})",
+    "still": "had boxes whose content did not change like smoke's over the last frames (the "
+    "nearby scene's guard: a still look-alike; a photo held still reads so too)",
     "max_boxes": "had boxes beyond the 5 per frame the Pyronear API takes",
     "night": "were grey (infrared) frames not scored (night: pause)",
     "repeat": "repeated the previous frame's bytes (a frozen camera: no new evidence, not "

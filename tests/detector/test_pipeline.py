@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detector.contract import DetectionMessage
-from detector.errors import FrameError
+from detector.errors import FrameError, InferenceError
 from detector.masks import Mask
 from detector.model import ModelRuntime
 from detector.pipeline import Pipeline, ScoringSettings
@@ -81,6 +81,28 @@ def test_frozen_frames_hold_an_open_alert_and_the_window(model: ModelRuntime) ->
     # only when a second clear frame leaves a single smoke box in it (nb 3 needs 2).
     events = [pipeline.process("cam", live(CLEAR)).vote.event for _ in range(2)]
     assert events == [None, "end"]
+
+
+def test_a_frame_whose_scoring_failed_is_scored_when_it_comes_again(
+    model: ModelRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An inference server down: the frame was never voted on, so its next copy (a poller
+    # retrying the same snapshot) is new evidence, not a repeat.
+    pipeline = pipeline_for(model)
+    frame = live(SMOKE)
+    pipeline.process("cam", live(SMOKE))
+    real_run = model.run
+
+    def down(tensor: np.ndarray) -> np.ndarray:
+        raise InferenceError("inference_unavailable", "the server is down")
+
+    monkeypatch.setattr(model, "run", down)
+    with pytest.raises(InferenceError):
+        pipeline.process("cam", frame)
+    monkeypatch.setattr(model, "run", real_run)
+    again = pipeline.process("cam", frame)
+    assert again.voted and again.vote.event == "start"  # the second voted smoke frame
+    assert pipeline.process("cam", frame).repeat  # now it has been voted on
 
 
 def test_night_is_judged_before_frozen(model: ModelRuntime) -> None:

@@ -253,6 +253,9 @@ def test_repeat_sends_a_live_camera_and_frozen_a_stuck_one(
     rows = replay_rows(tiny, tmp_path, image, "--repeat", "6")
     assert not any(row["ongoing"] for row in rows)
     assert all([d["reason"] for d in row["dropped"]] == ["still"] for row in rows[1:])  # type: ignore[union-attr]
+    assert "5 frames had boxes whose content did not change like smoke's" in (
+        capsys.readouterr().out
+    )
     # Frozen: the identical bytes, as a stuck camera sends them; one observation, no alert.
     rows = replay_rows(tiny, tmp_path, image, "--repeat", "6", "--frozen")
     assert not any(row["ongoing"] for row in rows)
