@@ -8,6 +8,7 @@ from pathlib import Path
 
 from detector.config import CameraConfig, Config, ModelConfig
 from detector.errors import ModelError
+from detector.guard import GuardSettings
 from detector.model import ModelBackend, ModelRuntime
 from detector.model_fetch import resolve_model
 from detector.model_triton import TritonModel
@@ -91,7 +92,14 @@ def camera_settings(camera: CameraConfig) -> ScoringSettings:
         scene=camera.scene,
         max_bbox_width=camera.width_cap,
         night=camera.night_mode,
+        guard=scene_guard(camera.scene),
     )
+
+
+def scene_guard(scene: str) -> GuardSettings | None:
+    """The guard a scene applies: the nearby scene's against still look-alikes (no width cap
+    guards it); none for the horizon scene, whose width cap is Pyronear's own guard."""
+    return GuardSettings() if scene == "nearby" else None
 
 
 def register_camera(pipeline: Pipeline, camera: CameraConfig) -> ScoringState:

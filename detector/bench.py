@@ -20,14 +20,17 @@ from tqdm import tqdm
 
 from detector.contract import DetectionMessage
 from detector.errors import SmokeWatchError
-from detector.frames import letterbox_into
+from detector.frames import letterbox_into, restamped
 from detector.pipeline import FrameResult, Pipeline
 from detector.service.alerts import CameraAlert
 
 # The stages `Pipeline.process` times (FrameResult.timings) of a scored frame, in order, then
 # the serialising of its result for MQTT and the bridge (timed here: it is the service's).
 PIPELINE_STAGES = ("decode", "view", "preprocess", "model", "postprocess", "masks", "vote")
-STAGES = (*PIPELINE_STAGES, "publish")
+# The nearby scene's guard (detector/guard.py) runs between the masks and the vote, on cameras
+# that have it: timed when present.
+GUARD_STAGE = "guard"
+STAGES = (*PIPELINE_STAGES[:6], GUARD_STAGE, PIPELINE_STAGES[6], "publish")
 
 
 def generated_frame(width: int, height: int) -> bytes:
@@ -58,7 +61,9 @@ def measure(
     publishing of its result, and a bare model run on a ready tensor: interleaved, run by run.
 
     Raises SmokeWatchError when the pipeline did not score the frame (a grey frame on a camera
-    whose night mode pauses): there is then no model stage to time.
+    whose night mode pauses): there is then no model stage to time. Each run sends the frame
+    in new bytes (`restamped`, same pixels), as a live camera does: the same bytes again would
+    be a frozen camera's repeat, which the pipeline does not score.
     """
     model = pipeline.model
     ready = model.new_input()
@@ -71,8 +76,9 @@ def measure(
         model.run(ready)
         bare_ms = (time.perf_counter() - start) * 1000
 
+        frame = restamped(data, index)
         start = time.perf_counter()
-        result = pipeline.process(camera, data, time.time())
+        result = pipeline.process(camera, frame, time.time())
         whole_ms = (time.perf_counter() - start) * 1000
         missing = [name for name in PIPELINE_STAGES if name not in result.timings]
         if missing:
@@ -85,12 +91,13 @@ def measure(
             continue
         bare.append(bare_ms)
         whole.append(whole_ms)
-        for name in PIPELINE_STAGES:
-            stages[name].append(result.timings[name])
+        for name in (*PIPELINE_STAGES, GUARD_STAGE):
+            if name in result.timings:
+                stages[name].append(result.timings[name])
         stages["publish"].append(publish_ms)
     return {
-        "stages_ms": {name: statistics.median(values) for name, values in stages.items()},
-        "stage_ranges_ms": {name: (min(v), max(v)) for name, v in stages.items()},
+        "stages_ms": {name: statistics.median(v) for name, v in stages.items() if v},
+        "stage_ranges_ms": {name: (min(v), max(v)) for name, v in stages.items() if v},
         "whole_ms": statistics.median(whole),
         "whole_range_ms": (min(whole), max(whole)),
         "bare_ms": statistics.median(bare),
@@ -129,10 +136,11 @@ def measure_pair(
     times: list[list[float]] = [[], []]
     for index in tqdm(range(warmup + runs), desc="bench", unit="run", disable=not progress):
         # Alternate which model goes first: the second starts with colder caches.
+        frame = restamped(data, index)  # new bytes each run, as a live camera's
         for slot in (0, 1) if index % 2 == 0 else (1, 0):
             pipeline = (first, second)[slot]
             start = time.perf_counter()
-            pipeline.process(camera, data, time.time())
+            pipeline.process(camera, frame, time.time())
             if index >= warmup:
                 times[slot].append((time.perf_counter() - start) * 1000)
     return {

@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 
 from detector.assembly import build_pipeline, load_model
 from detector.config import MqttConfig, validate
+from detector.contract import image_topic, prefixed
 from detector.errors import ModelError
 from detector.mqtt import make_client
 from detector.replay import iter_frames
@@ -77,6 +78,9 @@ def synthetic_scene(clear: int = 4, smoke: int = 12, after: int = 6) -> Iterator
     base_y = float(ridge[base_x] + 5)
     rise = (base_y - yy).clip(0)
     smoke_colour = np.array([185, 185, 190], np.float32)  # grey-white, a little blue (BGR)
+    # A live sensor's noise: no two frames are the same bytes (the same bytes again are a
+    # frozen camera, which the detector reports and does not vote on).
+    noise = np.random.default_rng(2)
     for index in range(clear + smoke + after):
         frame = scene
         step = index - clear + 1
@@ -90,6 +94,7 @@ def synthetic_scene(clear: int = 4, smoke: int = 12, after: int = 6) -> Iterator
             fade = 1 - (rise / top).clip(0, 1) ** 3
             alpha = (column * (0.45 + 0.55 * texture) * fade * 0.85)[..., None]
             frame = scene * (1 - alpha) + smoke_colour * alpha
+        frame = frame + noise.normal(0.0, 2.5, frame.shape).astype(np.float32)
         ok, encoded = cv2.imencode(
             ".jpg", frame.clip(0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90]
         )
@@ -152,6 +157,7 @@ class _Reading:
 
     key: str = ""
     choice: tuple[str, str] | None = None  # (when true, when false)
+    name: str = ""  # the entity's name in HA ("Alert image", "Scored frame")
 
 
 class Observer:
@@ -170,7 +176,7 @@ class Observer:
         self.lock = threading.Lock()
         self.client = make_client(config, client_id=None, will_topic=None, queue_limit=DEMO_QUEUE)
         self.client.on_connect = lambda c, *_: c.subscribe(
-            [(f"{DISCOVERY}/#", 0), (f"{PREFIX}/#", 0)]
+            [(prefixed(DISCOVERY, "#"), 0), (prefixed(PREFIX, "#"), 0)]
         )
         self.client.on_message = self._message
         self.client.connect(config.host, config.port)
@@ -203,7 +209,9 @@ class Observer:
     def _show(self, entity_id: str, reading: _Reading, payload: bytes) -> None:
         """Tell an entity's new state, as HA would derive it from a message, when it changed."""
         if entity_id.startswith(("image.", "camera.")):
-            self.say(f"  {entity_id}: new alert image ({len(payload)} bytes JPEG)")
+            # Each image entity says what it shows: the alert image, or the scored frame.
+            what = reading.name.lower() or "image"
+            self.say(f"  {entity_id}: new {what} ({len(payload)} bytes JPEG)")
             return
         value = payload.decode("utf-8", "replace")
         if reading.key:
@@ -215,16 +223,18 @@ class Observer:
                 return
             if reading.choice is not None:
                 value = reading.choice[0] if found else reading.choice[1]
+            elif found is None:
+                value = "unknown"  # HA shows a null value as unknown, not "None"
             else:
                 value = str(found)
         if entity_id.startswith(("binary_sensor.", "switch.")):
             value = {"ON": "on", "OFF": "off"}.get(value, value)
-        old = self.states.get(entity_id)
+        old = self.states.get(entity_id, "unknown")  # what HA shows before any state
         if value != old:
             self.states[entity_id] = value
             score = self.attributes.get(entity_id, {}).get("score")
             detail = "" if score is None else f" (score {score:.1f})"
-            self.say(f"  {entity_id}: {old or 'unknown'} → {value}{detail}")
+            self.say(f"  {entity_id}: {old} → {value}{detail}")
             if entity_id.endswith("_smoke") and value == "on":
                 self.alerts += 1
 
@@ -238,9 +248,9 @@ class Observer:
         template = config.get("value_template", "")
         plain, choice = _PLAIN.fullmatch(template), _CHOICE.fullmatch(template)
         if choice is not None:
-            reading = _Reading(choice.group(2), (choice.group(1), choice.group(3)))
+            reading = _Reading(choice.group(2), (choice.group(1), choice.group(3)), name)
         elif plain is not None or not template:
-            reading = _Reading(plain.group(1) if plain else "")
+            reading = _Reading(plain.group(1) if plain else "", name=name)
         else:
             return  # a template this sketch of HA does not evaluate
         self.entities.setdefault(topic, {})[entity_id] = reading
@@ -335,7 +345,7 @@ def _demo(args: argparse.Namespace, host: str, port: int, say: Callable[[str], N
         for frame in _frames(args.frames, args.interval):
             if args.duration is not None and time.monotonic() - started > args.duration:
                 break
-            camera.publish(f"{PREFIX}/{CAMERA}/image", frame, qos=0)
+            camera.publish(image_topic(PREFIX, CAMERA), frame, qos=0)
             sent += 1
             time.sleep(args.interval)
         time.sleep(min(3.0, args.interval * 3))

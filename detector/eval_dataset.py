@@ -8,8 +8,10 @@ by name) or one video. The label says when the fire becomes visible, or that the
     interval: 30                # seconds between frames (needed when names/EXIF give no time)
     times: auto                 # auto | name | exif | interval
 
-Frame times come from the file names (20240701T120000, 2024-07-01_12-00-00, or epoch seconds),
-else from EXIF DateTimeOriginal, else from `interval`. A video's frames carry the video's own time,
+Frame times come from the file names (20240701T120000, 2024-07-01_12-00-00, epoch seconds, or a
+signed offset in seconds such as -02400 / +00060, after an epoch or alone), else from EXIF
+DateTimeOriginal, else from `interval`; names and EXIF are read as UTC. Frames are in name order,
+except signed offsets, which are in numeric order. A video's frames carry the video's own time,
 sampled every `interval` seconds (every frame without one).
 """
 
@@ -28,7 +30,14 @@ import yaml
 
 from detector.contract import parse_iso
 from detector.errors import SmokeWatchError
-from detector.replay import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ReplayFrame, iter_frames
+from detector.replay import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    ReplayFrame,
+    frame_order,
+    iter_frames,
+    signed_offset,
+)
 
 LABEL_FILE = "label.yaml"
 TIME_SOURCES = ("auto", "name", "exif", "interval")
@@ -167,7 +176,10 @@ def _parse_label(path: Path) -> tuple[Label | None, list[str]]:
 
 
 def name_time(name: str) -> float | None:
-    """The epoch time written in a file name (UTC), or None."""
+    """The time written in a file name (epoch seconds, UTC; or a signed offset), or None."""
+    offset = signed_offset(name)
+    if offset is not None:
+        return offset
     stem = Path(name).stem
     match = _NAME_TIME.search(stem)
     if match:
@@ -270,7 +282,19 @@ def _fire_time(
             ]
     if moment > times[-1]:
         return None, [f"{where}: fire_start {start!r} is after the last frame"]
+    if moment < times[0] - 1e-6:
+        # Every frame would count as after the fire: no fire-free time, and a time to detect
+        # from the first frame. Mostly a clock time in another zone than the frames' names.
+        return None, [
+            f"{where}: fire_start {start!r} is before the first frame ({frames[0].name}, "
+            f"{_utc(times[0])}): frame names and EXIF times are read as UTC; if they are local "
+            "times, give fire_start in the same local time without a zone, or as a frame name"
+        ]
     return moment, []
+
+
+def _utc(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def load_sequence(path: Path) -> tuple[Sequence | None, list[str]]:
@@ -285,7 +309,7 @@ def load_sequence(path: Path) -> tuple[Sequence | None, list[str]]:
     if label is None:
         return None, problems
     files = sorted(p for p in path.iterdir() if p.is_file())
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    images = frame_order(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
     videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
     if (images and videos) or len(videos) > 1:
         return None, [f"{path}: holds both frames and a video, or several videos: keep one source"]

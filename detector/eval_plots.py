@@ -11,11 +11,17 @@ matplotlib.use("Agg")  # files only: no display on a server or in CI
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.transforms import offset_copy
 
 from detector.vote import HYSTERESIS
 
 if TYPE_CHECKING:
-    from detector.evaluate import ScoredSequence, SequenceOutcome, SettingReport, VoteSetting
+    from detector.eval_scoring import ScoredSequence
+    from detector.evaluate import SequenceOutcome, SettingReport, VoteSetting
+
+
+# How far apart, on the screen, settings with the same false-alarm rate are drawn.
+_SIDE_BY_SIDE_POINTS = 9.0
 
 
 def _minutes(seconds: float) -> float:
@@ -23,9 +29,18 @@ def _minutes(seconds: float) -> float:
 
 
 def timeline(
-    sequence: ScoredSequence, outcome: SequenceOutcome, setting: VoteSetting, path: Path
+    sequence: ScoredSequence,
+    outcome: SequenceOutcome,
+    setting: VoteSetting,
+    path: Path,
+    *,
+    context: str,
 ) -> None:
-    """One sequence: raw box scores, vote score, threshold, alert spans and the fire start."""
+    """One sequence: raw box scores, vote score, threshold, alert spans and the fire start.
+
+    `context` names what the boxes went through before the vote (scene, width cap): the same
+    footage gives other boxes under another scene, so a timeline without it cannot be read.
+    """
     origin = sequence.frames[0].time
     times = [_minutes(frame.time - origin) for frame in sequence.frames]
     fig, ax = plt.subplots(figsize=(12, 3.6), dpi=100)
@@ -87,12 +102,14 @@ def timeline(
         verdict = (
             "missed"
             if outcome.ttd_seconds is None
-            else f"detected after {outcome.ttd_seconds:.0f} s ({outcome.ttd_frames} frames)"
+            else f"detected after {outcome.ttd_seconds:.0f} s ({outcome.ttd_frames} frames"
+            f"{', on its last frame' if outcome.detected_on_last_frame else ''})"
         )
     else:
         verdict = "fire-free"
     ax.set_title(
-        f"{sequence.name}: {verdict}, {outcome.false_alarms} false alarm(s) — {setting.key}",
+        f"{sequence.name}: {verdict}, {outcome.false_alarms} false alarm(s)\n"
+        f"{setting.key}, {context}",
         fontsize=10,
     )
     ax.set_xlabel("minutes from the first frame")
@@ -111,52 +128,54 @@ def grid(
 ) -> None:
     """Median time to detect (bar up to the worst) against false alarms per camera-day.
 
-    One colour per vote window; settings with equal false alarms are spread sideways so that
-    none hides another; each point is labelled with its threshold and sequences detected.
+    One colour per vote window; each point is labelled with its threshold and sequences
+    detected. Every point stands at its own rate: settings with equal rates are drawn side by
+    side by a few points on the screen (not in data units, which would show a rate nobody
+    measured, below zero), and the title says so.
     """
     fig, ax = plt.subplots(figsize=(10.5, 5.5), dpi=100)
     drawn = [r for r in reports if r.median_ttd_s is not None]
     xs = [r.false_alarms_per_day or 0.0 for r in drawn]
-    spread = 0.012 * ((max(xs) - min(xs)) if xs and max(xs) > min(xs) else 1.0)
     windows = sorted({r.setting.nb_frames for r in reports})
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, max(len(windows), 1)))
     same_x: dict[float, int] = {}
     for x in xs:
-        same_x[x] = same_x.get(x, -1) + 1
+        same_x[x] = same_x.get(x, 0) + 1
     seen: dict[float, int] = {}
     for report, x in zip(drawn, xs, strict=True):
         seen[x] = seen.get(x, -1) + 1
-        shifted = x + (seen[x] - same_x[x] / 2) * spread
+        sideways = (seen[x] - (same_x[x] - 1) / 2) * _SIDE_BY_SIDE_POINTS
+        shifted = offset_copy(ax.transData, fig=fig, x=sideways, y=0.0, units="points")
         median = _minutes(report.median_ttd_s or 0.0)
         worst = _minutes(report.worst_ttd_s or 0.0)
         colour = colours[windows.index(report.setting.nb_frames)]
-        ax.errorbar(
-            [shifted],
+        ax.vlines([x], [median], [worst], colors=[colour], lw=1, transform=shifted)
+        ax.plot(
+            [x],
             [median],
-            yerr=[[0.0], [worst - median]],
-            fmt="o",
+            "o",
             color=colour,
             ms=6,
-            capsize=2,
-            lw=1,
+            transform=shifted,
             label=f"nb_frames {report.setting.nb_frames}",
         )
         if report.setting == chosen.setting:
             ax.plot(
-                [shifted],
+                [x],
                 [median],
                 "o",
                 ms=13,
                 mfc="none",
                 mec="tab:red",
                 mew=2,
+                transform=shifted,
                 label="shown setting",
             )
         ax.annotate(
             f"{report.setting.threshold:g} ({report.detected}/{report.fire_sequences})",
-            (shifted, median),
+            (x, median),
             textcoords="offset points",
-            xytext=(4, -10),
+            xytext=(4 + sideways, -10),
             fontsize=6.5,
             rotation=-35,
         )
@@ -169,11 +188,17 @@ def grid(
     )
     missed = [r for r in reports if r.median_ttd_s is None]
     note = f"; {len(missed)} setting(s) detect nothing, not drawn" if missed else ""
+    stacked = any(count > 1 for count in same_x.values())
+    side = "; settings at the same rate are drawn side by side around it" if stacked else ""
     ax.set_title(
         "Time to detect vs false alarms per setting: dot = median, bar up to the worst;\n"
-        f"label = threshold (fire sequences detected){note}",
+        f"label = threshold (fire sequences detected){note}{side}",
         fontsize=9,
     )
+    # No rate is negative: room on the left for the points drawn beside 0, no negative tick.
+    right = max([*xs, budget or 0.0, 0.0])
+    ax.set_xlim(-0.06 * (right or 1.0), right * 1.08 or 1.0)
+    ax.set_xticks([tick for tick in ax.get_xticks() if 0 <= tick <= ax.get_xlim()[1]])
     ax.set_xlabel("false alarms per camera-day (fire-free time)")
     ax.set_ylabel("minutes from the labelled fire start")
     ax.grid(alpha=0.3)

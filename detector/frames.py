@@ -201,6 +201,20 @@ def decode_frame(
     return np.asarray(image, dtype=np.uint8), (width, height)
 
 
+def restamped(data: bytes, number: int) -> bytes:
+    """The same picture in other bytes, as a live camera's next capture of a still scene (whose
+    JPEG carries a new timestamp): a JPEG gets a comment segment holding `number` after its
+    start marker; anything else gets `number` appended after its end (decoders ignore it).
+
+    The pixels are unchanged, so a benchmark or a test can send "new" frames of one picture
+    without the pipeline taking them for a frozen camera's repeats.
+    """
+    text = str(number).encode("ascii")
+    if data.startswith(JPEG_MAGIC):
+        return data[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + data[2:]
+    return data + text
+
+
 def letterbox_into(
     image: NDArray[np.uint8], out: NDArray[np.float32], *, bgr: bool = False
 ) -> Letterbox:

@@ -9,6 +9,7 @@ the same run. detector/optimize.py makes the int8 model; this module only compar
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import statistics
 import time
@@ -22,7 +23,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from detector.contract import Boxes
-from detector.frames import letterbox_into
+from detector.frames import letterbox_into, restamped
 from detector.geometry import iou_matrix
 from detector.optimize import LABEL_IOU, MATCH_IOU, local_model
 from detector.pipeline import Pipeline, ScoringSettings
@@ -150,12 +151,23 @@ def _found(truth: Boxes, boxes: Boxes, threshold: float) -> int:
 
 
 def _alert_on(pipeline: Pipeline, settings: ScoringSettings, data: bytes) -> bool:
-    """Whether a camera sending this frame at every interval raises an alert (a fresh vote)."""
-    pipeline.add_camera(settings)
+    """Whether a camera sending this frame at every interval raises an alert (a fresh vote).
+
+    Each copy is a new capture of the same pixels (`restamped`): the very same bytes again
+    would be a frozen camera's repeat, which the pipeline does not vote on. The nearby guard is
+    left out (`_models_only`): it reads the pixels, not the model, and drops a still frame's
+    boxes whichever model gave them.
+    """
+    pipeline.add_camera(_models_only(settings))
     return any(
-        pipeline.process(settings.name, data, float(copy)).vote.ongoing
+        pipeline.process(settings.name, restamped(data, copy), float(copy)).vote.ongoing
         for copy in range(settings.nb_frames)
     )
+
+
+def _models_only(settings: ScoringSettings) -> ScoringSettings:
+    """The camera's settings without the guard: the comparison is of the two models' boxes."""
+    return dataclasses.replace(settings, guard=None)
 
 
 def _episodes(ongoing: Sequence[bool]) -> list[tuple[int, int]]:
@@ -173,7 +185,7 @@ def _sequence(
     pipeline: Pipeline, settings: ScoringSettings, frames: Sequence[ReplayFrame]
 ) -> list[bool]:
     """Whether the alert is on at each frame when the frames arrive in order on one camera."""
-    pipeline.add_camera(settings)
+    pipeline.add_camera(_models_only(settings))
     return [
         pipeline.process(settings.name, frame.data, float(index)).vote.ongoing
         for index, frame in enumerate(frames)

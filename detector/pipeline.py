@@ -3,6 +3,20 @@
 The same pipeline serves the live MQTT service, replay, the benchmark and the tests. It holds no
 I/O: callers hand it bytes and get a FrameResult, whose `detections` are the frames to forward to
 the bridge now (the lead-up window at alert onset, then one per scored frame while the alert lasts).
+
+Two kinds of frame are not voted on, and leave the vote, the alert window and an open alert as
+they were (DESIGN.md §6, decision 10), judged in this order:
+
+1. **night**: a grey (infrared) frame on a camera whose `night` is `pause` (Pyronear's rule);
+2. **repeat**: the very bytes of the previous frame. A live sensor's noise makes two captures
+   differ, so the same bytes again are no new capture: a stuck camera, an NVR re-serving a dead
+   camera's last frame, or a relay publishing faster than the camera refreshes. Voting on them
+   would count one observation several times, so a single frame could start an alert. The model
+   does not run on them (the same bytes give the same boxes).
+
+An open alert is held through such frames, neither extended nor ended: a camera that freezes
+during a fire (its mast burnt, its link cut) must not close the alarm for lack of news, and its
+`frozen` view/status tells the user the camera is stuck. Nothing is sent to the bridge for them.
 """
 
 from __future__ import annotations
@@ -18,6 +32,7 @@ from numpy.typing import NDArray
 from detector.config.detection import DEFAULT_MAX_FRAME_BYTES
 from detector.contract import Boxes, DetectionMessage
 from detector.frames import decode_frame, letterbox_into
+from detector.guard import ChangeGuard, GuardSettings
 from detector.masks import Mask, masking
 from detector.model import ModelBackend
 from detector.postprocess import best_score, narrower_than, postprocess
@@ -39,9 +54,14 @@ class ScoringSettings:
     max_bbox_width: float | None = None
     # "pause": grey (infrared) frames are not scored, as Pyronear does; "score": they are.
     night: Literal["score", "pause"] = "score"
+    # Boxes whose content does not change like smoke's are dropped before the vote
+    # (detector/guard.py); None: no guard (the horizon scene, as Pyronear).
+    guard: GuardSettings | None = None
 
 
-DropReason = Literal["score", "max_bbox_width", "mask", "vote", "max_boxes", "night"]
+DropReason = Literal[
+    "score", "max_bbox_width", "mask", "still", "vote", "max_boxes", "night", "repeat"
+]
 
 
 @dataclass(frozen=True)
@@ -51,8 +71,10 @@ class Drop:
     `reason` is the stage that dropped it: `score` (no candidate of the model scored above
     `model.conf_thresh`; `box` is then None and `detail` gives the best score), `max_bbox_width`
     (the box is at least as wide as the camera's cap), `mask` (`mask` names the zone),
+    `still` (the content inside the box did not change like smoke's: the nearby guard),
     `vote` (the smoke was not confirmed by the temporal vote), `max_boxes` (the API takes 5
-    boxes per frame) or `night` (a grey frame, not scored because the camera pauses at night).
+    boxes per frame), `night` (a grey frame, not scored because the camera pauses at night) or
+    `repeat` (the same bytes as the previous frame: no new evidence, not voted on).
     """
 
     reason: DropReason
@@ -76,8 +98,10 @@ class FrameResult:
 
     `raw_boxes` are the model's boxes after NMS (before the width cap and the masks), `boxes`
     those the vote received, `dropped` says what happened to every box that did not come out
-    of the vote (and why a frame gave no box at all), `view` what the camera can see, and
-    `paused` is True for a night frame that was not scored.
+    of the vote (and why a frame gave no box at all), `view` what the camera can see,
+    `paused` is True for a night frame that was not scored and `repeat` for a frame whose bytes
+    repeat the previous frame's (not voted on). For those two the vote is the one before them,
+    held: its score, its alert state, no boxes and no event.
     """
 
     camera: str
@@ -90,6 +114,12 @@ class FrameResult:
     dropped: tuple[Drop, ...] = ()
     view: ViewReport | None = None
     paused: bool = False
+    repeat: bool = False
+
+    @property
+    def voted(self) -> bool:
+        """True when this frame went through the vote (not paused, not a repeat)."""
+        return not (self.paused or self.repeat)
 
     @property
     def score(self) -> float:
@@ -114,11 +144,17 @@ class ScoringState:
     vote: TemporalVote = field(init=False)
     window: AlertWindow[_Pending] = field(init=False)
     view: ViewMonitor = field(default_factory=ViewMonitor)
+    guard: ChangeGuard | None = field(init=False)
+    # The score of the last voted frame: what a frame that is not voted on reports.
+    last_score: float = 0.0
+    # Whether the latest frame (or the frame it repeats) went through the vote.
+    voted_last: bool = False
     _masks: dict[str, tuple[Mask, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.vote = TemporalVote(self.settings.nb_frames, self.settings.threshold)
         self.window = AlertWindow(self.settings.nb_frames)
+        self.guard = None if self.settings.guard is None else ChangeGuard(self.settings.guard)
 
     @property
     def ongoing(self) -> bool:
@@ -144,6 +180,13 @@ class ScoringState:
         """Forget the vote history and close any alert (used by the reset command)."""
         self.vote = TemporalVote(self.settings.nb_frames, self.settings.threshold)
         self.window = AlertWindow(self.settings.nb_frames)
+        self.last_score = 0.0
+        if self.guard is not None:
+            self.guard.reset()
+
+    def held_vote(self) -> VoteResult:
+        """The vote as it stands, for a frame that is not voted on: no boxes, no event."""
+        return VoteResult(score=self.last_score, boxes=EMPTY_BOXES, ongoing=self.ongoing)
 
 
 class Pipeline:
@@ -214,33 +257,55 @@ class Pipeline:
         """Run one frame of a camera through the whole pipeline.
 
         Raises FrameError for a payload that is not a usable image and KeyError for an
-        unknown camera. The vote state only changes once the frame has been scored.
+        unknown camera. The vote state only changes once the frame has been scored; a night
+        frame the camera pauses on and a repeat of the previous frame's bytes leave it as it
+        was (see the module's docstring).
         """
         state = self._cameras[camera]
         settings = state.settings
         recorded_at = time.time() if frame_time is None else frame_time
         start = time.perf_counter()
-        image, _ = self.decode(data)
+        # A repeat of the last frame's bytes, when that frame was voted on, brings nothing new:
+        # it is not decoded again. (A frame whose scoring failed, e.g. an inference server
+        # down, was never voted on: its next copy is scored.)
+        repeat = state.voted_last and state.view.repeats_last(data)
+        image = None if repeat else self.decode(data)[0]
         decoded = time.perf_counter()
         view = state.view.observe(data, image)
+        state.voted_last = False  # until this frame's vote has run
         timings = {
             "decode": (decoded - start) * 1000,
             "view": (time.perf_counter() - decoded) * 1000,
         }
-        if view.state == "night" and settings.night == "pause":
-            # As Pyronear: a night frame is not scored and leaves the vote as it was.
+        held = None
+        if view.grey and settings.night == "pause":
+            # As Pyronear: a night frame is not scored, whether or not it repeats.
+            held = Drop("night", "grey (infrared) frame not scored: night: pause")
+        elif repeat:
+            state.voted_last = True  # the copy it repeats was voted on
+            held = Drop(
+                "repeat",
+                f"the same bytes as the previous frame ({view.repeats} in a row): no new "
+                "evidence, not voted on",
+            )
+        if held is not None:
+            # The model did not run on this frame. The live service reads this key on every
+            # result for its inference statistics (a missing key would refuse the frame).
+            timings["model"] = 0.0
             return FrameResult(
                 camera=camera,
                 frame_time=recorded_at,
                 raw_boxes=EMPTY_BOXES,
                 boxes=EMPTY_BOXES,
-                vote=VoteResult(score=0.0, boxes=EMPTY_BOXES, ongoing=state.ongoing),
+                vote=state.held_vote(),
                 detections=[],
                 timings=timings,
-                dropped=(Drop("night", "grey (infrared) frame not scored: night: pause"),),
+                dropped=(held,),
                 view=view,
-                paused=True,
+                paused=held.reason == "night",
+                repeat=held.reason == "repeat",
             )
+        assert image is not None
         raw_boxes, best = self.infer(image, timings)
 
         start = time.perf_counter()
@@ -252,8 +317,14 @@ class Pipeline:
         boxes = _apply_width_cap(raw_boxes, settings.max_bbox_width, dropped)
         boxes = _apply_masks(boxes, state.masks(), dropped)
         masked = time.perf_counter()
+        if state.guard is not None:
+            boxes = _apply_guard(state.guard, image, boxes, dropped)
+            timings["guard"] = (time.perf_counter() - masked) * 1000
+            masked = time.perf_counter()
         threshold = state.vote.threshold
         vote = state.vote.update(boxes)
+        state.last_score = vote.score
+        state.voted_last = True
         to_send = state.window.push(_Pending(recorded_at, data), vote)
         voted = time.perf_counter()
         timings["masks"] = (masked - start) * 1000
@@ -311,6 +382,29 @@ def _apply_masks(boxes: Boxes, masks: tuple[Mask, ...], dropped: list[Drop]) -> 
         if hit is not None
     ]
     kept: Boxes = boxes[np.array([hit is None for hit in hits], dtype=bool)]
+    return kept
+
+
+def _apply_guard(
+    guard: ChangeGuard, image: NDArray[np.uint8], boxes: Boxes, dropped: list[Drop]
+) -> Boxes:
+    """The boxes whose content changed enough to vote; the others are added to `dropped`."""
+    changes = guard.check(image, boxes)
+    passes = guard.passes(changes)
+    if passes.all():
+        return boxes
+    rule = guard.settings
+    dropped += [
+        Drop(
+            "still",
+            f"content changed {change:.1f} grey levels over {rule.lookback} frames (needs "
+            f"{rule.min_change:g}): a still look-alike, not smoke",
+            _row(box),
+        )
+        for box, change, ok in zip(boxes, changes, passes, strict=True)
+        if not ok
+    ]
+    kept: Boxes = boxes[passes]
     return kept
 
 

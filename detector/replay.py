@@ -2,30 +2,45 @@
 
 Frames get the times they would have had live: images are `interval` seconds apart; a video is
 sampled every `interval` seconds of its own time (every frame when the interval is 0).
+
+One photo sent several times (`--repeat`) stands for a live camera watching a still scene: every
+copy after the first is the photo captured again, with fresh sensor noise, re-encoded as a
+camera's JPEG (`live_copy`). The very same bytes again are what a stuck camera sends, and the
+pipeline does not vote on them (`frozen=True` replays that).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import cv2
+import numpy as np
+from numpy.typing import NDArray
 from tqdm import tqdm
 
 from detector.annotate import annotate_jpeg
 from detector.contract import iso_utc
 from detector.errors import FrameError, SmokeWatchError
+from detector.frames import decode_image, restamped
 from detector.pipeline import FrameResult, Pipeline
+from detector.view import is_grey
 
 _LOGGER = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"}
 REPLAY_START = 1_700_000_000.0  # a fixed epoch for frame times, so two replays give equal output
+# A live sensor's noise after JPEG, in grey levels (standard deviation): what makes two captures
+# of a still scene differ. The development dataset's frames carry the same (EVALUATION.md).
+SENSOR_NOISE = 2.5
+LIVE_JPEG_QUALITY = 92
 
 
 @dataclass
@@ -82,7 +97,8 @@ class ReplaySummary:
     alerts: list[Alert] = field(default_factory=list)
     max_score: float = 0.0
     frames_with_boxes: int = 0
-    # Keyed by cause: "score", "max_bbox_width", "mask:<name>", "vote", "max_boxes", "night".
+    # Keyed by cause: "score", "max_bbox_width", "mask:<name>", "vote", "max_boxes", "night",
+    # "repeat".
     drops: dict[str, DropCount] = field(default_factory=dict)
     views: dict[str, int] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -119,23 +135,77 @@ class ReplaySourceError(SmokeWatchError):
     """The replay path is missing, empty or not something replay can read."""
 
 
+def live_copy(data: bytes, seed: int) -> bytes:
+    """The frame `data` captured again by a live camera: Gaussian sensor noise of SENSOR_NOISE
+    levels, re-encoded as JPEG. An infrared (grey) frame stays grey: the same noise goes to
+    every channel, so red still equals green on every pixel. FrameError for unusable bytes."""
+    image = decode_image(data, rgb=False)
+    pixels: NDArray[np.float64] = image.astype(np.float64)
+    noise = np.random.default_rng(seed).normal(0.0, SENSOR_NOISE, image.shape[:2])
+    if is_grey(image):
+        noisy = pixels + noise[..., None]
+    else:
+        # Each channel has its own noise on a colour sensor.
+        extra = np.random.default_rng(seed + 1).normal(0.0, SENSOR_NOISE, (*image.shape[:2], 2))
+        noisy = pixels + np.dstack([noise[..., None], extra])
+    out = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, LIVE_JPEG_QUALITY])
+    if not ok:
+        raise FrameError("corrupt", "the frame cannot be re-encoded as JPEG")
+    return bytes(encoded.tobytes())
+
+
 def repeat_frames(
-    frames: Iterator[ReplayFrame], times: int, interval: float
+    frames: Iterator[ReplayFrame], times: int, interval: float, *, frozen: bool = False
 ) -> Iterator[ReplayFrame]:
-    """Each frame `times` times in a row, `interval` seconds apart, as a camera sending the
-    same view at every interval would (the bytes are identical, so the view reads frozen
-    from the third copy on)."""
+    """Each frame `times` times in a row, `interval` seconds apart.
+
+    Live (the default): as a camera watching a still scene sends it, the first copy as it is,
+    each later copy with fresh sensor noise (`live_copy`, seeded by its position, so two
+    replays are equal). `frozen`: the identical bytes, as a stuck camera or an NVR re-serving a
+    dead camera's last frame sends them; only the first copy is voted on. A frame that cannot
+    be decoded is repeated as it is (the pipeline reports it unreadable).
+    """
     for index, frame in enumerate(frames):
         for copy in range(times):
-            yield ReplayFrame(
-                f"{frame.label}#{copy + 1}", (index * times + copy) * interval, frame.data
-            )
+            data = frame.data
+            if copy and not frozen:
+                with contextlib.suppress(FrameError):  # unreadable: the pipeline says so
+                    data = live_copy(frame.data, index * times + copy)
+            yield ReplayFrame(f"{frame.label}#{copy + 1}", (index * times + copy) * interval, data)
+
+
+# A name that is a signed offset in seconds from an event, optionally after its epoch:
+# `-02400.jpg`, `+00060.jpg`, FIgLib's `1465065360_+00060.jpg`.
+_SIGNED_NAME = re.compile(r"(?:(\d{10})_)?([+-]\d+)")
+
+
+def signed_offset(name: str) -> float | None:
+    """The time a signed-offset name gives (epoch + offset, or the offset alone), or None."""
+    match = _SIGNED_NAME.fullmatch(Path(name).stem)
+    if match is None:
+        return None
+    return float(match.group(1) or 0) + float(match.group(2))
+
+
+def frame_order(files: Iterable[Path]) -> list[Path]:
+    """Frames in time order: by name, except when every name is a signed offset, whose order
+    is numeric (a plain sort puts `+00060` before `-02400` and reverses the footage)."""
+    files = sorted(files)
+    offsets = [signed_offset(f.name) for f in files]
+    if files and all(offset is not None for offset in offsets):
+        return [f for _offset, f in sorted(zip(offsets, files, strict=True), key=_by_offset)]
+    return files
+
+
+def _by_offset(pair: tuple[float | None, Path]) -> tuple[float, str]:
+    return (pair[0] or 0.0, pair[1].name)
 
 
 def iter_frames(path: Path, interval: float) -> tuple[int | None, Iterator[ReplayFrame]]:
     """The frames of a path (count when known beforehand, iterator)."""
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = frame_order(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise ReplaySourceError(f"{path} holds no .jpg, .jpeg or .png file")
         return len(files), _iter_files(files, interval)
@@ -180,8 +250,13 @@ def _video_frames(path: Path, interval: float) -> tuple[int | None, Iterator[Rep
                         # pipeline sees what a camera would publish.
                         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
                     if ok:
+                        # Each sampled frame is a capture of its own, stamped with its frame
+                        # number as a camera stamps its time: a still scene that the codec
+                        # decodes to identical pixels is not a frozen camera's repeat.
                         yield ReplayFrame(
-                            f"{path.name}@{index / fps:.2f}s", index / fps, encoded.tobytes()
+                            f"{path.name}@{index / fps:.2f}s",
+                            index / fps,
+                            restamped(bytes(encoded.tobytes()), index),
                         )
                 index += 1
         finally:
@@ -234,8 +309,16 @@ def replay(
             output.write(json.dumps(record) + "\n")
             continue
         summary.count_drops(index, result)
-        if result.paused:
-            record.update({"paused": True, "view": _view(result), "dropped": _drops(result)})
+        if not result.voted:
+            record.update(
+                {
+                    "paused" if result.paused else "repeat": True,
+                    "score": round(result.score, 4),
+                    "ongoing": result.vote.ongoing,
+                    "view": _view(result),
+                    "dropped": _drops(result),
+                }
+            )
             output.write(json.dumps(record) + "\n")
             continue
         summary.scored += 1
@@ -286,8 +369,12 @@ _CAUSES = {
     "(boxes at least that wide; scene {scene})",
     "vote": "had boxes the temporal vote did not confirm (it needs {min_count} overlapping boxes "
     "over the last {nb_frames} frames and a vote score above {threshold:g})",
+    "still": "had boxes whose content did not change like smoke's over the last frames (the "
+    "nearby scene's guard: a still look-alike; a photo held still reads so too)",
     "max_boxes": "had boxes beyond the 5 per frame the Pyronear API takes",
     "night": "were grey (infrared) frames not scored (night: pause)",
+    "repeat": "repeated the previous frame's bytes (a frozen camera: no new evidence, not "
+    "voted on; replay --repeat without --frozen simulates a live camera)",
 }
 
 

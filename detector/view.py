@@ -16,10 +16,12 @@ Measured on every decoded frame, before the model, for the camera's `view` entit
   124 to 225 levels; generated fog (90% towards uniform grey) and a covered lens fall under
   20, the threshold (tests/detector/test_view.py).
 
-The order of precedence is frozen, night, obscured: a stuck frame says nothing of the scene,
-and an infrared frame is grey by nature. The state never stops scoring except at night when the
-camera's `night` setting says `pause`: thick smoke in front of the lens also reads as obscured,
-and a frozen frame showing a plume is still a plume.
+The state is one word for the camera's health, so it names the worst: frozen, then night, then
+obscured (a stuck frame says nothing of the scene, and an infrared frame is grey by nature). The
+scoring does not read that word but the measures behind it, in its own order (pipeline.py): a
+grey frame on a camera whose `night` is `pause` is not scored, whether or not it repeats; then a
+frame whose bytes repeat the previous frame's brings no new evidence and is not voted on. An
+obscured view is still scored: thick smoke in front of the lens also reads as obscured.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ class ViewReport:
         }
 
 
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
 def is_grey(image: NDArray[np.uint8]) -> bool:
     """Pyronear's infrared test on a BGR image: red equals green on every pixel."""
     return bool(np.array_equal(image[..., 2], image[..., 1]))
@@ -91,17 +97,32 @@ class ViewMonitor:
         self._repeats = 0
         self.last: ViewReport | None = None
 
-    def observe(self, data: bytes, image: NDArray[np.uint8]) -> ViewReport:
-        """The view state after this frame (its encoded bytes and its decoded BGR image)."""
-        digest = hashlib.blake2b(data, digest_size=16).digest()
-        self._repeats = self._repeats + 1 if digest == self._last_digest else 1
+    def repeats_last(self, data: bytes) -> bool:
+        """True when `data` are the very bytes of the last frame observed (no new capture)."""
+        return self.last is not None and _digest(data) == self._last_digest
+
+    def observe(self, data: bytes, image: NDArray[np.uint8] | None) -> ViewReport:
+        """The view state after this frame (its encoded bytes and its decoded BGR image).
+
+        `image` may be None only for a repeat of the last frame's bytes (`repeats_last`): its
+        measures are those of the last frame, so the caller need not decode it again.
+        """
+        digest = _digest(data)
+        repeat = self.last is not None and digest == self._last_digest
+        if image is None and not repeat:
+            raise ValueError("only a repeat of the last frame may be observed without its image")
+        self._repeats = self._repeats + 1 if repeat else 1
         self._last_digest = digest
-        thumb = thumbnail(image)
-        # Area averaging treats every channel alike, so a frame whose red equals its green
-        # everywhere gives a thumbnail that does too: a thumbnail with colour proves a colour
-        # frame, and the full-size comparison runs only for frames that may be infrared.
-        grey = is_grey(thumb) and is_grey(image)
-        spread = brightness_spread(image, thumb)
+        if image is None and self.last is not None:
+            grey, spread = self.last.grey, self.last.spread
+        else:
+            assert image is not None
+            thumb = thumbnail(image)
+            # Area averaging treats every channel alike, so a frame whose red equals its green
+            # everywhere gives a thumbnail that does too: a thumbnail with colour proves a colour
+            # frame, and the full-size comparison runs only for frames that may be infrared.
+            grey = is_grey(thumb) and is_grey(image)
+            spread = brightness_spread(image, thumb)
         state: ViewState = "clear"
         if self._repeats >= self.frozen_after:
             state = "frozen"

@@ -176,7 +176,7 @@ def bench_main(args: argparse.Namespace) -> int:
     else:
         print(f"Backend: onnxruntime, providers {', '.join(described['providers'])}")
     print(f"Medians of {args.runs} runs (min–max):")
-    for name in STAGES:
+    for name in (stage for stage in STAGES if stage in results["stages_ms"]):
         low, high = results["stage_ranges_ms"][name]
         print(f"  {name:<12} {results['stages_ms'][name]:8.2f} ms  ({low:.2f}–{high:.2f})")
     low, high = results["whole_range_ms"]

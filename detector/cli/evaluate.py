@@ -1,4 +1,5 @@
-"""`smokewatch eval` (the evaluation itself: detector/evaluate.py)."""
+"""`smokewatch eval` (the evaluation itself: detector/eval_scoring.py, the model pass;
+detector/evaluate.py, the figures; detector/eval_report.py, the outputs)."""
 
 from __future__ import annotations
 
@@ -46,18 +47,14 @@ def register(subparsers: Any) -> None:
 def eval_main(args: argparse.Namespace) -> int:
     """`smokewatch eval`: 0, or 1 when no grid setting fits the budget."""
     from detector.eval_dataset import load_dataset
+    from detector.eval_report import build_report, summary_markdown, write_plots
+    from detector.eval_scoring import default_jobs, score_dataset, with_threads
     from detector.evaluate import (
         VoteSetting,
-        build_report,
         choose_within_budget,
-        default_jobs,
         evaluate_setting,
         parse_budget,
         parse_grid,
-        score_dataset,
-        summary_markdown,
-        with_threads,
-        write_plots,
     )
 
     config, camera, from_file = camera_config(args, "eval")
@@ -107,7 +104,7 @@ def eval_main(args: argparse.Namespace) -> int:
     print(markdown)
     if not args.no_plots:
         try:
-            folder = write_plots(scored, reports, shown, budget, out)
+            folder = write_plots(scored, reports, shown, budget, out, cam)
         except ImportError:
             print(
                 "No PNG: matplotlib is missing; install it with pip install 'smokewatch[eval]'",

@@ -67,7 +67,14 @@ def register(subparsers: Any) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="send each image N times in a row, as a camera would at every interval",
+        help="send each image N times in a row, as a live camera watching a still scene "
+        "would at every interval: each copy after the first with fresh sensor noise",
+    )
+    rep.add_argument(
+        "--frozen",
+        action="store_true",
+        help="with --repeat: send the identical bytes instead, as a stuck camera (or an NVR "
+        "re-serving a dead camera's last frame) does; only the first copy is voted on",
     )
     rep.add_argument(
         "-o",
@@ -180,7 +187,7 @@ def replay_main(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise ReplaySourceError(f"--repeat {args.repeat}: expected 1 or more")
     if args.repeat > 1:
-        frames = repeat_frames(frames, args.repeat, interval)
+        frames = repeat_frames(frames, args.repeat, interval, frozen=args.frozen)
         count = None if count is None else count * args.repeat
     to_stdout = str(args.output) == "-"
     if not to_stdout:

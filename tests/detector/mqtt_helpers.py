@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from detector.contract import parse_iso
+from tests.detector.tiny_model import live
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -177,6 +178,7 @@ def score_frame(
     prefix: str = "smokewatch",
     *,
     ts: float | None = None,
+    new_capture: bool = True,
 ) -> dict[str, Any]:
     """Publish one frame and wait for the attributes of its scoring.
 
@@ -184,8 +186,13 @@ def score_frame(
     re-publish for Home Assistant): only those of a frame received after this publish count,
     by their `frame_time` (the service stamps a raw frame with its arrival; the attributes
     carry it to the millisecond). A frame whose envelope gives its own time (`"ts"`) is
-    matched by that time, `ts`.
+    matched by that time, `ts`. A raw JPEG is sent as a live camera's new capture (`live`:
+    the same pixels in new bytes), so that sending one picture several times is several
+    observations, not a frozen camera's repeats (which the pipeline does not vote on);
+    `new_capture=False` sends the bytes as they are.
     """
+    if new_capture and payload.startswith(b"\xff\xd8"):
+        payload = live(payload)
     topic = f"{prefix}/{camera}/smoke/attributes"
     sent = time.time() - 0.001
 

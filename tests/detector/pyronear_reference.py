@@ -3,6 +3,14 @@
 It is deliberately naive (lists, loops, one rule per line) so that a reader can check it
 against the text of §5; `test_parity.py` feeds it and `detector.vote.TemporalVote` the same
 boxes and compares every frame.
+
+Pyronear orders scores with numpy's default sort, which is not stable: on exactly equal scores
+the order, and so the box that survives its NMS, depends on numpy's sort kernel for that array,
+which depends on the CPU (AVX-512 machines use another kernel). No code can match that
+everywhere. The reference therefore has two orders: `stable` (ties in pool order, the order
+SmokeWatch uses and documents) and `numpy` (numpy's default `argsort` on this machine, as
+Pyronear runs here); with `numpy` it records whether any of its sorts put tied scores in
+another order than the stable one (`reordered_ties`).
 """
 
 from __future__ import annotations
@@ -24,27 +32,42 @@ def iou(a: Row, b: Row) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def nms_iou0(pool: list[Row]) -> list[int]:
-    """Pool indices NMS keeps, in Pyronear's order: ascending score (stable sort).
+def ascending(scores: list[float], order: str = "stable") -> tuple[list[int], bool]:
+    """Indices by ascending score, and whether ties came out in another than pool order.
+
+    `stable`: ties in pool order. `numpy`: numpy's default (unstable) argsort, as Pyronear.
+    """
+    stable = sorted(range(len(scores)), key=lambda i: scores[i])
+    if order == "stable":
+        return stable, False
+    default = [int(i) for i in np.argsort(np.asarray(scores, dtype=np.float64))]
+    return default, default != stable
+
+
+def nms_iou0(pool: list[Row], order: str = "stable") -> tuple[list[int], bool]:
+    """Pool indices NMS keeps (in ascending score order), and whether ties were reordered.
 
     Walking from the lowest score, a box goes when it overlaps (IoU > 0) any other box still
-    in the list; on equal scores the earlier row is met first, so the later one survives.
+    in the list; with the stable order, on equal scores the earlier row is met first, so the
+    later one survives.
     """
-    order = sorted(range(len(pool)), key=lambda i: pool[i][4])
-    remaining = list(order)
-    for i in order:
+    ranked, reordered = ascending([row[4] for row in pool], order)
+    remaining = list(ranked)
+    for i in ranked:
         if any(iou(pool[i], pool[j]) > 0 for j in remaining if j != i):
             remaining.remove(i)
-    return remaining
+    return remaining, reordered
 
 
 class ReferenceVote:
-    """§5's pseudocode, ties included."""
+    """§5's pseudocode, ties included, in the stable order or numpy's default one."""
 
-    def __init__(self, nb: int, conf_thresh: float) -> None:
+    def __init__(self, nb: int, conf_thresh: float, order: str = "stable") -> None:
         self.nb = nb
         self.conf_thresh = conf_thresh
+        self.order = order
         self.ongoing = False
+        self.reordered_ties = False  # the last update met ties its sorts put out of pool order
         self.previous: deque[list[Row]] = deque(maxlen=nb - 1)  # oldest first
 
     def update(self, boxes: list[Row]) -> tuple[float, list[Row], bool]:
@@ -54,7 +77,8 @@ class ReferenceVote:
         if self.nb > 1:
             self.previous.append(list(boxes))
         valid: list[tuple[Row, float]] = []
-        for c in nms_iou0(pool):
+        candidates, reordered = nms_iou0(pool, self.order)
+        for c in candidates:
             overlapping = [box for box in pool if iou(box, pool[c]) > 0]
             score = sum(box[4] for box in overlapping) / self.nb
             if len(overlapping) >= math.ceil(self.nb / 2) and score > thr:
@@ -67,6 +91,8 @@ class ReferenceVote:
                     out.append([float(v) for v in np.round([*box[:4], score], 3)])
                     break
         # Descending score, ties reversed from their input order, top 5.
-        out = sorted(out, key=lambda row: row[4])[::-1][:5]
+        ranked, out_reordered = ascending([row[4] for row in out], self.order)
+        out = [out[i] for i in ranked][::-1][:5]
+        self.reordered_ties = reordered or out_reordered
         self.ongoing = conf > thr
         return conf, out, self.ongoing

@@ -20,7 +20,7 @@ from detector.service.publisher import Publisher
 from detector.service.refusals import RefusalLog
 from detector.service.scheduler import Scheduler
 from tests.detector.fake_comms import FakeComms
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import live, make_tiny_model, smoke_jpeg
 
 SMOKE = smoke_jpeg(200)
 
@@ -53,7 +53,7 @@ class Rig:
     def alert(self) -> None:
         """Three smoke frames: a real alert on camera a."""
         for _ in range(3):
-            result = self.pipeline.process("a", SMOKE, time.time())
+            result = self.pipeline.process("a", live(SMOKE), time.time())
             self.watch.alert.scored(result)
         assert self.watch.alert.smoke
 

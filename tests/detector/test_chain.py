@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.detector.broker import Broker
 from tests.detector.fake_pyronear import FakePyronear, make_token
 from tests.detector.mqtt_helpers import Probe, ServiceProcess
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import live, make_tiny_model, smoke_jpeg
 
 P = "smokewatch"
 
@@ -35,7 +35,7 @@ def test_smoke_frames_reach_the_pyronear_api(broker: Broker, tmp_path: Path) -> 
         probe.wait_for(lambda: probe.last(f"{P}/bridge/available") == b"online", 30, "bridge")
         probe.wait_for(lambda: probe.last(f"{P}/available") == b"online", 30, "detector")
         for level in (0, 200, 200, 200):
-            probe.publish(f"{P}/ridge/image", smoke_jpeg(level))
+            probe.publish(f"{P}/ridge/image", live(smoke_jpeg(level)))
             time.sleep(0.4)
         # Onset at the third frame sends the 3-frame window, the fourth frame follows.
         probe.wait_for(lambda: len(api.detections) >= 4, 20, "4 detections at the API")

@@ -11,7 +11,7 @@ import pytest
 from tests.detector.broker import Broker
 from tests.detector.conftest import REPO, shared_file
 from tests.detector.mqtt_helpers import Probe
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import live, make_tiny_model, smoke_jpeg
 
 SMOKE_ON = "binary_sensor.demo_camera_smoke: off → on (score"
 SMOKE_OFF = "binary_sensor.demo_camera_smoke: on → off"
@@ -35,7 +35,7 @@ def test_demo_with_embedded_broker_shows_the_alert(tmp_path: Path) -> None:
     frames.mkdir()
     # The tiny model scores the grey level: 3 dark frames, 4 smoke frames, 4 dark frames.
     for index, level in enumerate([0] * 3 + [220] * 4 + [0] * 4):
-        (frames / f"{index:02d}.jpg").write_bytes(smoke_jpeg(level))
+        (frames / f"{index:02d}.jpg").write_bytes(live(smoke_jpeg(level)))  # a live camera's
     result = run_demo("--model", str(model), "--frames", str(frames), "--interval", "0.2")
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
@@ -45,6 +45,9 @@ def test_demo_with_embedded_broker_shows_the_alert(tmp_path: Path) -> None:
     on, off = out.index(SMOKE_ON), out.index(SMOKE_OFF)
     assert out.index("binary_sensor.demo_camera_smoke: unknown → off") < on < off
     assert "image.demo_camera_alert_image: new alert image" in out
+    # Issue 24: the scored frame was labelled "new alert image", a null statistic "None".
+    assert "image.demo_camera_scored_frame: new scored frame" in out
+    assert "None" not in out
     assert "11 frames published, 1 smoke alert(s) seen by Home Assistant" in out
     # Every frame arrived once: nothing dropped (amqtt delivers a message once per matching
     # subscription, so overlapping subscriptions would show up here as drops).
@@ -75,3 +78,5 @@ def test_demo_generated_scene_alerts_a_trained_model_on_a_real_broker(
     assert out.index(SMOKE_ON) < out.index(SMOKE_OFF)
     assert "22 frames published, 1 smoke alert(s)" in out
     assert probe.messages == []
+    # Issue 24: the generated camera is a live one: it never reads frozen.
+    assert "frozen" not in out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,18 +22,17 @@ from detector.cli import main
 from detector.config import validate
 from detector.errors import SmokeWatchError
 from detector.eval_dataset import DatasetError, exif_time, load_dataset, name_time
+from detector.eval_scoring import ScoredSequence, score_dataset
 from detector.evaluate import (
-    ScoredSequence,
     VoteSetting,
     choose_within_budget,
     evaluate_setting,
     parse_budget,
     parse_grid,
     replay_vote,
-    score_dataset,
 )
 from tests.detector.conftest import shared_file
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import live, make_tiny_model, smoke_jpeg
 
 DAY = 86400.0
 
@@ -54,7 +54,7 @@ def write_sequence(
             file = f"cam_20260701T12{minute:02d}{second:02d}.jpg"
         else:
             file = f"frame_{index:03d}.jpg"
-        (folder / file).write_bytes(smoke_jpeg(level))
+        (folder / file).write_bytes(live(smoke_jpeg(level)))  # each frame a capture of its own
     (folder / "label.yaml").write_text(label)
     return folder
 
@@ -318,3 +318,109 @@ def test_width_cap_on_real_dfire_smoke(tmp_path: Path) -> None:
         outcomes[scene] = replay_vote(scored_cap[0], VoteSetting(0.25, 6))
     assert outcomes["horizon"].detected_index is None
     assert (outcomes["nearby"].ttd_frames, outcomes["nearby"].ttd_seconds) == (2, 60.0)
+
+
+def captured_figures(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, Any]]:
+    """Every (figure, axes) the eval pictures draw, kept open for the test to read."""
+    import matplotlib.pyplot as plt
+
+    figures: list[tuple[Any, Any]] = []
+    real = plt.subplots
+
+    def subplots(*args: Any, **kwargs: Any) -> Any:
+        fig, ax = real(*args, **kwargs)
+        figures.append((fig, ax))
+        return fig, ax
+
+    monkeypatch.setattr(plt, "subplots", subplots)
+    monkeypatch.setattr(plt, "close", lambda fig: None)
+    return figures
+
+
+def test_grid_draws_every_setting_at_its_own_rate(
+    dataset: Path, tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 24: three settings with 0 false alarms were spread sideways in data units, down to
+    # a negative rate, and nothing said so.
+    from detector import eval_plots
+
+    sequences = scored(dataset, tiny)
+    grid = parse_grid(["threshold=0.25,0.6", "nb_frames=3,5"], VoteSetting(0.25, 6))
+    reports = [evaluate_setting(sequences, s) for s in grid]
+    rates = {r.false_alarms_per_day or 0.0 for r in reports}
+    assert sum(1 for r in reports if not r.false_alarms) == 3  # three points at rate 0
+    figures = captured_figures(monkeypatch)
+    eval_plots.grid(reports, reports[0], None, tmp_path / "grid.png")
+    (_fig, ax) = figures[-1]
+    xs = [float(x) for line in ax.lines for x in line.get_xdata()]
+    assert xs and all(x in rates for x in xs), xs
+    assert ax.get_xlim()[0] < 0 <= min(ax.get_xticks())  # room beside 0, no negative tick
+    assert "side by side" in ax.get_title()
+
+
+def test_timelines_name_the_scene_and_width_cap(
+    dataset: Path, tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model: {{path: {tiny}}}\ncameras:\n  tower: {{scene: horizon}}\n")
+    figures = captured_figures(monkeypatch)
+    out = tmp_path / "out"
+    args = ["eval", str(dataset), "-c", str(config), "-o", str(out), "-j", "1", "--no-progress"]
+    assert main(args) == 0
+    titles = [ax.get_title() for _fig, ax in figures[:-1]]  # the last one is the grid
+    assert len(titles) == 3
+    assert all("scene horizon, max_bbox_width 0.4" in title for title in titles), titles
+
+
+def test_fire_start_before_the_first_frame_is_refused(tmp_path: Path) -> None:
+    # Frames named in local time (read as UTC) and a fire start in UTC two hours earlier: it
+    # used to be accepted, putting the fire frame at frame 0 and the fire-free time at zero.
+    root = tmp_path / "dataset"
+    write_sequence(
+        root, "local", [0, 0, 200, 200], "fire_start: '2026-07-01T10:00:30Z'\n", stamped=True
+    )
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(root)
+    (problem,) = caught.value.problems
+    assert "local/label.yaml: fire_start '2026-07-01T10:00:30Z'" in problem
+    assert "before the first frame (cam_20260701T120000.jpg, 2026-07-01T12:00:00Z)" in problem
+    assert "read as UTC" in problem
+
+
+def test_signed_offsets_in_names_keep_their_order(tmp_path: Path) -> None:
+    # Names giving seconds from ignition: a plain sort puts '+' before '-', reversing the
+    # sequence around the fire start. They also give the frames' times.
+    folder = tmp_path / "dataset" / "signed"
+    folder.mkdir(parents=True)
+    names = ["-02400.jpg", "-00060.jpg", "+00000.jpg", "+00060.jpg", "+00120.jpg"]
+    for name in names:
+        (folder / name).write_bytes(live(smoke_jpeg(0)))
+    (folder / "label.yaml").write_text("fire_start: +00000.jpg\ninterval: 60\n")
+    (sequence,) = load_dataset(tmp_path / "dataset")
+    assert [path.name for path in sequence.frames] == names
+    assert sequence.times == (-2400.0, -60.0, 0.0, 60.0, 120.0)
+    assert sequence.fire_time == 0.0
+    # FIgLib's names: the ignition's epoch, then the signed offset.
+    assert name_time("1465065360_-02400.jpg") == 1465065360 - 2400
+    assert name_time("1465065360_+00060.jpg") == 1465065360 + 60
+    # A dash between words or in a date is no sign.
+    assert name_time("cam-00060.jpg") is None
+
+
+def test_budget_says_when_its_pick_detects_only_on_the_last_frame(
+    tmp_path: Path, tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 24: the only setting that "detects" the fire does so on the sequence's last frame,
+    # 40 min after ignition; --budget picked it without a word about the delay.
+    root = tmp_path / "dataset"
+    write_sequence(root, "late", [0] * 40 + [200] * 2, "fire_start: 60\ninterval: 60\n")
+    args = ["eval", str(root), "--model", str(tiny), "--grid", "nb_frames=3", "--no-plots"]
+    assert main([*args, "--budget", "1/week", "-o", str(tmp_path / "o"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "Most sensitive setting within 1/week: threshold=0.25 nb_frames=3" in printed
+    assert "worst 40.0 min (40 fr)" in printed
+    assert (
+        "Caution: late is detected only on its last frame, 40.0 min (40 fr) after the "
+        "labelled fire start" in printed
+    )
+    assert "| late | 1 | 41 | 40.0 min (40 fr) (last frame) |" in printed

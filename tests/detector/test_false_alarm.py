@@ -123,7 +123,7 @@ def test_scored_frame_published_at_a_bounded_rate(env: dict[str, Any]) -> None:
     probe: Probe = env["probe"]
     frames = [smoke_jpeg(level) for level in (10, 20, 30, 40)]
     for frame in frames:
-        score_frame(probe, "a", frame)
+        score_frame(probe, "a", frame, new_capture=False)  # four levels: four new frames
     # The first scored frame goes out as it was received; the next three fall within the
     # 30 s period and are not sent.
     assert probe.payloads(f"{P}/a/frame") == [frames[0]]

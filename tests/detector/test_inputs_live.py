@@ -11,7 +11,7 @@ import pytest
 from tests.detector.broker import Broker, free_port
 from tests.detector.mqtt_helpers import Probe, ServiceProcess
 from tests.detector.test_inputs_pollers import FakeServers
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import live, make_tiny_model, smoke_jpeg
 
 P = "smokewatch"
 
@@ -99,7 +99,7 @@ def test_alert_creates_and_ends_a_frigate_event(
     try:
         probe.wait_for(lambda: probe.last(f"{P}/available") == b"online", 30, "online")
         for level in (200, 200, 0, 0, 0):
-            probe.publish(f"{P}/yard/image", smoke_jpeg(level))
+            probe.publish(f"{P}/yard/image", live(smoke_jpeg(level)))
             time.sleep(0.4)
         probe.wait_for(lambda: len(servers.events) >= 2, 10, "event created and ended")
         assert servers.events[0][:2] == ("create", "back/smoke")

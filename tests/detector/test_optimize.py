@@ -21,7 +21,7 @@ from detector.optimize import QUANTIZATION_KEY, float_nodes, name_nodes, quantiz
 from detector.optimize_proof import _episodes
 from detector.pipeline import Pipeline
 from detector.replay import iter_frames
-from tests.detector.tiny_model import save_smoke_model, smoke_jpeg
+from tests.detector.tiny_model import live, save_smoke_model, smoke_jpeg
 
 SIZE = 64
 
@@ -78,7 +78,7 @@ def grey_frames(folder: Path, levels: list[int]) -> Path:
     """A folder of uniform grey JPEGs, one per level, in level order."""
     folder.mkdir(parents=True, exist_ok=True)
     for index, level in enumerate(levels):
-        (folder / f"frame{index:02d}_{level:03d}.jpg").write_bytes(smoke_jpeg(level))
+        (folder / f"frame{index:02d}_{level:03d}.jpg").write_bytes(live(smoke_jpeg(level)))
     return folder
 
 

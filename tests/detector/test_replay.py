@@ -11,7 +11,7 @@ import pytest
 
 from detector.cli import main
 from tests.detector.conftest import SHARED_DATA, shared_file
-from tests.detector.tiny_model import make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import live, make_tiny_model, smoke_jpeg
 
 LEVELS = [0, 0, 200, 200, 200, 200, 0, 0, 0]
 
@@ -24,7 +24,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def frames_folder(folder: Path, levels: list[int]) -> Path:
     folder.mkdir()
     for index, level in enumerate(levels):
-        (folder / f"frame_{index:03d}.jpg").write_bytes(smoke_jpeg(level))
+        # Each file a capture of its own (a folder of identical files is a frozen camera).
+        (folder / f"frame_{index:03d}.jpg").write_bytes(live(smoke_jpeg(level)))
     return folder
 
 
@@ -224,3 +225,58 @@ def test_replay_explains_every_miss(
             assert row["raw_boxes"] and row["view"]["state"] in {"night", "frozen"}  # type: ignore[index]
         if reason == "mask":
             assert rows[1]["dropped"][0]["mask"] == "centre"  # type: ignore[index]
+
+
+def replay_rows(tiny: Path, tmp_path: Path, image: Path, *args: str) -> list[dict[str, object]]:
+    out = tmp_path / "r.jsonl"
+    argv = ["replay", str(image), "--model", str(tiny), "-o", str(out), "--no-progress"]
+    assert main([*argv, *args]) == 0
+    return read_jsonl(out)
+
+
+def test_repeat_sends_a_live_camera_and_frozen_a_stuck_one(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    colour = np.full((240, 320, 3), 220, np.uint8)
+    colour[:60] = (250, 200, 120)  # a blue sky over a bright (smoke-scoring) centre
+    ok, encoded = cv2.imencode(".jpg", colour)
+    assert ok
+    image = tmp_path / "photo.jpg"
+    image.write_bytes(encoded.tobytes())
+    # Live (the default): each copy is a new capture with sensor noise, so each is voted on:
+    # on a tower camera (no guard) the vote confirms the box at the third frame.
+    rows = replay_rows(tiny, tmp_path, image, "--repeat", "6", "--scene", "horizon")
+    assert [row["view"]["state"] for row in rows] == ["clear"] * 6  # type: ignore[index]
+    assert [row.get("event") for row in rows][:4] == [None, None, "start", None]
+    # In the nearby scene the guard sees a still picture: from the second copy on, its box did
+    # not change like smoke's, and a photo held still does not alert.
+    rows = replay_rows(tiny, tmp_path, image, "--repeat", "6")
+    assert not any(row["ongoing"] for row in rows)
+    assert all([d["reason"] for d in row["dropped"]] == ["still"] for row in rows[1:])  # type: ignore[union-attr]
+    assert "5 frames had boxes whose content did not change like smoke's" in (
+        capsys.readouterr().out
+    )
+    # Frozen: the identical bytes, as a stuck camera sends them; one observation, no alert.
+    rows = replay_rows(tiny, tmp_path, image, "--repeat", "6", "--frozen")
+    assert not any(row["ongoing"] for row in rows)
+    assert all(row["repeat"] for row in rows[1:])
+    printed = capsys.readouterr().out
+    assert "5 frames repeated the previous frame's bytes (a frozen camera" in printed
+
+
+def test_repeated_infrared_photo_is_not_scored_on_a_camera_paused_at_night(
+    tiny: Path, tmp_path: Path
+) -> None:
+    # Issue 24: a grey (infrared) photo repeated read `frozen`, which overrode `night`, so a
+    # horizon camera (night: pause) scored it and alerted at frame 6.
+    image = tmp_path / "camera.jpg"
+    image.write_bytes(smoke_jpeg(220))
+    for frozen in ([], ["--frozen"]):
+        rows = replay_rows(tiny, tmp_path, image, "--scene", "horizon", "--repeat", "8", *frozen)
+        assert all(row["paused"] and not row["ongoing"] for row in rows), rows
+        assert all([d["reason"] for d in row["dropped"]] == ["night"] for row in rows)  # type: ignore[union-attr]
+    # The live copies stay infrared (the same noise on every channel): night, never frozen;
+    # the nearby scene scores them (its guard then finds the picture still).
+    rows = replay_rows(tiny, tmp_path, image, "--repeat", "8")
+    assert [row["view"]["state"] for row in rows] == ["night"] * 8  # type: ignore[index]
+    assert not any(row.get("paused") for row in rows) and rows[0]["raw_boxes"]

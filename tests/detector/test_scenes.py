@@ -10,8 +10,9 @@ import pytest
 
 from detector.assembly import build_pipeline, load_model
 from detector.config import validate
-from detector.frames import letterbox_into
+from detector.frames import letterbox_into, restamped
 from detector.model import ModelRuntime
+from detector.replay import live_copy
 from tests.detector.conftest import SHARED_DATA, shared_file
 from tests.detector.pyronear_reference import ReferenceVote, nms_iou0
 
@@ -39,25 +40,44 @@ def dfire_model() -> Path:
     return shared_file("models/dfire-yolo11n-int8-640.onnx")
 
 
-def alerts(model_path: Path, camera: dict[str, object], data: bytes) -> list[bool]:
+def alerts(model_path: Path, camera: dict[str, object], frames: list[bytes]) -> list[bool]:
+    """The alert state after each frame, sent in turn on one camera of the given config."""
     config = validate({"model": {"path": str(model_path)}, "cameras": {"cam": camera}})
     pipeline = build_pipeline(config, load_model(config.model, progress=False))
-    return [pipeline.process("cam", data, 1000.0 + 30 * i).vote.ongoing for i in range(REPEATS)]
+    return [
+        pipeline.process("cam", data, 1000.0 + 30 * i).vote.ongoing for i, data in enumerate(frames)
+    ]
+
+
+def still_view(data: bytes) -> list[bytes]:
+    """One view sent by a live camera at each of REPEATS intervals (sensor noise, new bytes)."""
+    return [data] + [live_copy(data, seed) for seed in range(1, REPEATS)]
 
 
 @pytest.mark.realmodel
-def test_default_config_alerts_on_every_smoke_frame_and_not_on_negatives(
+def test_default_config_alerts_on_the_smoke_sequence_and_not_on_negatives(
     dfire_model: Path,
 ) -> None:
     frames = dfire_frames()
     kinds = [kind for _, _, kind in frames]
     assert kinds.count("smoke") == 7 and kinds.count("negative") == 2
+    # D-Fire's seven consecutive tower frames of one plume, as one camera sends them: the
+    # plume moves between them, the nearby guard lets it vote, and the alert comes at the
+    # third frame (measured; EVALUATION.md's dfire_real).
+    plume = [data for name, data, _ in frames if name.startswith("AoF040")]
+    assert len(plume) == 7
+    assert alerts(dfire_model, {}, plume)[:3] == [False, False, True]
+    # The negatives sent as a live camera watching them never alert.
     for name, data, kind in frames:
-        ongoing = alerts(dfire_model, {}, data)
-        if kind == "smoke":
-            assert any(ongoing), name
-        elif kind == "negative":
-            assert not any(ongoing), name
+        if kind == "negative":
+            assert not any(alerts(dfire_model, {}, still_view(data))), name
+    # A smoke photo held still (issue 12 sent each photo six times) no longer alerts in the
+    # nearby scene: its boxes do not change like smoke's, and the guard drops them.
+    config = validate({"model": {"path": str(dfire_model)}, "cameras": {"cam": {}}})
+    pipeline = build_pipeline(config, load_model(config.model, progress=False))
+    held = [pipeline.process("cam", d, 30.0 * i) for i, d in enumerate(still_view(plume[0]))]
+    assert not any(r.vote.ongoing for r in held)
+    assert all("still" in {d.reason for d in r.dropped} for r in held[1:])
 
 
 def reference_boxes(output: np.ndarray, pad_x: int, pad_y: int, imgsz: int) -> list[list[float]]:
@@ -69,7 +89,7 @@ def reference_boxes(output: np.ndarray, pad_x: int, pad_y: int, imgsz: int) -> l
         [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, float(score)]
         for cx, cy, w, h, score in zip(*rows[:, :4].T.astype(np.float64), rows[:, 4], strict=True)
     ]
-    kept = [pool[i] for i in nms_iou0(pool)][::-1]
+    kept = [pool[i] for i in nms_iou0(pool)[0]][::-1]
     out = []
     for x1, y1, x2, y2, score in kept:
         box = [
@@ -99,7 +119,12 @@ def test_horizon_scene_behaves_as_pyronear_on_the_same_frames(dfire_model: Path)
         single = output[[0, 1, 2, 3, 4 + model.smoke_class_ids[0]]]
         boxes = reference_boxes(single, letterbox.pad_x, letterbox.pad_y, model.input_w)
         reference = ReferenceVote(6, 0.25)
-        ours = [pipeline.process("cam", data, 30.0 * i).vote.ongoing for i in range(REPEATS)]
+        # New bytes, the same pixels (no guard in this scene): the model sees what the
+        # reference was given.
+        ours = [
+            pipeline.process("cam", restamped(data, i), 30.0 * i).vote.ongoing
+            for i in range(REPEATS)
+        ]
         theirs = [reference.update(boxes)[2] for _ in range(REPEATS)]
         assert ours == theirs, name
         alerted[name] = any(ours)

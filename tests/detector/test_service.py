@@ -16,7 +16,7 @@ import pytest
 
 from tests.detector.broker import Broker
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, score_frame, write_config
-from tests.detector.tiny_model import smoke_jpeg
+from tests.detector.tiny_model import live, smoke_jpeg
 
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
 P = "smokewatch"
@@ -78,7 +78,9 @@ def test_smoke_on_then_off_as_the_vote_dictates(env: dict[str, Any]) -> None:
     detections = [json.loads(p) for p in probe.wait_count(f"{P}/a/detection", 4)]
     assert len(detections) == 4
     assert [d["bboxes"][0][4] for d in detections[:3]] == [0.0, 0.0, pytest.approx(0.523, abs=0.01)]
-    assert base64.b64decode(detections[2]["jpeg"]) == SMOKE
+    # The scored bytes: the third frame, SMOKE as a live capture (moving stripes, same size).
+    scored = cv2.imdecode(np.frombuffer(base64.b64decode(detections[2]["jpeg"]), np.uint8), 1)
+    assert scored.shape == (256, 256, 3) and abs(float(scored.mean()) - 200) < 3
     # The alert image is retained and is a JPEG with the boxes drawn.
     image = probe.wait_for(lambda: probe.last(f"{P}/a/alert/image"), 5, "alert image")
     assert image.startswith(b"\xff\xd8") and image != SMOKE
@@ -236,8 +238,8 @@ def test_bad_input_on_the_wire(env: dict[str, Any]) -> None:
     ):
         assert data["rejected"][reason] >= 1, reason
     # Base64 and the JSON envelope are accepted forms of a good frame.
-    assert score_frame(probe, "b", base64.b64encode(SMOKE))["frame_time"]
-    envelope = json.dumps({"image": base64.b64encode(SMOKE).decode(), "ts": 1700000000})
+    assert score_frame(probe, "b", base64.b64encode(live(SMOKE)))["frame_time"]
+    envelope = json.dumps({"image": base64.b64encode(live(SMOKE)).decode(), "ts": 1700000000})
     scored = score_frame(probe, "b", envelope.encode(), ts=1700000000)
     assert scored["frame_time"] == "2023-11-14T22:13:20.000Z"
     # The process is up, the other camera is scored, each reason was logged once.
@@ -346,16 +348,18 @@ def test_settings_survive_a_restart(env: dict[str, Any], tmp_path: Path) -> None
 def test_view_state_and_a_frozen_camera_is_not_online(env: dict[str, Any]) -> None:
     probe: Probe = env["probe"]
     colour = _colour_jpeg(1)
-    attributes = score_frame(probe, "a", colour)
+    attributes = score_frame(probe, "a", colour, new_capture=False)
     assert attributes["view"] == "clear" and attributes["paused"] is False
     # The clear frame gave no box: the attributes say why.
     assert [d["reason"] for d in attributes["dropped"]] == ["score"]
     probe.wait_for(lambda: probe.last(f"{P}/a/view") == b"clear", 5, "view clear")
     probe.wait_for(lambda: probe.last(f"{P}/a/status") == b"online", 5, "online")
-    # The same bytes three times: a stuck camera. Its status leaves `online`.
+    # The same bytes three times: a stuck camera. Its status leaves `online`, and its
+    # repeats are not voted on (no new evidence).
     for _ in range(2):
-        attributes = score_frame(probe, "a", colour)
+        attributes = score_frame(probe, "a", colour, new_capture=False)
     assert attributes["view"] == "frozen"
+    assert [d["reason"] for d in attributes["dropped"]] == ["repeat"]
     probe.wait_for(lambda: probe.last(f"{P}/a/view") == b"frozen", 5, "view frozen")
     probe.wait_for(lambda: probe.last(f"{P}/a/status") == b"frozen", 5, "status frozen")
     # A new frame: clear and online again at once.

@@ -13,7 +13,7 @@ import pytest
 
 from tests.detector.broker import Broker, free_port, mosquitto_path
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, write_config
-from tests.detector.tiny_model import smoke_jpeg
+from tests.detector.tiny_model import live, smoke_jpeg
 
 P = "smokewatch"
 SMOKE = smoke_jpeg(200)
@@ -74,7 +74,7 @@ def scored_once(probe: Probe) -> dict[str, object]:
     """Publish a smoke frame on camera a and return the attributes of its scoring."""
     topic = f"{P}/a/smoke/attributes"
     before = len(probe.payloads(topic))
-    probe.publish(f"{P}/a/image", SMOKE)
+    probe.publish(f"{P}/a/image", live(SMOKE))  # a new capture each time, as a live camera's
     return json.loads(probe.wait_count(topic, before + 1)[-1])  # type: ignore[no-any-return]
 
 

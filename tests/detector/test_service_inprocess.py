@@ -16,7 +16,7 @@ from detector.eval_dataset import load_dataset
 from detector.service import startup as startup_module
 from detector.service.detector_service import DetectorService
 from tests.detector.fake_comms import FakeComms, in_process_service
-from tests.detector.tiny_model import smoke_jpeg
+from tests.detector.tiny_model import live, smoke_jpeg
 
 SMOKE, CLEAR = smoke_jpeg(200), smoke_jpeg(0)
 P = "smokewatch"
@@ -74,12 +74,15 @@ def command(service: DetectorService, comms: FakeComms, leaf: str, payload: str)
     service.run_pending()
 
 
-def score(service: DetectorService, camera: str, data: bytes) -> None:
-    """One frame arrives on the camera's topic and is scored, as the worker does it."""
+def score(service: DetectorService, camera: str, data: bytes) -> bytes:
+    """One frame arrives on the camera's topic, as a live camera's new capture (`live`), and is
+    scored as the worker does it. Returns the bytes sent."""
     comms: FakeComms = service.comms  # type: ignore[assignment]
-    assert comms.deliver(f"{P}/{camera}/image", data) == 1
+    sent = live(data)
+    assert comms.deliver(f"{P}/{camera}/image", sent) == 1
     assert service.work_once(timeout=5)
     service.run_pending()
+    return sent
 
 
 def test_every_leaf_has_its_retain_flag_and_qos(rig: Rig) -> None:
@@ -417,15 +420,14 @@ def test_a_dismissed_alert_s_frames_become_a_sequence_eval_reads(rig: Rig) -> No
     """ "Not smoke" keeps the frames that raised the alert as a fire-free sequence, so a user
     can check a threshold change against their own false alarms."""
     service, comms = rig.start()
-    for data in (CLEAR, SMOKE, SMOKE, SMOKE):
-        score(service, "a", data)
+    sent = [score(service, "a", data) for data in (CLEAR, SMOKE, SMOKE, SMOKE)]
     command(service, comms, "a/false_alarm/set", "PRESS")
     service.false_alarms.close()  # the frames are written on a thread of their own
     (sequence,) = load_dataset(rig.path.parent / "false_alarms")
     assert not sequence.has_fire
     assert len(sequence.frames) == 3  # the vote's window (nb_frames)
     assert list(sequence.times) == sorted(sequence.times)
-    assert [path.read_bytes() for path in sequence.frames] == [SMOKE, SMOKE, SMOKE]
+    assert [path.read_bytes() for path in sequence.frames] == sent[1:]
 
 
 def test_only_the_newest_dismissed_alerts_are_kept(rig: Rig) -> None:

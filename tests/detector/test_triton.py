@@ -21,7 +21,7 @@ from detector.pipeline import FrameResult, Pipeline, ScoringSettings
 from tests.detector.broker import Broker
 from tests.detector.conftest import SHARED_DATA
 from tests.detector.mqtt_helpers import Probe, ServiceProcess, write_config
-from tests.detector.tiny_model import smoke_jpeg
+from tests.detector.tiny_model import live, smoke_jpeg
 from tests.detector.triton import TritonServer, require_triton
 
 DFIRE = SHARED_DATA / "models/dfire-yolo11n-int8-640.onnx"
@@ -72,7 +72,7 @@ def test_same_boxes_and_votes_as_the_local_model(
     local = ModelRuntime(tiny)
     # Read from the server: input size and class names (the config's `names` parameter).
     assert (remote.input_w, remote.input_h, remote.class_names) == (64, 64, ["smoke"])
-    frames = [smoke_jpeg(level) for level in (0, 30, 200, 210, 190, 0, 0, 0)]
+    frames = [live(smoke_jpeg(level)) for level in (0, 30, 200, 210, 190, 0, 0, 0)]
     local_results, remote_results = run_frames(local, frames), run_frames(remote, frames)
     assert_same(local_results, remote_results)
     events = [r.vote.event for r in remote_results]
@@ -175,7 +175,7 @@ def test_server_stopped_mid_run_counts_errors_and_detection_resumes(
         triton.start()
 
         def resumed(data: dict[str, Any]) -> bool:
-            probe.publish(f"{P}/a/image", smoke)
+            probe.publish(f"{P}/a/image", live(smoke))  # a live camera: a new capture each time
             return bool(data["model"]["healthy"]) and data["cameras"]["a"]["last_score"] > 0
 
         camera_stats(probe, resumed)

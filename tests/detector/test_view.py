@@ -10,7 +10,7 @@ import pytest
 from detector.model import ModelRuntime
 from detector.pipeline import Pipeline, ScoringSettings
 from detector.view import ViewMonitor, brightness_spread, is_grey, thumbnail
-from tests.detector.tiny_model import make_tiny_model
+from tests.detector.tiny_model import live, make_tiny_model
 
 
 def jpeg(image: np.ndarray) -> bytes:
@@ -119,12 +119,12 @@ def test_night_pause_leaves_the_vote_as_it_was(model: ModelRuntime) -> None:
     assert [drop.reason for drop in paused.dropped] == ["night"]
     assert not paused.vote.ongoing and len(paused.raw_boxes) == 0
     # Paused night frames add nothing to the window: two day frames are still needed.
-    assert not pipeline.process("tower", day, 1.0).vote.ongoing
-    assert pipeline.process("tower", day, 2.0).vote.event == "start"
+    assert not pipeline.process("tower", live(day), 1.0).vote.ongoing
+    assert pipeline.process("tower", live(day), 2.0).vote.event == "start"
     # An open alert stays open through a paused night frame (Pyronear keeps its state).
     assert pipeline.process("tower", night, 3.0).vote.ongoing
     # The home camera scores the same night frames.
-    home = [pipeline.process("home", night, float(t)) for t in range(2)]
+    home = [pipeline.process("home", live(night), float(t)) for t in range(2)]
     assert not home[0].paused and home[1].vote.event == "start"
 
 

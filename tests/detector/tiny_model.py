@@ -8,12 +8,15 @@ normalises to (0.375, 0.375, 0.625, 0.625).
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
+
+from detector.frames import restamped
 
 OPSET = 17
 IR_VERSION = 8  # the IR of opset 17, readable by every onnxruntime the project supports
@@ -77,3 +80,33 @@ def smoke_jpeg(level: int, size: int = 256) -> bytes:
     if not ok:
         raise RuntimeError("OpenCV cannot encode JPEG")
     return bytes(encoded.tobytes())
+
+
+_CAPTURES = itertools.count(1)
+# Stripes of +-STRIPE grey levels, PERIOD pixels wide, that move from one capture to the next:
+# what makes a test's "smoke" change like smoke. PERIOD divides the tiny model's centre square
+# (64 of a 256-pixel frame), so its mean, and the score, stay the frame's level.
+STRIPE, PERIOD = 12, 16
+
+
+def live(data: bytes) -> bytes:
+    """`data` as a live camera's next capture of moving smoke: vertical stripes of +-12 grey
+    levels, at a new phase each time, over the picture (the same on every channel, so a grey
+    frame stays grey), re-encoded (JPEG quality 95) with a comment holding the capture number.
+
+    The stripes keep the tiny model's score (their mean over its centre square is 0) and move,
+    so the nearby scene's guard sees the change smoke makes; the same bytes sent again would be
+    a frozen camera's repeat, which the pipeline does not vote on.
+    """
+    number = next(_CAPTURES)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return restamped(data, number)
+    phase = (number * 5) % PERIOD
+    columns = (np.arange(image.shape[1]) + phase) % PERIOD < PERIOD // 2
+    stripes = np.where(columns, STRIPE, -STRIPE).astype(np.int16)[None, :, None]
+    moved = np.clip(image.astype(np.int16) + stripes, 0, 255).astype(np.uint8)
+    ok, encoded = cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    if not ok:
+        raise RuntimeError("OpenCV cannot encode JPEG")
+    return restamped(bytes(encoded.tobytes()), number)

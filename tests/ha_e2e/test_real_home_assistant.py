@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.detector.broker import Broker, free_port, mosquitto_path
+from tests.detector.tiny_model import live
 
 from .harness import (
     HA_COMMAND_VARIABLE,
@@ -88,11 +89,13 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def publish_sequence(probe: Probe, frame: bytes, frames: int) -> None:
-    """Publish frames one scoring interval apart and wait until each one was scored."""
+    """Publish frames one scoring interval apart and wait until each one was scored; each is a
+    new capture of `frame` (`live`), as a live camera sends: the same bytes again would be a
+    frozen camera's repeat, which is not voted on."""
     topic = f"{P}/backyard/smoke/attributes"
     for _ in range(frames):
         before = probe.count(topic)
-        probe.publish(f"{P}/backyard/image", frame)
+        probe.publish(f"{P}/backyard/image", live(frame))
         wait_until(lambda before=before: probe.count(topic) > before, 20, "the frame's scoring")
         time.sleep(0.25)  # the camera's scoring interval is 0.2 s
 

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from tests.detector.broker import Broker, free_port, mosquitto_path
-from tests.detector.tiny_model import make_tiny_model
+from tests.detector.tiny_model import live, make_tiny_model
 
 from .harness import (
     HA_COMMAND_VARIABLE,
@@ -283,11 +283,12 @@ def discovered_flow(ha: HomeAssistant) -> dict[str, Any] | None:
 
 
 def score(probe: Probe, frame: bytes, frames: int) -> dict[str, Any]:
-    """Publish frames a scoring interval apart; the attributes of the last one."""
+    """Publish frames a scoring interval apart (each a new capture of `frame`, as a live
+    camera sends); the attributes of the last one."""
     topic = f"{P}/{CAMERA}/smoke/attributes"
     for _ in range(frames):
         before = probe.count(topic)
-        probe.publish(f"{P}/{CAMERA}/image", frame)
+        probe.publish(f"{P}/{CAMERA}/image", live(frame))
         wait_until(lambda before=before: probe.count(topic) > before, 20, "the frame's scoring")
         time.sleep(0.25)  # the camera's scoring interval is 0.2 s
     return json.loads(probe.last(topic) or b"{}")  # type: ignore[no-any-return]
