@@ -25,11 +25,13 @@ from collections import deque
 from typing import Any
 
 from detector import __version__
+from detector.bridge.access import ApiAccess
 from detector.bridge.api import Outcome, PyronearClient
 from detector.bridge.delivery import Delivery
 from detector.bridge.duties import Duties
 from detector.bridge.intake import Intake
 from detector.bridge.outbox import Outbox
+from detector.bridge.outbox_figures import TIME_FACTS
 from detector.bridge.spacing import UploadSpacing
 from detector.config import Config
 from detector.contract import (
@@ -63,8 +65,9 @@ REPUBLISH_MIN_INTERVAL = 5.0
 def stats_payload(data: dict[str, Any]) -> dict[str, Any]:
     """Outbox figures with their times as ISO 8601 (the stats topic and `bridge status`)."""
     out = dict(data)
-    if out.get("last_success") is not None:
-        out["last_success"] = iso_utc(out["last_success"])
+    for key in TIME_FACTS:
+        if out.get(key) is not None:
+            out[key] = iso_utc(out[key])
     if "cameras" in out:
         out["cameras"] = {
             camera: stats_payload(figures) for camera, figures in data["cameras"].items()
@@ -97,6 +100,7 @@ class BridgeService:
         self.api_connected: bool | None = None
         self.started_at = time.monotonic()
         spacing = UploadSpacing()
+        access = ApiAccess(self.health)
         self.delivery = Delivery(
             self.settings,
             self.outbox,
@@ -105,6 +109,7 @@ class BridgeService:
             on_change=self._stats_changed,
             health=self.health,
             spacing=spacing,
+            access=access,
         )
         self.duties = Duties(
             self.settings,
@@ -114,6 +119,7 @@ class BridgeService:
             health=self.health,
             spacing=spacing,
             outbox=self.outbox,
+            access=access,
         )
         self.intake = Intake(
             config,

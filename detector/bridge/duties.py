@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from detector.bridge.access import TOKEN, ApiAccess, token_reason
 from detector.bridge.api import Outcome, PyronearClient, fit_for_upload
 from detector.bridge.api_masks import translate_api_masks
-from detector.bridge.delivery import token_fault, token_part
 from detector.bridge.outbox import Outbox
 from detector.bridge.spacing import UploadSpacing
 from detector.config import BridgeConfig
@@ -69,6 +69,7 @@ class Duties:
         health: Health | None = None,
         spacing: UploadSpacing | None = None,
         outbox: Outbox | None = None,
+        access: ApiAccess | None = None,
     ) -> None:
         self.settings = settings
         self.api = api
@@ -78,6 +79,7 @@ class Duties:
         self.health = health or Health("bridge")
         self.spacing = spacing or UploadSpacing()
         self.outbox = outbox
+        self.access = access or ApiAccess(self.health)
         self.cameras = {camera: CameraDuties() for camera in settings.cameras}
         self.calls: dict[str, int] = {}
         # API masks skipped (bad or too many) per camera: in the bridge's stats.
@@ -210,11 +212,12 @@ class Duties:
     def _report(self, camera: str, duty: str, outcome: Outcome) -> None:
         self.calls[duty] = self.calls.get(duty, 0) + 1
         self.on_outcome(outcome)
-        # A refused token shows even while no detection is waiting to be delivered.
+        # A refused token shows even while no detection is waiting to be delivered; only
+        # this duty succeeding again withdraws what this duty reported.
         if outcome.kind == "auth":
-            self.health.fault(token_part(camera), token_fault(outcome))
+            self.access.refused(TOKEN, camera, duty, token_reason(camera, outcome.detail))
         elif outcome.ok:
-            self.health.ok(token_part(camera))
+            self.access.accepted(camera, duty, (TOKEN,))
         failing = self.cameras[camera].failing
         if outcome.ok:
             if duty in failing:

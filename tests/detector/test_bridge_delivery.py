@@ -168,3 +168,30 @@ def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
     assert max(delays[10:]) > 15  # the cap, not the first step, bounds late delays
     backoff.reset()
     assert backoff.failed() <= 1.0
+
+
+async def test_a_frozen_server_gets_one_copy_more_at_most_and_every_copy_is_counted(
+    tmp_path: Path, api: FakePyronear
+) -> None:
+    # A server stuck on its database for longer than the timeout still stores every upload
+    # it received once it thaws. Uploading again at each timeout stacked one stored copy per
+    # attempt (6 rows for one detection against the real server) while `resent` said 1.
+    rig = Rig(tmp_path, api)
+    api.freeze()
+    rig.add("a")
+    await rig.start()
+    try:
+        # The bridge kept trying through the freeze (four requests held, at a 1 s timeout)...
+        await rig.until(lambda: len(api.frozen) >= 4, within=30)
+        api.thaw()
+        await rig.until(lambda: rig.outbox.stats()["delivered"] == 1)
+        # ...every held request has been handled by now.
+        await rig.until(lambda: len(api.calls) >= len(api.frozen))
+        resent = rig.outbox.stats()["resent"]
+    finally:
+        await rig.close()
+    uploads = [request for request in api.frozen if request[0] == "POST"]
+    assert len(uploads) == 1, api.frozen  # only the first upload waited in the freeze
+    stored = len(api.detections)
+    assert stored == 2, api.detections  # that one, and the one sent once the server answered
+    assert resent == stored - 1

@@ -85,3 +85,39 @@ def test_bounds_drop_delivered_rows_first_then_count_evictions(tmp_path: Path) -
     stats = outbox.stats()
     assert stats["evicted"] == 3 and stats["pending"] == 2 and stats["bytes"] == 200
     outbox.close()
+
+
+def test_every_possible_copy_is_counted(tmp_path: Path) -> None:
+    # Five uploads without an answer, then one that succeeded: the API may hold six copies,
+    # five of them more than it should; `resent` said 1.
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    outbox.add("a0", "a", 0.0, BOX, b"x")
+    item = outbox.next_pending("a")
+    assert item is not None
+    for _ in range(5):
+        outbox.attempt(item.seq)
+        outbox.retry_later(item.seq, "no answer within 10 s", answered=False)
+    # An answered failure and a refused connection in between store nothing.
+    outbox.attempt(item.seq)
+    outbox.retry_later(item.seq, "HTTP 503", answered=True)
+    outbox.attempt(item.seq)
+    outbox.delivered(item.seq, "1", 201)
+    assert outbox.stats()["resent"] == 5
+    assert outbox.items()[0]["resent"] == 5
+    outbox.close()
+
+
+def test_a_copy_cut_short_by_a_crash_is_counted(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    outbox.add("a0", "a", 0.0, BOX, b"x")
+    item = outbox.next_pending("a")
+    assert item is not None
+    outbox.attempt(item.seq)
+    outbox.retry_later(item.seq, "no answer", answered=False)
+    outbox.attempt(item.seq)  # a second copy on its way, and the process is killed
+    outbox.close()
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    outbox.attempt(item.seq)
+    outbox.delivered(item.seq, "1", 201)
+    assert outbox.stats()["resent"] == 2  # the killed attempt and the delivered one
+    outbox.close()

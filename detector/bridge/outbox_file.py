@@ -1,0 +1,363 @@
+"""The outbox's SQLite file: opened, watched while the bridge runs, started afresh when broken.
+
+The bridge must resume by itself, without a restart, whatever happens to the file:
+- removed or replaced while the bridge runs (someone "fixed" a bad outbox by moving it away):
+  the connection would go on writing into the old, unlinked file, whose detections nobody would
+  ever see again. Before each use the path is compared with the file that is open; when they
+  differ the path is opened (created when absent) and the pending detections of the old file
+  are carried over to it.
+- corrupt (SQLite says "malformed" or "not a database", at start or later): the file is moved
+  aside as `<name>.corrupt-<UTC time>`, kept for whoever wants to look at it, and a fresh
+  outbox takes its place with every row that could still be read; the interrupted operation
+  is then done again on the fresh file.
+Each of these is logged as an error saying what was carried over, and remembered for the
+stats (`recovered`).
+
+`bridge status` opens the file read-only: it changes nothing, so it works on a read-only file
+or disk, and on a file another process holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from detector.errors import SmokeWatchError
+
+_LOGGER = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+# The image is the last column: SQLite reads the columns before a large blob without walking
+# its overflow pages, so counting and summing sizes stays cheap.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    camera TEXT NOT NULL,
+    recorded_at REAL NOT NULL,
+    bboxes TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    uncertain INTEGER NOT NULL DEFAULT 0,
+    resent INTEGER NOT NULL DEFAULT 0,
+    prepared INTEGER NOT NULL DEFAULT 0,
+    http_status INTEGER,
+    last_error TEXT,
+    api_id TEXT,
+    received_at REAL NOT NULL,
+    done_at REAL,
+    jpeg BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_by_status ON items (status, camera, seq);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (name, camera)
+);
+CREATE TABLE IF NOT EXISTS duties (
+    camera TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (camera, name)
+);
+CREATE TABLE IF NOT EXISTS facts (
+    name TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (name, camera)
+);
+"""
+ITEM_COLUMNS = (
+    "seq, id, camera, recorded_at, bboxes, size, status, attempts, uncertain, resent, prepared,"
+    " http_status, last_error, api_id, received_at, done_at, jpeg"
+)
+# SQLite's primary result codes for a file that is not (or no longer) a database.
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+T = TypeVar("T")
+
+
+class OutboxError(SmokeWatchError):
+    """The outbox file cannot be used."""
+
+
+def is_corrupt(err: BaseException) -> bool:
+    """True for SQLite's "malformed" and "not a database" errors."""
+    code = getattr(err, "sqlite_errorcode", None)
+    return (
+        isinstance(err, sqlite3.DatabaseError)
+        and code is not None
+        and code & 0xFF
+        in (
+            _SQLITE_CORRUPT,
+            _SQLITE_NOTADB,
+        )
+    )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _check_path(path: Path) -> None:
+    if path.is_dir():
+        raise OutboxError(
+            f"{path} is a directory: bridge.outbox names the outbox file itself, e.g."
+            f" {path / 'outbox.sqlite3'}"
+        )
+    if path.exists() and not path.is_file():
+        raise OutboxError(f"{path} is not a regular file: bridge.outbox names a file")
+
+
+class OutboxFile:
+    """One SQLite connection to the outbox, used under `lock` by every thread."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        self.read_only = read_only
+        self.lock = threading.Lock()
+        # What the last recovery did (None when the file never had to be started afresh).
+        self.recovered: str | None = None
+        _check_path(path)
+        if read_only:
+            self.db = _open_read_only(path)
+            self._identity = _identity(path)
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutboxError(f"cannot create the folder of the outbox {path}: {err}") from err
+        db = _connect(path)
+        try:
+            _prepare(db, path)
+        except sqlite3.DatabaseError as err:
+            if not is_corrupt(err):
+                db.close()
+                raise OutboxError(f"cannot open the outbox {path}: {err}") from err
+            self.db = db
+            self._start_afresh(err)
+        except OutboxError:
+            db.close()
+            raise
+        else:
+            self.db = db
+        self._identity = _identity(path)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self.lock:
+            self.db.close()
+
+    def run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        """`work(db)` under the lock (in one transaction when `write`), on the file that is at
+        the path now; done again on a fresh file when this one turns out to be corrupt."""
+        with self.lock:
+            if not self.read_only:
+                self._follow_path()
+            try:
+                return self._once(work, write)
+            except sqlite3.DatabaseError as err:
+                if self.read_only or not is_corrupt(err):
+                    raise
+                self._start_afresh(err)
+            return self._once(work, write)
+
+    def _once(self, work: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        if not write:
+            return work(self.db)
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(self.db)
+        except BaseException:
+            # The rollback of a broken file can fail too: the first error is the one to tell.
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return result
+
+    # -- the path changed under us ---------------------------------------------------------
+
+    def _follow_path(self) -> None:
+        current = _identity(self.path)
+        if current == self._identity:
+            return
+        how = "removed" if current is None else "replaced"
+        db = _connect(self.path)
+        try:
+            _prepare(db, self.path)
+        except (sqlite3.Error, OutboxError) as err:
+            db.close()
+            # Keep using the open file (nothing is lost); the next use tries again.
+            raise OutboxError(
+                f"the outbox {self.path} was {how} and the file there cannot be used: {err}"
+            ) from err
+        carried, complete = _carry(self.db, db, everything=current is None)
+        old, self.db, self._identity = self.db, db, _identity(self.path)
+        with contextlib.suppress(sqlite3.Error):
+            old.close()
+        self._recovered(
+            f"the outbox file was {how} while the bridge ran ({_now()}): {carried} pending"
+            " detection(s) carried over" + ("" if complete else ", the rest could not be read")
+        )
+
+    # -- corruption ------------------------------------------------------------------------
+
+    def _start_afresh(self, err: BaseException) -> None:
+        """Move the corrupt file aside and put a fresh outbox, with what can be read of the
+        old one, at the path. On any failure the old file stays in use (and this is tried
+        again at the next use)."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        scratch = self.path.with_name(f"{self.path.name}.recovering")
+        for leftover in _with_journals(scratch):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+        fresh = _connect(scratch)
+        try:
+            _prepare(fresh, scratch)
+            carried, complete = _carry(self.db, fresh, everything=True)
+        except BaseException:
+            fresh.close()
+            raise
+        fresh.close()  # its write-ahead log goes into the file, which can now be moved
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+        for source, target in zip(_with_journals(self.path), _with_journals(aside), strict=True):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(source, target)
+        os.replace(scratch, self.path)
+        self.db = _connect(self.path)
+        _prepare(self.db, self.path)
+        self._identity = _identity(self.path)
+        self._recovered(
+            f"the outbox was corrupt ({err}) and was moved to {aside.name} ({_now()}):"
+            f" {carried} pending detection(s) carried over to a fresh outbox"
+            + ("" if complete else ", the rest could not be read")
+        )
+
+    def _recovered(self, what: str) -> None:
+        """Log a recovery and keep it in the file for the stats and `bridge status`."""
+        self.recovered = what
+        _LOGGER.error("Outbox %s: %s", self.path, what)
+        with contextlib.suppress(sqlite3.Error):  # the log line says it already
+            self.db.execute(
+                "INSERT INTO facts (name, camera, value) VALUES ('recovered', '', ?)"
+                " ON CONFLICT(name, camera) DO UPDATE SET value = excluded.value",
+                (what,),
+            )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _with_journals(path: Path) -> list[Path]:
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as err:
+        raise OutboxError(f"cannot open the outbox {path}: {err}") from err
+
+
+def _prepare(db: sqlite3.Connection, path: Path) -> None:
+    """Settings and schema of a writable outbox (sqlite3.Error when the file is not one)."""
+    db.execute("PRAGMA busy_timeout=10000")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version not in (0, SCHEMA_VERSION):
+        raise OutboxError(
+            f"{path} has outbox format {version}, this version reads {SCHEMA_VERSION}: move it"
+            " away or use another bridge.outbox path"
+        )
+    db.executescript(SCHEMA)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes: `mode=ro`, or `immutable` where even the shared
+    memory file of the write-ahead log cannot be created (a read-only folder or disk)."""
+    uri = f"file:{quote(str(path))}?mode=ro"
+    last: sqlite3.Error | None = None
+    for suffix in ("", "&immutable=1"):
+        db: sqlite3.Connection | None = None
+        try:
+            db = sqlite3.connect(uri + suffix, uri=True, check_same_thread=False)
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as err:
+            if db is not None:
+                db.close()
+            last = err
+            continue
+        if version not in (0, SCHEMA_VERSION):
+            db.close()
+            raise OutboxError(
+                f"{path} has outbox format {version}, this version reads {SCHEMA_VERSION}"
+            )
+        return db
+    raise OutboxError(f"cannot read the outbox {path}: {last}")
+
+
+def _carry(
+    old: sqlite3.Connection, new: sqlite3.Connection, *, everything: bool
+) -> tuple[int, bool]:
+    """Copy the pending detections of `old` into `new` (and, with `everything`, the other
+    rows: counters, facts, duty times), as far as `old` can be read: (pending copied, whether
+    everything could be read). A failure to write `new` raises, with nothing written."""
+    unreadable: list[sqlite3.Error] = []
+    carried = 0
+    marks = ", ".join("?" * len(ITEM_COLUMNS.split(",")))
+    new.execute("BEGIN IMMEDIATE")  # one commit for all: each would cost a sync of the disk
+    try:
+        pending = f"SELECT {ITEM_COLUMNS} FROM items WHERE status = 'pending' ORDER BY seq"
+        for row in _readable(old, pending, unreadable):
+            cursor = new.execute(
+                f"INSERT OR IGNORE INTO items ({ITEM_COLUMNS}) VALUES ({marks})", row
+            )
+            if cursor.rowcount == 0:  # the seq is taken in a replacement file: a new one
+                new.execute(
+                    f"INSERT OR IGNORE INTO items ({ITEM_COLUMNS.removeprefix('seq, ')})"
+                    f" VALUES ({marks.removeprefix('?, ')})",
+                    row[1:],
+                )
+            carried += 1
+        tables = (("counters", "name, camera, value"), ("facts", "name, camera, value"))
+        for table, columns in (*tables, ("duties", "camera, name, value")) if everything else ():
+            for row in _readable(old, f"SELECT {columns} FROM {table}", unreadable):
+                new.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES (?, ?, ?)", row)
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            new.execute("ROLLBACK")
+        raise
+    new.execute("COMMIT")
+    return carried, not unreadable
+
+
+def _readable(
+    db: sqlite3.Connection, query: str, problems: list[sqlite3.Error]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of `query` up to the first that cannot be read (its error goes to
+    `problems`): a damaged file gives what it still can."""
+    try:
+        yield from db.execute(query)
+    except sqlite3.Error as err:
+        problems.append(err)
