@@ -6,10 +6,13 @@ delivery pauses, nothing is marked failed, and the bridge shows it as a fault (`
 or `pose of <cam>`) until the API accepts it again.
 
 Each call that meets a refusal (detections, heartbeat, last image, ...) reports it under its own
-name, and only a success of that same call withdraws it: the fault shows while any call still
-meets it. So a heartbeat that works does not hide detections that are refused (the health
-flapped 16 times in 33 s when the API refused detections but took heartbeats). The reason shown
-is that of the first call still refused, so it does not change at every call either.
+name. A refusal of detections is withdrawn only by delivery itself (a detection delivered, or
+`GET poses/` asked again): a heartbeat that works does not hide detections that are refused (the
+health flapped 16 times in 33 s when the API refused detections but took heartbeats). A duty
+that goes through proves the token works: it withdraws the token refusals of every duty, and
+tells delivery to ask again at once if detections were refused for the token. The pose is fine
+once `GET poses/` lists it or a detection went through with it. The reason shown is that of the
+first call still refused, so it does not change at every call either.
 
 All of this runs on the bridge's event loop (delivery and duties share it).
 """
@@ -56,8 +59,9 @@ class ApiAccess:
         self._token_back: list[Callable[[str], None]] = []
 
     def on_token_back(self, callback: Callable[[str], None]) -> None:
-        """Call `callback(camera)` when a call other than detections finds the camera's token
-        accepted again after refusing it (delivery then tries at once, not after its backoff)."""
+        """Call `callback(camera)` when a duty finds the camera's token accepted while its
+        detections are paused for the token (delivery then asks at once, not after its
+        backoff)."""
         self._token_back.append(callback)
 
     def refused(self, kind: str, camera: str, call: str, reason: str) -> None:
@@ -66,21 +70,34 @@ class ApiAccess:
         calls.setdefault(call, reason)
         self.health.fault(access_part(kind, camera), next(iter(calls.values())))
 
-    def accepted(self, camera: str, call: str, kinds: tuple[str, ...] = (TOKEN, POSE)) -> None:
-        """`call` of `camera` went through: it no longer reports a refusal of these kinds."""
-        for kind in kinds:
-            calls = self._refusals.get((kind, camera))
-            if calls is None or call not in calls:
-                continue
+    def accepted(self, camera: str, call: str, kind: str) -> None:
+        """`call` of `camera` went through (or was found fine): its `kind` refusal is over."""
+        self._withdraw(kind, camera, lambda refused: refused == call)
+
+    def token_works(self, camera: str) -> None:
+        """A duty went through with the camera's token: the token refusals of every duty are
+        over; detections are asked again by delivery (told here)."""
+        self._withdraw(TOKEN, camera, lambda refused: refused != DETECTIONS)
+        if DETECTIONS in self._refusals.get((TOKEN, camera), {}):
+            for callback in self._token_back:
+                callback(camera)
+
+    def pose_works(self, camera: str) -> None:
+        """The API lists the pose among the camera's active ones, or took a detection with it:
+        every pose refusal of the camera is over."""
+        self._withdraw(POSE, camera, lambda refused: True)
+
+    def _withdraw(self, kind: str, camera: str, which: Callable[[str], bool]) -> None:
+        calls = self._refusals.get((kind, camera))
+        if calls is None:
+            return
+        for call in [call for call in calls if which(call)]:
             del calls[call]
-            if calls:
-                self.health.fault(access_part(kind, camera), next(iter(calls.values())))
-            else:
-                del self._refusals[(kind, camera)]
-                self.health.ok(access_part(kind, camera))
-            if kind == TOKEN and call != DETECTIONS:
-                for callback in self._token_back:
-                    callback(camera)
+        if calls:
+            self.health.fault(access_part(kind, camera), next(iter(calls.values())))
+        else:
+            del self._refusals[(kind, camera)]
+            self.health.ok(access_part(kind, camera))
 
     def refusal(self, camera: str, call: str) -> str | None:
         """Why `call` of `camera` is refused now (None: it is not)."""

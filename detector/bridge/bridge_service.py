@@ -375,7 +375,9 @@ def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
             "json_attributes_template": (
                 "{{ {'oldest_pending_age': value_json.oldest_pending_age,"
                 " 'evicted': value_json.evicted, 'duplicates': value_json.duplicates,"
-                " 'last_error': value_json.last_error} | tojson }}"
+                " 'resent': value_json.resent, 'last_error': value_json.last_error,"
+                " 'last_error_at': value_json.last_error_at, 'paused': value_json.paused}"
+                " | tojson }}"
             ),
         },
         ("sensor", "last_delivery"): {
@@ -396,7 +398,8 @@ def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
         ("sensor", "failed"): {
             "name": "Failed deliveries",
             "icon": "mdi:alert-circle-outline",
-            "state_class": "total_increasing",
+            # Refused for good and not sent again yet: `bridge retry` brings it down.
+            "state_class": "measurement",
             "entity_category": "diagnostic",
             "value_template": "{{ value_json.failed }}",
         },

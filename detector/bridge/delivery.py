@@ -238,9 +238,9 @@ class Delivery:
             self.access.refused(TOKEN, camera, DETECTIONS, token_reason(camera, detail))
             verdict = "paused"
         elif outcome.ok and isinstance(outcome.body, list):
-            self.access.accepted(camera, DETECTIONS, (TOKEN,))
+            self.access.accepted(camera, DETECTIONS, TOKEN)
             if _lists_pose(outcome.body, identity.pose_id):
-                self.access.accepted(camera, DETECTIONS, (POSE,))
+                self.access.pose_works(camera)
             else:
                 detail = "GET poses/ does not list it" if refusal is None else refusal.detail
                 reason = pose_reason(camera, identity.pose_id, detail)
@@ -309,7 +309,8 @@ class Delivery:
             )
             backoff.reset()
             self.link.reset()
-            self.access.accepted(item.camera, DETECTIONS)
+            self.access.accepted(item.camera, DETECTIONS, TOKEN)
+            self.access.pose_works(item.camera)
             await self._record_pause(item.camera)
             _LOGGER.info(
                 "Delivered detection %s of %s (HTTP %s, API id %s)",

@@ -6,7 +6,9 @@ The bridge must resume by itself, without a restart, whatever happens to the fil
   ever see again. Before each use the path is compared with the file that is open; when they
   differ the path is opened (created when absent) and the pending detections of the old file
   are carried over to it.
-- corrupt (SQLite says "malformed" or "not a database", at start or later): the file is moved
+- corrupt (SQLite says "malformed", at start or later, or "not a database" once it was open
+  as the outbox; at start such a file may be another file of the user's that bridge.outbox
+  names by mistake, and is refused, untouched): the file is moved
   aside as `<name>.corrupt-<UTC time>`, kept for whoever wants to look at it, and a fresh
   outbox takes its place with every row that could still be read; the interrupted operation
   is then done again on the fresh file.
@@ -91,18 +93,17 @@ class OutboxError(SmokeWatchError):
     """The outbox file cannot be used."""
 
 
-def is_corrupt(err: BaseException) -> bool:
-    """True for SQLite's "malformed" and "not a database" errors."""
+def is_corrupt(err: BaseException, *, at_start: bool = False) -> bool:
+    """True for SQLite's "malformed" and "not a database" errors.
+
+    At start only "malformed" counts: a file that is not a database at all may be another file
+    of the user's that bridge.outbox names by mistake, and must not be moved. Once it was
+    open as the outbox, whatever became of it is the outbox's.
+    """
     code = getattr(err, "sqlite_errorcode", None)
-    return (
-        isinstance(err, sqlite3.DatabaseError)
-        and code is not None
-        and code & 0xFF
-        in (
-            _SQLITE_CORRUPT,
-            _SQLITE_NOTADB,
-        )
-    )
+    if not isinstance(err, sqlite3.DatabaseError) or code is None:
+        return False
+    return code & 0xFF == _SQLITE_CORRUPT or (code & 0xFF == _SQLITE_NOTADB and not at_start)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -145,9 +146,12 @@ class OutboxFile:
         try:
             _prepare(db, path)
         except sqlite3.DatabaseError as err:
-            if not is_corrupt(err):
+            if not is_corrupt(err, at_start=True):
                 db.close()
-                raise OutboxError(f"cannot open the outbox {path}: {err}") from err
+                raise OutboxError(
+                    f"cannot open the outbox {path}: {err} (if bridge.outbox names the right"
+                    " file, move it away: the bridge then starts a fresh outbox)"
+                ) from err
             self.db = db
             self._start_afresh(err)
         except OutboxError:

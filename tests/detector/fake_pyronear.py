@@ -216,6 +216,15 @@ class FakePyronear:
                 await request.post()  # kept by the request for the handler
             self.frozen.append((request.method, request.path))
             await thawed.wait()
+        try:
+            response = await self._answer(request, handler)
+        except web.HTTPException as refusal:  # a contract check refused it: recorded too
+            self.calls.append((request.method, request.path, refusal.status))
+            raise
+        self.calls.append((request.method, request.path, response.status))
+        return response
+
+    async def _answer(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if self.mode == "down":
             response: web.StreamResponse = web.json_response({"detail": "maintenance"}, status=503)
         elif self.mode == "slow":
@@ -229,7 +238,6 @@ class FakePyronear:
             )
         else:
             response = await handler(request)
-        self.calls.append((request.method, request.path, response.status))
         return response
 
     def _camera(self, request: web.Request) -> int:
@@ -418,9 +426,11 @@ class FakePyronear:
         )
 
     async def occlusion_masks(self, request: web.Request) -> web.Response:
-        camera_id = self._camera(request)
+        self._camera(request)
         pose_id = int(request.match_info["pose_id"])
-        self._pose(camera_id, pose_id)
+        # Only the organization is checked (every camera here is in one): a pose of another
+        # camera is readable, an unknown one is not found.
+        self._pose(self.poses.get(pose_id, 0), pose_id)
         return web.json_response(self.masks.get(pose_id, []))
 
 
