@@ -194,65 +194,86 @@ class OutboxFile:
         self.db.execute("COMMIT")
         return result
 
-    # -- the path changed under us ---------------------------------------------------------
+    # -- the path changed under us, or the file broke --------------------------------------
 
     def _follow_path(self) -> None:
         current = _identity(self.path)
         if current == self._identity:
             return
-        how = "removed" if current is None else "replaced"
-        db = _connect(self.path)
-        try:
-            _prepare(db, self.path)
-        except (sqlite3.Error, OutboxError) as err:
-            db.close()
-            # Keep using the open file (nothing is lost); the next use tries again.
-            raise OutboxError(
-                f"the outbox {self.path} was {how} and the file there cannot be used: {err}"
-            ) from err
-        carried, complete = _carry(self.db, db, everything=current is None)
-        old, self.db, self._identity = self.db, db, _identity(self.path)
-        with contextlib.suppress(sqlite3.Error):
-            old.close()
+        if current is None:
+            carried, complete = self._rebuild(everything=True)
+            how = "removed"
+        else:
+            # Checked without its write-ahead log (`immutable`): the log at that name is still
+            # the open file's, and would be read as the new file's.
+            try:
+                _open_read_only(self.path, immutable=True).close()
+            except (OutboxError, sqlite3.Error) as err:
+                # Keep using the open file (nothing is lost); the next use looks again.
+                raise OutboxError(
+                    f"the outbox {self.path} was replaced by a file that cannot be used ({err}):"
+                    " move it away, and the bridge makes a new outbox there"
+                ) from err
+            carried, complete = self._rebuild(everything=False, merge=True)
+            how = "replaced"
         self._recovered(
             f"the outbox file was {how} while the bridge ran ({_now()}): {carried} pending"
             " detection(s) carried over" + ("" if complete else ", the rest could not be read")
         )
 
-    # -- corruption ------------------------------------------------------------------------
-
     def _start_afresh(self, err: BaseException) -> None:
         """Move the corrupt file aside and put a fresh outbox, with what can be read of the
-        old one, at the path. On any failure the old file stays in use (and this is tried
-        again at the next use)."""
+        old one, at the path."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        scratch = self.path.with_name(f"{self.path.name}.recovering")
-        for leftover in _with_journals(scratch):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
-        fresh = _connect(scratch)
-        try:
-            _prepare(fresh, scratch)
-            carried, complete = _carry(self.db, fresh, everything=True)
-        except BaseException:
-            fresh.close()
-            raise
-        fresh.close()  # its write-ahead log goes into the file, which can now be moved
-        with contextlib.suppress(sqlite3.Error):
-            self.db.close()
-        for source, target in zip(_with_journals(self.path), _with_journals(aside), strict=True):
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(source, target)
-        os.replace(scratch, self.path)
-        self.db = _connect(self.path)
-        _prepare(self.db, self.path)
-        self._identity = _identity(self.path)
+        carried, complete = self._rebuild(everything=True, aside=aside)
         self._recovered(
             f"the outbox was corrupt ({err}) and was moved to {aside.name} ({_now()}):"
             f" {carried} pending detection(s) carried over to a fresh outbox"
             + ("" if complete else ", the rest could not be read")
         )
+
+    def _rebuild(
+        self, *, everything: bool, aside: Path | None = None, merge: bool = False
+    ) -> tuple[int, bool]:
+        """Copy what can be read of the open file into a scratch file, close it (only then:
+        its write-ahead log and shared memory are files named after the path), move it
+        `aside` if given, and open the path: the scratch file itself, or, with `merge`, the
+        file already there with the scratch file's rows added. On a failure before the open
+        file is closed, it stays in use; this is tried again at the next use."""
+        scratch = self.path.with_name(f"{self.path.name}.recovering")
+        _remove(scratch)
+        fresh = _connect(scratch)
+        try:
+            _prepare(fresh, scratch)
+            carried, complete = _carry(self.db, fresh, everything=everything)
+        finally:
+            fresh.close()  # its write-ahead log goes into the file, which can now be moved
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+        # The write-ahead log and shared memory at the path's names are the closed file's (a
+        # file that was removed or replaced keeps them: SQLite does not fold them back): they
+        # must go, or the file opened next at the path would take that log for its own.
+        journals = _with_journals(self.path)
+        for source, target in zip(journals, _with_journals(aside or self.path), strict=True):
+            with contextlib.suppress(FileNotFoundError):
+                if aside is not None:
+                    os.replace(source, target)
+                elif source != self.path:
+                    source.unlink()
+        if not merge:
+            os.replace(scratch, self.path)
+        self.db = _connect(self.path)
+        _prepare(self.db, self.path)
+        if merge:
+            rows = sqlite3.connect(str(scratch))
+            try:
+                _carry(rows, self.db, everything=False)
+            finally:
+                rows.close()
+            _remove(scratch)
+        self._identity = _identity(self.path)
+        return carried, complete
 
     def _recovered(self, what: str) -> None:
         """Log a recovery and keep it in the file for the stats and `bridge status`."""
@@ -268,6 +289,12 @@ class OutboxFile:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _remove(path: Path) -> None:
+    for file in _with_journals(path):
+        with contextlib.suppress(FileNotFoundError):
+            file.unlink()
 
 
 def _with_journals(path: Path) -> list[Path]:
@@ -296,12 +323,12 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 
-def _open_read_only(path: Path) -> sqlite3.Connection:
+def _open_read_only(path: Path, *, immutable: bool = False) -> sqlite3.Connection:
     """A connection that never writes: `mode=ro`, or `immutable` where even the shared
     memory file of the write-ahead log cannot be created (a read-only folder or disk)."""
     uri = f"file:{quote(str(path))}?mode=ro"
     last: sqlite3.Error | None = None
-    for suffix in ("", "&immutable=1"):
+    for suffix in ("&immutable=1",) if immutable else ("", "&immutable=1"):
         db: sqlite3.Connection | None = None
         try:
             db = sqlite3.connect(uri + suffix, uri=True, check_same_thread=False)
@@ -318,7 +345,7 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
                 f"{path} has outbox format {version}, this version reads {SCHEMA_VERSION}"
             )
         return db
-    raise OutboxError(f"cannot read the outbox {path}: {last}")
+    raise OutboxError(f"cannot open the outbox {path} (read-only): {last}")
 
 
 def _carry(
@@ -332,8 +359,7 @@ def _carry(
     marks = ", ".join("?" * len(ITEM_COLUMNS.split(",")))
     new.execute("BEGIN IMMEDIATE")  # one commit for all: each would cost a sync of the disk
     try:
-        pending = f"SELECT {ITEM_COLUMNS} FROM items WHERE status = 'pending' ORDER BY seq"
-        for row in _readable(old, pending, unreadable):
+        for row in _pending_rows(old, unreadable):
             cursor = new.execute(
                 f"INSERT OR IGNORE INTO items ({ITEM_COLUMNS}) VALUES ({marks})", row
             )
@@ -354,6 +380,28 @@ def _carry(
         raise
     new.execute("COMMIT")
     return carried, not unreadable
+
+
+def _pending_rows(
+    db: sqlite3.Connection, problems: list[sqlite3.Error]
+) -> Iterator[tuple[Any, ...]]:
+    """The pending rows of a damaged file, as many as can be read: the table itself, not its
+    index (one more thing that can be damaged), from the oldest on, then from the newest
+    back to where the first pass stopped (the newest rows, in the write-ahead log, are often
+    readable when older pages are not)."""
+    query = f"SELECT {ITEM_COLUMNS} FROM items NOT INDEXED ORDER BY seq"
+    seen: set[int] = set()
+    for row in _readable(db, query, problems):
+        seen.add(row[0])
+        if row[6] == "pending":
+            yield row
+    if not problems:
+        return
+    for row in _readable(db, query + " DESC", problems):
+        if row[0] in seen:
+            return
+        if row[6] == "pending":
+            yield row
 
 
 def _readable(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -106,20 +107,38 @@ def _check_tls(mqtt: MqttConfig, errors: list[str]) -> None:
 
 
 def _check_outbox(bridge: BridgeConfig, errors: list[str]) -> None:
+    """The outbox as the bridge opens it: an existing file must be an outbox it can read and
+    write; a new one must be creatable. Nothing is changed: an existing file is opened
+    read-only, and a new one is tried with a scratch file, removed at once (a folder such as
+    /proc lets root pass an access() check, yet nothing can be created there)."""
     from detector.bridge.outbox import Outbox, OutboxError
 
     path = Path(bridge.outbox).expanduser()
-    if path.exists():
+    if path.exists() or path.is_symlink():
         try:
-            Outbox(path).close()
+            Outbox(path, read_only=True).close()
         except (OutboxError, OSError) as err:
             errors.append(f"bridge.outbox: {err}")
+            return
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+            errors.append(
+                f"bridge.outbox: {str(path)!r} is not allowed: the bridge must write the file"
+                f" and its folder ({path.parent}), and cannot"
+            )
         return
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        errors.append(
-            f"bridge.outbox: {str(path)!r} is not allowed: cannot be created ({parent} is not"
-            " writable)"
-        )
+    problem = None
+    if not parent.is_dir():
+        problem = f"{parent} is not a folder"
+    else:
+        try:
+            fd, scratch = tempfile.mkstemp(dir=parent, prefix=".smokewatch-check-")
+        except OSError as err:
+            problem = f"nothing can be created in {parent}: {err.strerror or err}"
+        else:
+            os.close(fd)
+            os.unlink(scratch)
+    if problem is not None:
+        errors.append(f"bridge.outbox: {str(path)!r} is not allowed: cannot be created ({problem})")
