@@ -103,7 +103,11 @@ def is_corrupt(err: BaseException, *, at_start: bool = False) -> bool:
     code = getattr(err, "sqlite_errorcode", None)
     if not isinstance(err, sqlite3.DatabaseError) or code is None:
         return False
-    return code & 0xFF == _SQLITE_CORRUPT or (code & 0xFF == _SQLITE_NOTADB and not at_start)
+    if code & 0xFF == _SQLITE_CORRUPT:
+        return True
+    # A damaged header: "not a database", or a schema format number it cannot have.
+    damaged = code & 0xFF == _SQLITE_NOTADB or "unsupported file format" in str(err)
+    return damaged and not at_start
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -301,11 +305,18 @@ def _with_journals(path: Path) -> list[Path]:
     return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
 
 
+def _text(raw: bytes) -> str:
+    """Text of the file as it is: a damaged byte must not make a whole figure unreadable."""
+    return raw.decode("utf-8", "replace")
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     try:
-        return sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
     except sqlite3.Error as err:
         raise OutboxError(f"cannot open the outbox {path}: {err}") from err
+    db.text_factory = _text
+    return db
 
 
 def _prepare(db: sqlite3.Connection, path: Path) -> None:
@@ -332,6 +343,7 @@ def _open_read_only(path: Path, *, immutable: bool = False) -> sqlite3.Connectio
         db: sqlite3.Connection | None = None
         try:
             db = sqlite3.connect(uri + suffix, uri=True, check_same_thread=False)
+            db.text_factory = _text
             version = db.execute("PRAGMA user_version").fetchone()[0]
             db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         except sqlite3.Error as err:
@@ -351,15 +363,15 @@ def _open_read_only(path: Path, *, immutable: bool = False) -> sqlite3.Connectio
 def _carry(
     old: sqlite3.Connection, new: sqlite3.Connection, *, everything: bool
 ) -> tuple[int, bool]:
-    """Copy the pending detections of `old` into `new` (and, with `everything`, the other
-    rows: counters, facts, duty times), as far as `old` can be read: (pending copied, whether
+    """Copy the detections of `old` into `new` (and, with `everything`, the other rows:
+    counters, facts, duty times), as far as `old` can be read: (pending ones copied, whether
     everything could be read). A failure to write `new` raises, with nothing written."""
     unreadable: list[sqlite3.Error] = []
     carried = 0
     marks = ", ".join("?" * len(ITEM_COLUMNS.split(",")))
     new.execute("BEGIN IMMEDIATE")  # one commit for all: each would cost a sync of the disk
     try:
-        for row in _pending_rows(old, unreadable):
+        for row in _item_rows(old, unreadable):
             cursor = new.execute(
                 f"INSERT OR IGNORE INTO items ({ITEM_COLUMNS}) VALUES ({marks})", row
             )
@@ -369,7 +381,7 @@ def _carry(
                     f" VALUES ({marks.removeprefix('?, ')})",
                     row[1:],
                 )
-            carried += 1
+            carried += row[6] == "pending"
         tables = (("counters", "name, camera, value"), ("facts", "name, camera, value"))
         for table, columns in (*tables, ("duties", "camera, name, value")) if everything else ():
             for row in _readable(old, f"SELECT {columns} FROM {table}", unreadable):
@@ -382,26 +394,23 @@ def _carry(
     return carried, not unreadable
 
 
-def _pending_rows(
-    db: sqlite3.Connection, problems: list[sqlite3.Error]
-) -> Iterator[tuple[Any, ...]]:
-    """The pending rows of a damaged file, as many as can be read: the table itself, not its
-    index (one more thing that can be damaged), from the oldest on, then from the newest
-    back to where the first pass stopped (the newest rows, in the write-ahead log, are often
-    readable when older pages are not)."""
+def _item_rows(db: sqlite3.Connection, problems: list[sqlite3.Error]) -> Iterator[tuple[Any, ...]]:
+    """The rows of a damaged file, as many as can be read: pending and failed detections
+    (with their images), delivered ones (their records: a broker sending one again is then
+    still known). The table itself, not its index (one more thing that can be damaged), from
+    the oldest on, then from the newest back to where the first pass stopped (the newest
+    rows, in the write-ahead log, are often readable when older pages are not)."""
     query = f"SELECT {ITEM_COLUMNS} FROM items NOT INDEXED ORDER BY seq"
     seen: set[int] = set()
     for row in _readable(db, query, problems):
         seen.add(row[0])
-        if row[6] == "pending":
-            yield row
+        yield row
     if not problems:
         return
     for row in _readable(db, query + " DESC", problems):
         if row[0] in seen:
             return
-        if row[6] == "pending":
-            yield row
+        yield row
 
 
 def _readable(
