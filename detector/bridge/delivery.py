@@ -192,13 +192,15 @@ class Delivery:
                 continue
             line.wake.clear()
             item = await asyncio.to_thread(self.outbox.next_pending, camera)
-            if item is None:
+            if item is None and self.access.refusal(camera, DETECTIONS) is None:
                 self.health.ok(delivery_part(camera))
                 # The wake-up is a hint; the periodic look also covers rows added by others.
                 await self._pause(stop, line.wake, 5.0)
                 continue
+            # A paused camera asks again even with nothing waiting: its fault must not outlive
+            # its cause.
             try:
-                if await self._may_send(camera):
+                if await self._may_send(camera) and item is not None:
                     await self._deliver(item)
             except Exception as err:  # one item must never stop its camera's line
                 # Logged once per reason (a full disk fails every attempt the same way).
@@ -206,9 +208,10 @@ class Delivery:
                 line.backoff.failed()
                 # If the outbox cannot even record this (disk full), the exception ends this
                 # run of the loop and its supervisor starts it again with backoff.
-                await asyncio.to_thread(
-                    self.outbox.retry_later, item.seq, "internal error", answered=False
-                )
+                if item is not None:
+                    await asyncio.to_thread(
+                        self.outbox.retry_later, item.seq, "internal error", answered=False
+                    )
             else:
                 self.health.ok(delivery_part(camera))
 

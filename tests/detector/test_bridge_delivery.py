@@ -195,3 +195,14 @@ async def test_a_frozen_server_gets_one_copy_more_at_most_and_every_copy_is_coun
     stored = len(api.detections)
     assert stored == 2, api.detections  # that one, and the one sent once the server answered
     assert resent == stored - 1
+
+
+async def test_a_pause_ends_with_its_cause_even_when_nothing_waits(rig: Rig) -> None:
+    rig.server.inactive.add(11)  # camera a's pose, deactivated on the platform
+    rig.add("a")
+    await rig.until(lambda: "pose of a" in rig.delivery.health.snapshot()["faults"])
+    assert rig.outbox.stats()["paused"] == ["a"]
+    assert rig.outbox.enforce_limits(10, 1) != []  # the waiting detection evicted: none left
+    rig.server.inactive.discard(11)
+    await rig.until(lambda: rig.delivery.health.snapshot()["healthy"])
+    await rig.until(lambda: rig.outbox.stats()["paused"] == [])
