@@ -32,9 +32,10 @@ from typing import Any
 import voluptuous as vol
 import yaml
 
-from detector.config import Config, check_config, validate
+from detector.config import Config, validate
 from detector.config.loader import load_yaml
 from detector.config.report import format_error
+from detector.config_check import check_config
 from detector.errors import ConfigError
 from detector.supervisor import SUPERVISOR_URL, Broker, supervisor_broker
 

@@ -3,8 +3,8 @@
 A Hugging Face repo id "owner/name" is fetched from
 `<base>/<owner>/<name>/resolve/<revision>/onnx_cpu.tar.gz` (base https://huggingface.co, or
 the SMOKEWATCH_MODEL_BASE_URL environment variable, e.g. for a mirror; plain http only to a
-loopback mirror), its best.onnx extracted to `<cache_dir>/<owner>__<name>/best.onnx` and used
-from there on, without network.
+loopback mirror, and every redirect is held to the same rule), its best.onnx extracted to
+`<cache_dir>/<owner>__<name>/best.onnx` and used from there on, without network.
 
 Integrity: the SHA-256 of best.onnx is written beside it (`best.onnx.sha256`) at download and
 checked at every start; with `model.sha256` configured, the download must match it too. A
@@ -26,15 +26,16 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
+from detector.config.model import DEFAULT_MODEL
 from detector.errors import ModelError
 
 _LOGGER = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "pyronear/yolo11s_rapid-raccoon_v8.1.0"
 ARCHIVE = "onnx_cpu.tar.gz"
 MODEL_FILE = "best.onnx"
 BASE_URL_ENV = "SMOKEWATCH_MODEL_BASE_URL"
@@ -128,8 +129,7 @@ def resolve_model(
     elif refetch and target.is_file():
         _LOGGER.warning("The cached model %s cannot be loaded: downloading it again", target)
     base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-    parts = urlsplit(base)
-    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in _LOOPBACK):
+    if not _allowed_source(base):
         raise ModelError(
             f"the model mirror {base} is not https: a model is code that runs on this machine,"
             f" so it is fetched over https only (plain http only from a loopback mirror)."
@@ -145,7 +145,7 @@ def resolve_model(
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as scratch:
         archive = Path(scratch) / ARCHIVE
         try:
-            _download(url, archive, progress=progress)
+            _download(url, archive, spec, progress=progress)
         except urllib.error.HTTPError as err:
             raise ModelError(
                 f"cannot download model {spec} from {url}: {err}. {_how_to_fix(spec)}"
@@ -171,10 +171,55 @@ def resolve_model(
     return target
 
 
-def _download(url: str, destination: Path, *, progress: bool) -> None:
-    """Stream `url` to `destination` with a progress bar; OSError if it arrives incomplete."""
+def _allowed_source(url: str) -> bool:
+    """https, or plain http from a loopback host: the rule for the mirror and every redirect."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    scheme = parts.scheme.lower()
+    return scheme == "https" or (scheme == "http" and host in _LOOPBACK)
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to a place the mirror itself could be: Hugging Face sends the
+    file on to its CDN, and a redirect must not take the download to plain http elsewhere
+    (urllib follows https -> http by itself)."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if not _allowed_source(newurl):
+            try:
+                parts = urlsplit(newurl)
+                where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+            except ValueError:
+                where = "an unreadable URL"
+            raise ModelError(
+                f"the download of model {self.spec} was redirected to {where}, which is not"
+                f" https: a model is code that runs on this machine, so it is fetched over https"
+                f" only (plain http only from a loopback mirror); not followed."
+                f" {_how_to_fix(self.spec)}"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _download(url: str, destination: Path, spec: str, *, progress: bool) -> None:
+    """Stream `url` to `destination` with a progress bar; OSError if it arrives incomplete.
+    Every redirect is checked like the first URL (ModelError when refused)."""
     request = urllib.request.Request(url, headers={"User-Agent": "smokewatch"})
-    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:
+    opener = urllib.request.build_opener(_CheckedRedirects(spec))
+    with opener.open(request, timeout=DOWNLOAD_TIMEOUT) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
         received = 0
         with (

@@ -211,6 +211,15 @@ class PyronearClient:
         form.add_field("file", jpeg, filename="pose.jpg", content_type="image/jpeg")
         return await self._call("PATCH", f"poses/{pose_id}/image", token, data=form)
 
+    async def poses(self, token: str) -> Outcome:
+        """`GET poses/`: the camera's active poses, a JSON list. Read-only and cheap: the
+        bridge asks it to learn whether the server answers again after a request it never
+        answered, and whether a refusal is the token's, the pose's or the detection's."""
+        outcome = await self._call("GET", "poses/", token, needs_id=False)
+        if outcome.ok and not isinstance(outcome.body, list):
+            return Outcome("retry", outcome.status, "poses: expected a JSON list")
+        return outcome
+
     async def occlusion_masks(self, token: str, pose_id: int) -> Outcome:
         """`GET poses/{pose_id}/occlusion_masks`: a JSON list."""
         outcome = await self._call("GET", f"poses/{pose_id}/occlusion_masks", token, needs_id=False)

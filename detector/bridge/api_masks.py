@@ -5,7 +5,7 @@ only that text's shape: it accepts `(0.5,0.5,0.1,0.1)`, which has no area. The d
 one mask format, the one of its masks command (`detector.masks.masks_from_json`), so the bridge
 translates here and only the bridge knows the API's. Each API mask becomes a rectangle named
 `remote-<id>` with Pyronear's IoU rule; one the detector would refuse is skipped with its
-reason, and one bad mask never costs the camera the others.
+reason, named by its id at the API, and one bad mask never costs the camera the others.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def translate_api_masks(items: Any) -> TranslatedMasks:
     problems: list[str] = []
     names: set[str] = set()
     for index, item in enumerate(items):
-        where = f"API mask {index}"
+        where = _where(item, index)
         try:
             mask = _translate(item, index, where)
             if mask["name"] in names:
@@ -62,6 +62,19 @@ def translate_api_masks(items: Any) -> TranslatedMasks:
     return TranslatedMasks(masks, problems)
 
 
+def _api_id(item: Any) -> int | None:
+    """The API's id of a mask (an integer), or None."""
+    ident = item.get("id") if isinstance(item, dict) else None
+    return ident if isinstance(ident, int) and not isinstance(ident, bool) else None
+
+
+def _where(item: Any, index: int) -> str:
+    """How a problem names a mask: by its id at the API, which the operator can look up on
+    the platform (its place in the answer's list means nothing to them)."""
+    ident = _api_id(item)
+    return f"API mask #{index + 1} (no id)" if ident is None else f"API mask id {ident}"
+
+
 def _translate(item: Any, index: int, where: str) -> dict[str, Any]:
     if not isinstance(item, dict) or not isinstance(item.get("mask"), str):
         raise ValueError(f"{where}: expected an object with a 'mask' string")
@@ -69,9 +82,9 @@ def _translate(item: Any, index: int, where: str) -> dict[str, Any]:
     match = _API_MASK.match(text[:_READ])
     if not match:
         raise ValueError(f"{where}: {text[:_QUOTE]!r} is not '(x1,y1,x2,y2)'")
-    ident = item.get("id")
+    ident = _api_id(item)
     # The API's ids are integers; anything else would make a strange mask name.
-    suffix = ident if isinstance(ident, int) and not isinstance(ident, bool) else index
+    suffix = index if ident is None else ident
     mask = {
         "name": f"remote-{suffix}",
         "rect": [float(value) for value in match.groups()],

@@ -25,12 +25,14 @@ import time
 from typing import Any
 
 from detector import __version__
+from detector.bridge.access import ApiAccess
 from detector.bridge.api import Outcome, PyronearClient
 from detector.bridge.delivery import Delivery
 from detector.bridge.duties import Duties
 from detector.bridge.intake import PART as OUTBOX_PART
 from detector.bridge.intake import STALL_AFTER, Intake
 from detector.bridge.outbox import Outbox
+from detector.bridge.outbox_figures import TIME_FACTS
 from detector.bridge.spacing import UploadSpacing
 from detector.config import Config
 from detector.contract import (
@@ -60,8 +62,9 @@ REPUBLISH_MIN_INTERVAL = 5.0
 def stats_payload(data: dict[str, Any]) -> dict[str, Any]:
     """Outbox figures with their times as ISO 8601 (the stats topic and `bridge status`)."""
     out = dict(data)
-    if out.get("last_success") is not None:
-        out["last_success"] = iso_utc(out["last_success"])
+    for key in TIME_FACTS:
+        if out.get(key) is not None:
+            out[key] = iso_utc(out[key])
     if "cameras" in out:
         out["cameras"] = {
             camera: stats_payload(figures) for camera, figures in data["cameras"].items()
@@ -92,6 +95,7 @@ class BridgeService:
         self.api_connected: bool | None = None
         self.started_at = time.monotonic()
         spacing = UploadSpacing()
+        access = ApiAccess(self.health)
         self.delivery = Delivery(
             self.settings,
             self.outbox,
@@ -100,6 +104,7 @@ class BridgeService:
             on_change=self._stats_changed,
             health=self.health,
             spacing=spacing,
+            access=access,
         )
         self.duties = Duties(
             self.settings,
@@ -109,6 +114,7 @@ class BridgeService:
             health=self.health,
             spacing=spacing,
             outbox=self.outbox,
+            access=access,
         )
         self.intake = Intake(
             config,
@@ -354,7 +360,9 @@ def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
             "json_attributes_template": (
                 "{{ {'oldest_pending_age': value_json.oldest_pending_age,"
                 " 'evicted': value_json.evicted, 'duplicates': value_json.duplicates,"
-                " 'last_error': value_json.last_error} | tojson }}"
+                " 'resent': value_json.resent, 'last_error': value_json.last_error,"
+                " 'last_error_at': value_json.last_error_at, 'paused': value_json.paused}"
+                " | tojson }}"
             ),
         },
         ("sensor", "last_delivery"): {
@@ -375,7 +383,8 @@ def discovery_payloads(config: Config) -> dict[str, dict[str, Any]]:
         ("sensor", "failed"): {
             "name": "Failed deliveries",
             "icon": "mdi:alert-circle-outline",
-            "state_class": "total_increasing",
+            # Refused for good and not sent again yet: `bridge retry` brings it down.
+            "state_class": "measurement",
             "entity_category": "diagnostic",
             "value_template": "{{ value_json.failed }}",
         },

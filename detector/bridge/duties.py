@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from detector.bridge.access import POSE, TOKEN, ApiAccess, pose_reason, token_reason
 from detector.bridge.api import Outcome, PyronearClient, fit_for_upload
 from detector.bridge.api_masks import translate_api_masks
-from detector.bridge.delivery import token_fault, token_part
 from detector.bridge.outbox import Outbox
 from detector.bridge.spacing import UploadSpacing
 from detector.config import BridgeConfig
@@ -38,6 +38,8 @@ RETRY_AFTER = 60.0
 # refuses. Its saved time is not read, so the first fetch after the upgrade happens at once and
 # replaces the retained payload within seconds instead of up to masks_interval later.
 LAST_IMAGE, POSE_IMAGE, MASKS = "last_image", "pose_image_day", "masks_published"
+# Duties that name the pose: a 403 there is the pose's (another camera's), not the token's.
+POSE_DUTIES = ("pose image", "occlusion masks")
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Duties:
         health: Health | None = None,
         spacing: UploadSpacing | None = None,
         outbox: Outbox | None = None,
+        access: ApiAccess | None = None,
     ) -> None:
         self.settings = settings
         self.api = api
@@ -78,6 +81,7 @@ class Duties:
         self.health = health or Health("bridge")
         self.spacing = spacing or UploadSpacing()
         self.outbox = outbox
+        self.access = access or ApiAccess(self.health)
         self.cameras = {camera: CameraDuties() for camera in settings.cameras}
         self.calls: dict[str, int] = {}
         # API masks skipped (bad or too many) per camera: in the bridge's stats.
@@ -210,11 +214,18 @@ class Duties:
     def _report(self, camera: str, duty: str, outcome: Outcome) -> None:
         self.calls[duty] = self.calls.get(duty, 0) + 1
         self.on_outcome(outcome)
-        # A refused token shows even while no detection is waiting to be delivered.
-        if outcome.kind == "auth":
-            self.health.fault(token_part(camera), token_fault(outcome))
+        # A refused token shows even while no detection is waiting to be delivered; only
+        # this duty succeeding again withdraws what this duty reported.
+        if outcome.kind == "auth" and outcome.status == 403 and duty in POSE_DUTIES:
+            # The token works for the camera's other calls: this pose is not the camera's.
+            pose_id = self.settings.cameras[camera].pose_id
+            self.access.refused(POSE, camera, duty, pose_reason(camera, pose_id, outcome.detail))
+        elif outcome.kind == "auth":
+            self.access.refused(TOKEN, camera, duty, token_reason(camera, outcome.detail))
         elif outcome.ok:
-            self.health.ok(token_part(camera))
+            self.access.token_works(camera)
+            if duty in POSE_DUTIES:
+                self.access.accepted(camera, duty, POSE)
         failing = self.cameras[camera].failing
         if outcome.ok:
             if duty in failing:

@@ -16,6 +16,7 @@ FIGURES = (
     "pending",
     "delivered",
     "failed",
+    "failed_total",
     "evicted",
     "duplicates",
     "resent",
@@ -73,7 +74,9 @@ def read_status(outbox_path: str) -> tuple[Path, dict[str, Any] | None]:
     path = Path(outbox_path).expanduser()
     if not path.exists():
         return path, None
-    outbox = Outbox(path)
+    # Read-only: works on a read-only file or disk, and changes nothing in a running
+    # bridge's file.
+    outbox = Outbox(path, read_only=True)
     try:
         return path, stats_payload(outbox.stats())
     finally:
@@ -92,11 +95,21 @@ def status(outbox_path: str, *, as_json: bool) -> int:
     print(f"Outbox {path} ({data['bytes'] / 1024 / 1024:.1f} MiB)")
     print(f"  {_figures(data)}")
     print(f"  last success: {data['last_success'] or 'never'}")
-    print(f"  last error: {data['last_error'] or 'none'}")
+    if data["last_error"]:
+        print(f"  last error ({data['last_error_at'] or 'time unknown'}): {data['last_error']}")
+    else:
+        print("  last error: none")
     if data["oldest_pending_age"] is not None:
         print(f"  oldest pending: {data['oldest_pending_age']:.0f} s old")
+    if data["recovered"]:
+        print(f"  outbox recovered: {data['recovered']}")
     for camera, figures in data["cameras"].items():
         print(f"  {camera}: {_figures(figures)}; last success {figures['last_success'] or 'never'}")
+        if figures["paused"]:
+            print(
+                f"  {camera}: delivery PAUSED since {figures['paused_since']}"
+                f" (as the bridge last saw it): {figures['paused']}"
+            )
     return 0
 
 

@@ -91,7 +91,7 @@ def register(subparsers: Any) -> None:
 
 def check_config_main(args: argparse.Namespace) -> int:
     """`smokewatch check-config FILE`: print every error, or a short summary; 0 when valid."""
-    from detector.config import check_config
+    from detector.config_check import check_config
 
     path: Path = args.file
     try:

@@ -54,7 +54,6 @@ __all__ = [
     "MqttConfig",
     "Secret",
     "TlsConfig",
-    "check_config",
     "load_config",
     "validate",
 ]
@@ -282,28 +281,3 @@ def load_config(path: Path | str, *, offline: bool = False) -> Config:
     data = load_yaml(path, secrets_required=not offline)
     redact.remember(secret_values(data))
     return validate(data, base_dir=path.resolve().parent)
-
-
-def check_config(path: Path | str) -> tuple[Config, list[str]]:
-    """Check a configuration file as `run` and `bridge` would open it: the config and notes.
-
-    ConfigError lists every error found, of every section (`smokewatch check-config` prints
-    them).
-    """
-    from detector.config.resources import check_resources, valid_sections
-
-    path = Path(path)
-    data = load_yaml(path)
-    redact.remember(secret_values(data))
-    base_dir = path.resolve().parent
-    # What `run` and `bridge` open at start: a file that validates but names a broken
-    # model, CA file or outbox must not pass here and fail there; and an error in one
-    # section must not hide those of another.
-    errors, notes = check_resources(*valid_sections(data, base_dir))
-    try:
-        config = validate(data, base_dir=base_dir)
-    except ConfigError as err:
-        raise ConfigError(sorted(set(err.errors + errors))) from None
-    if errors:
-        raise ConfigError(errors)
-    return config, notes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import voluptuous as vol
 
@@ -57,15 +58,48 @@ class BridgeConfig:
 _D = BridgeConfig()
 
 
+# A host name as the bridge can reach it: letters, digits, dots, dashes and underscores (some
+# local names have them), or an IPv6 address in brackets.
+_HOST = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])$")
+
+
 def _url(value: Any) -> str:
-    """An http(s) base URL."""
+    """An http(s) base URL: scheme, host, optional port and path, nothing else.
+
+    Anything the bridge could never use is refused here, at start, rather than at each call:
+    user:password@ (the API authenticates each camera by its token; aiohttp refuses both, and
+    the credentials would end up in logs, the stats and the outbox), a query or a fragment (the
+    bridge appends /api/v1/<call> to this URL), spaces, a port that is not a number.
+    """
     checked = text(value)
-    if not re.match(r"^https?://[^/\s]+", checked):
+    if "@" in checked:
+        # Any '@' may end a user:password, whatever the password holds ('/', a space...):
+        # the URL is not repeated in the error (its path points past the value).
+        raise vol.Invalid(
+            "expected a URL without user:password@ (cameras authenticate by their token;"
+            " the URL is not repeated here: it may hold a password)",
+            path=["userinfo"],
+        )
+    if any(char.isspace() or not char.isprintable() for char in checked):
+        raise vol.Invalid("expected a URL without spaces or control characters")
+    if "\\" in checked:  # some clients read it as '/': what is the host then?
+        raise vol.Invalid("expected a URL without backslashes")
+    if "?" in checked or "#" in checked:
+        raise vol.Invalid(
+            "expected a base URL without ?query or #fragment (the bridge adds /api/v1/...),"
+            " e.g. https://api.pyronear.org"
+        )
+    try:
+        parts = urlsplit(checked)
+        port = parts.port
+    except ValueError as err:
+        what = "port" if "port" in str(err).lower() else "host"
+        raise vol.Invalid(f"expected a URL with a valid {what}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise vol.Invalid("expected an http:// or https:// URL, e.g. https://api.pyronear.org")
-    if re.match(r"^https?://[^/\s]*@", checked):
-        # The API authenticates each camera by its token; a user:password in the URL would
-        # clash with it (aiohttp refuses both) and end up in logs.
-        raise vol.Invalid("expected a URL without user:password@ (cameras authenticate by token)")
+    host = parts.netloc if port is None else parts.netloc.rsplit(":", 1)[0]
+    if not _HOST.match(host):
+        raise vol.Invalid("expected a URL with a valid host, e.g. https://api.pyronear.org")
     return checked.rstrip("/")
 
 

@@ -10,7 +10,9 @@ from typing import Any
 import voluptuous as vol
 
 from detector.config.validators import boolean, integer, mapping_or_empty, number, text
-from detector.model_fetch import DEFAULT_MODEL
+
+# Pyronear's production model on Hugging Face, fetched (detector.model_fetch) when none is named.
+DEFAULT_MODEL = "pyronear/yolo11s_rapid-raccoon_v8.1.0"
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,16 @@
 Auth: HS256 JWTs (401 without a header or with a bad signature / expired token, 406 for an
 undecodable one, 403 for a wrong scope or another camera's pose). `POST detections/`: the
 `bboxes` regex, at most 5 boxes and x1 < x2, y1 < y2 (422), 201 with an id, 204 for an empty
-frame with no recent detection. Faults: `mode` = ok, down (503), slow (does the work, answers
-`slow_seconds` late), portal (an HTML 200); `stop()` gives connection refused.
+frame with no recent detection; 422 for an inactive pose. `GET poses/`: the active poses of the
+token's camera. Stored images are named as the real server names them,
+`{camera_id}-{UTC second}-{sha256[:8]}.jpg`, and a camera or pose image update deletes the
+previous one: `shared` lists uploads that reused a live object name, `dangling()` the
+detections whose image was deleted that way.
+
+Faults: `mode` = ok, down (503), slow (does the work, answers `slow_seconds` late), portal (an
+HTML 200); `freeze()` holds every request (received in full) until `thaw()`, then does its
+work, as a server stuck on its database does, even for a client that gave up waiting;
+`stop()` gives connection refused.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +91,13 @@ class Received:
     file: bytes
     crops: int
     arrived: float = field(default_factory=time.time)
+    bucket_key: str = ""
+
+
+def object_name(camera_id: int, data: bytes, at: float) -> str:
+    """The real server's name of a stored image: camera, UTC second, hash."""
+    second = datetime.fromtimestamp(at, UTC).strftime("%Y%m%d%H%M%S")
+    return f"{camera_id}-{second}-{hashlib.sha256(data).hexdigest()[:8]}.jpg"
 
 
 class FakePyronear:
@@ -107,6 +123,16 @@ class FakePyronear:
         self.heartbeats: list[int] = []
         self.images: list[tuple[str, int]] = []
         self.image_times: list[float] = []  # when each of `images` arrived (epoch seconds)
+        # Stored objects, as the real server's bucket: name -> kind (detection, camera, pose).
+        self.objects: dict[str, str] = {}
+        self.deleted: set[str] = set()
+        # (name, kind already there, kind of the new upload): an upload that reused the name of
+        # a live object (same camera, second and bytes), which the real server overwrites.
+        self.shared: list[tuple[str, str, str]] = []
+        self._current_image: dict[tuple[str, int], str] = {}  # (kind, camera or pose) -> name
+        self.processed: list[tuple[str, float, str]] = []  # kind, time, sha256 of each upload
+        self.frozen: list[tuple[str, str]] = []  # method, path of each request held by a freeze
+        self._thawed: asyncio.Event | None = None
         self.masks: dict[int, list[dict[str, Any]]] = {
             11: [
                 {
@@ -144,6 +170,7 @@ class FakePyronear:
                 web.patch("/api/v1/cameras/image", self.camera_image),
                 web.patch("/api/v1/poses/{pose_id}/image", self.pose_image),
                 web.get("/api/v1/poses/{pose_id}/occlusion_masks", self.occlusion_masks),
+                web.get("/api/v1/poses/", self.list_poses),
             ]
         )
         self.runner = web.AppRunner(app)
@@ -169,8 +196,36 @@ class FakePyronear:
 
     # -- contract --------------------------------------------------------------------------
 
+    def freeze(self) -> None:
+        """Hold every request from now on until `thaw()` (then each is handled in full)."""
+        self._thawed = asyncio.Event()
+
+    def thaw(self) -> None:
+        """Handle the held requests, and the next ones at once."""
+        thawed = self._thawed
+        if thawed is not None:
+            self._thawed = None
+            self.loop.call_soon_threadsafe(thawed.set)
+
     @web.middleware
     async def _faults(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        thawed = self._thawed
+        if thawed is not None:
+            # Received in full, then stuck: the work is done after the thaw, whether or not
+            # the client is still waiting for the answer.
+            if request.method in request.POST_METHODS:
+                await request.post()  # kept by the request for the handler
+            self.frozen.append((request.method, request.path))
+            await thawed.wait()
+        try:
+            response = await self._answer(request, handler)
+        except web.HTTPException as refusal:  # a contract check refused it: recorded too
+            self.calls.append((request.method, request.path, refusal.status))
+            raise
+        self.calls.append((request.method, request.path, response.status))
+        return response
+
+    async def _answer(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if self.mode == "down":
             response: web.StreamResponse = web.json_response({"detail": "maintenance"}, status=503)
         elif self.mode == "slow":
@@ -184,7 +239,6 @@ class FakePyronear:
             )
         else:
             response = await handler(request)
-        self.calls.append((request.method, request.path, response.status))
         return response
 
     def _camera(self, request: web.Request) -> int:
@@ -219,6 +273,26 @@ class FakePyronear:
                 content_type="application/json",
             )
         return int(payload["sub"])
+
+    def _store(self, kind: str, owner: tuple[str, int], camera_id: int, data: bytes) -> str:
+        """Name and keep an uploaded image; an image update deletes the previous one."""
+        now = time.time()
+        name = object_name(camera_id, data, now)
+        self.processed.append((kind, now, hashlib.sha256(data).hexdigest()))
+        if name in self.objects:
+            self.shared.append((name, self.objects[name], kind))
+        self.objects[name] = kind
+        if kind != "detection":
+            previous = self._current_image.get(owner)
+            if previous is not None and previous != name:
+                self.objects.pop(previous, None)
+                self.deleted.add(previous)
+            self._current_image[owner] = name
+        return name
+
+    def dangling(self) -> list[Received]:
+        """Detections whose image object was deleted by a later image update."""
+        return [d for d in self.detections if d.bucket_key in self.deleted]
 
     def _pose(self, camera_id: int, pose_id: int) -> None:
         if pose_id not in self.poses:
@@ -275,14 +349,16 @@ class FakePyronear:
             ]
             if not recent:
                 return web.Response(status=204)
+        data = file.file.read()  # type: ignore[union-attr]
         received = Received(
             id=len(self.detections) + 1,
             camera_id=camera_id,
             pose_id=pose_id,
             bboxes=bboxes,
             recorded_at=recorded_at if isinstance(recorded_at, str) else None,
-            file=file.file.read(),  # type: ignore[union-attr]
+            file=data,
             crops=len(crops),
+            bucket_key=self._store("detection", ("detection", pose_id), camera_id, data),
         )
         self.detections.append(received)
         answer = {
@@ -304,7 +380,11 @@ class FakePyronear:
 
     async def camera_image(self, request: web.Request) -> web.Response:
         camera_id = self._camera(request)
-        await request.post()
+        form = await request.post()
+        file = form.get("file")
+        if not hasattr(file, "file"):
+            raise self._unprocessable("file is required")
+        self._store("camera", ("camera", camera_id), camera_id, file.file.read())  # type: ignore[union-attr]
         self.images.append(("camera", camera_id))
         self.image_times.append(time.time())
         return web.json_response({"id": camera_id})
@@ -313,7 +393,11 @@ class FakePyronear:
         camera_id = self._camera(request)
         pose_id = int(request.match_info["pose_id"])
         self._pose(camera_id, pose_id)
-        await request.post()
+        form = await request.post()
+        file = form.get("file")
+        if not hasattr(file, "file"):
+            raise self._unprocessable("file is required")
+        self._store("pose", ("pose", pose_id), camera_id, file.file.read())  # type: ignore[union-attr]
         self.images.append(("pose", pose_id))
         self.image_times.append(time.time())
         return web.json_response(
@@ -327,10 +411,29 @@ class FakePyronear:
             }
         )
 
-    async def occlusion_masks(self, request: web.Request) -> web.Response:
+    async def list_poses(self, request: web.Request) -> web.Response:
         camera_id = self._camera(request)
+        return web.json_response(
+            [
+                {
+                    "id": pose_id,
+                    "camera_id": camera_id,
+                    "azimuth": 0,
+                    "patrol_id": None,
+                    "active": True,
+                    "image": None,
+                }
+                for pose_id, owner in sorted(self.poses.items())
+                if owner == camera_id and pose_id not in self.inactive
+            ]
+        )
+
+    async def occlusion_masks(self, request: web.Request) -> web.Response:
+        self._camera(request)
         pose_id = int(request.match_info["pose_id"])
-        self._pose(camera_id, pose_id)
+        # Only the organization is checked (every camera here is in one): a pose of another
+        # camera is readable, an unknown one is not found.
+        self._pose(self.poses.get(pose_id, 0), pose_id)
         return web.json_response(self.masks.get(pose_id, []))
 
 

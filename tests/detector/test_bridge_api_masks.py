@@ -52,7 +52,8 @@ def test_a_bad_api_mask_is_skipped_alone(item: object, reason: str) -> None:
     )
     assert [mask["name"] for mask in translated.masks] == ["remote-0", "remote-9"]
     assert len(translated.problems) == 1
-    assert re.search(f"API mask 1.*{reason}", translated.problems[0]), translated.problems
+    where = "API mask id 1" if isinstance(item, dict) and "id" in item else "API mask #2 (no id)"
+    assert re.search(f"{re.escape(where)}.*{reason}", translated.problems[0]), translated.problems
 
 
 def test_a_repeated_id_keeps_the_first_mask() -> None:
@@ -60,7 +61,7 @@ def test_a_repeated_id_keeps_the_first_mask() -> None:
         [{"id": 9, "mask": "(0,0,0.1,0.1)"}, {"id": 9, "mask": "(0.5,0.5,0.6,0.6)"}]
     )
     assert translated.masks == [{"name": "remote-9", "rect": [0, 0, 0.1, 0.1], "rule": "iou"}]
-    assert translated.problems == ["API mask 1: the name 'remote-9' is already used"]
+    assert translated.problems == ["API mask id 9: the name 'remote-9' is already used"]
 
 
 def test_odd_ids_and_long_texts_stay_short() -> None:

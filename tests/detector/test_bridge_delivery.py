@@ -168,3 +168,41 @@ def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
     assert max(delays[10:]) > 15  # the cap, not the first step, bounds late delays
     backoff.reset()
     assert backoff.failed() <= 1.0
+
+
+async def test_a_frozen_server_gets_one_copy_more_at_most_and_every_copy_is_counted(
+    tmp_path: Path, api: FakePyronear
+) -> None:
+    # A server stuck on its database for longer than the timeout still stores every upload
+    # it received once it thaws. Uploading again at each timeout stacked one stored copy per
+    # attempt (6 rows for one detection against the real server) while `resent` said 1.
+    rig = Rig(tmp_path, api)
+    api.freeze()
+    rig.add("a")
+    await rig.start()
+    try:
+        # The bridge kept trying through the freeze (four requests held, at a 1 s timeout)...
+        await rig.until(lambda: len(api.frozen) >= 4, within=30)
+        api.thaw()
+        await rig.until(lambda: rig.outbox.stats()["delivered"] == 1)
+        # ...every held request has been handled by now.
+        await rig.until(lambda: len(api.calls) >= len(api.frozen))
+        resent = rig.outbox.stats()["resent"]
+    finally:
+        await rig.close()
+    uploads = [request for request in api.frozen if request[0] == "POST"]
+    assert len(uploads) == 1, api.frozen  # only the first upload waited in the freeze
+    stored = len(api.detections)
+    assert stored == 2, api.detections  # that one, and the one sent once the server answered
+    assert resent == stored - 1
+
+
+async def test_a_pause_ends_with_its_cause_even_when_nothing_waits(rig: Rig) -> None:
+    rig.server.inactive.add(11)  # camera a's pose, deactivated on the platform
+    rig.add("a")
+    await rig.until(lambda: "pose of a" in rig.delivery.health.snapshot()["faults"])
+    assert rig.outbox.stats()["paused"] == ["a"]
+    assert rig.outbox.enforce_limits(10, 1) != []  # the waiting detection evicted: none left
+    rig.server.inactive.discard(11)
+    await rig.until(lambda: rig.delivery.health.snapshot()["healthy"])
+    await rig.until(lambda: rig.outbox.stats()["paused"] == [])

@@ -140,10 +140,11 @@ async def test_bad_api_masks_are_skipped_counted_and_logged_once(
     settings = BridgeConfig(
         url=api.url, timeout=2, cameras={"a": BridgeCameraConfig(token=make_token(1), pose_id=11)}
     )
-    # The real API stores any '(a,b,c,d)' text: one without area beside a good one.
+    # The real API stores any '(a,b,c,d)' text: one without area beside a good one. The log
+    # names the mask by its id at the API (it named its place in the list: "API mask 1").
     api.masks[11] = [
-        {"id": 1, "mask": "(0.5,0.5,0.1,0.1)"},
-        {"id": 2, "mask": "(0.2,0.2,0.4,0.4)"},
+        {"id": 17, "mask": "(0.2,0.2,0.4,0.4)"},
+        {"id": 42, "mask": "(0.5,0.5,0.1,0.1)"},
     ]
     client = PyronearClient(api.url, 2)
     published: list[tuple[str, str]] = []
@@ -161,12 +162,12 @@ async def test_bad_api_masks_are_skipped_counted_and_logged_once(
         await client.close()
     assert len(published) == 1
     assert json.loads(published[0][1]) == [
-        {"name": "remote-2", "rect": [0.2, 0.2, 0.4, 0.4], "rule": "iou"}
+        {"name": "remote-17", "rect": [0.2, 0.2, 0.4, 0.4], "rule": "iou"}
     ]
     assert duties.masks_skipped == {"a": 1}
     skipped = [r.getMessage() for r in caplog.records if "mask skipped" in r.getMessage()]
     assert skipped == [
-        "Camera a: occlusion mask skipped: API mask 0.rect: needs x1 < x2 and y1 < y2"
+        "Camera a: occlusion mask skipped: API mask id 42.rect: needs x1 < x2 and y1 < y2"
     ]
 
 

@@ -55,8 +55,8 @@ def _refuse_writes(bridge: BridgeService, refuse: bool) -> None:
     `query_only` turns each INSERT/UPDATE into sqlite3.OperationalError, as a full disk does:
     the same exception class, raised by the same calls, from the real database.
     """
-    with bridge.outbox._lock:
-        bridge.outbox._db.execute(f"PRAGMA query_only={int(refuse)}")
+    with bridge.outbox._file.lock:
+        bridge.outbox._file.db.execute(f"PRAGMA query_only={int(refuse)}")
 
 
 def test_storage_refusing_writes_pauses_delivery_then_it_resumes_nothing_lost(

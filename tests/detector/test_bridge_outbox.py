@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from detector.bridge.outbox import Outbox
+import pytest
+
+from detector.bridge.outbox import Outbox, OutboxError
 
 BOX = [[0.1, 0.1, 0.2, 0.2, 0.5]]
 
@@ -85,3 +88,61 @@ def test_bounds_drop_delivered_rows_first_then_count_evictions(tmp_path: Path) -
     stats = outbox.stats()
     assert stats["evicted"] == 3 and stats["pending"] == 2 and stats["bytes"] == 200
     outbox.close()
+
+
+def test_every_possible_copy_is_counted(tmp_path: Path) -> None:
+    # Five uploads without an answer, then one that succeeded: the API may hold six copies,
+    # five of them more than it should; `resent` said 1.
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    outbox.add("a0", "a", 0.0, BOX, b"x")
+    item = outbox.next_pending("a")
+    assert item is not None
+    for _ in range(5):
+        outbox.attempt(item.seq)
+        outbox.retry_later(item.seq, "no answer within 10 s", answered=False)
+    # An answered failure and a refused connection in between store nothing.
+    outbox.attempt(item.seq)
+    outbox.retry_later(item.seq, "HTTP 503", answered=True)
+    outbox.attempt(item.seq)
+    outbox.delivered(item.seq, "1", 201)
+    assert outbox.stats()["resent"] == 5
+    assert outbox.items()[0]["resent"] == 5
+    outbox.close()
+
+
+def test_a_copy_cut_short_by_a_crash_is_counted(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    outbox.add("a0", "a", 0.0, BOX, b"x")
+    item = outbox.next_pending("a")
+    assert item is not None
+    outbox.attempt(item.seq)
+    outbox.retry_later(item.seq, "no answer", answered=False)
+    outbox.attempt(item.seq)  # a second copy on its way, and the process is killed
+    outbox.close()
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    outbox.attempt(item.seq)
+    outbox.delivered(item.seq, "1", 201)
+    assert outbox.stats()["resent"] == 2  # the killed attempt and the delivered one
+    outbox.close()
+
+
+def test_a_file_put_in_its_place_takes_the_pending_detections_along(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    outbox = Outbox(path)
+    outbox.add("a1", "a", 1.0, BOX, b"x")
+    other = Outbox(tmp_path / "other.sqlite3")
+    other.add("b1", "b", 1.0, BOX, b"y")
+    other.close()
+    os.replace(tmp_path / "other.sqlite3", path)  # someone puts another outbox there
+    outbox.add("a2", "a", 2.0, BOX, b"x")
+    assert [row["id"] for row in outbox.items()] == ["b1", "a1", "a2"]
+    # Something that is no outbox: refused with the reason, the open file keeps everything.
+    (tmp_path / "junk").write_bytes(b"not a database" * 500)
+    os.replace(tmp_path / "junk", path)
+    with pytest.raises(OutboxError, match="replaced by a file that cannot be used"):
+        outbox.add("a3", "a", 3.0, BOX, b"x")
+    path.unlink()  # moved away: a new outbox with what the open file held
+    assert outbox.add("a3", "a", 3.0, BOX, b"x")
+    assert [row["id"] for row in outbox.items()] == ["b1", "a1", "a2", "a3"]
+    outbox.close()
+    assert [row["id"] for row in Outbox(path, read_only=True).items()] == ["b1", "a1", "a2", "a3"]

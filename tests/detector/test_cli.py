@@ -12,7 +12,8 @@ import pytest
 from detector.assembly import build_pipeline, load_model
 from detector.bench import PIPELINE_STAGES, STAGES, generated_frame, measure
 from detector.cli import main
-from detector.config import check_config, validate
+from detector.config import validate
+from detector.config_check import check_config
 from detector.errors import ConfigError, SmokeWatchError
 from detector.pipeline import FrameResult, Pipeline
 from tests.detector.tiny_model import make_tiny_model, smoke_jpeg

@@ -42,7 +42,15 @@ def leftovers(cache: Path) -> list[Path]:
 class Server:
     """Serves one archive at the Hugging Face path and counts requests."""
 
-    def __init__(self, body: bytes, status: int = 200, declared: int | None = None) -> None:
+    def __init__(
+        self,
+        body: bytes,
+        status: int = 200,
+        declared: int | None = None,
+        *,
+        host: str = "127.0.0.1",
+        redirect_to: str | None = None,
+    ) -> None:
         self.body, self.status, self.requests = body, status, 0
         self.declared = len(body) if declared is None else declared
         server = self
@@ -50,6 +58,12 @@ class Server:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests += 1
+                if redirect_to is not None:  # as Hugging Face sends a file to its CDN
+                    self.send_response(302)
+                    self.send_header("Location", redirect_to + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 expected = f"/{REPO_ID}/resolve/main/onnx_cpu.tar.gz"
                 status = server.status if self.path == expected else 404
                 self.send_response(status)
@@ -60,8 +74,8 @@ class Server:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
 
     def close(self) -> None:
@@ -232,3 +246,34 @@ def test_pinned_sha256_is_verified(tmp_path: Path, model_bytes: bytes, serve: li
 def test_plain_http_mirror_is_refused_unless_loopback(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not https"):
         resolve_model(REPO_ID, tmp_path, base_url="http://mirror.example", progress=False)
+
+
+def test_a_redirect_to_a_host_the_config_would_refuse_is_not_followed(
+    tmp_path: Path, model_bytes: bytes, serve: list[Server]
+) -> None:
+    # Plain http is allowed from a loopback mirror only (127.0.0.1, ::1, localhost): the
+    # mirror answering 302 to plain http elsewhere (127.0.0.2 stands for any other host, as an
+    # https -> http downgrade would) must not be followed; the file was cached and used.
+    elsewhere = Server(tarball({"best.onnx": model_bytes}), host="127.0.0.2")
+    mirror = Server(b"", redirect_to=elsewhere.url)
+    serve.extend([elsewhere, mirror])
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelError) as caught:
+        resolve_model(REPO_ID, cache, base_url=mirror.url, progress=False)
+    message = str(caught.value)
+    assert "redirect" in message and "http://127.0.0.2" in message and "not https" in message
+    assert "model: path:" in message
+    assert elsewhere.requests == 0 and mirror.requests == 1
+    assert not leftovers(cache)
+    with pytest.raises(ModelError):  # nothing was cached: the next start refuses it again
+        resolve_model(REPO_ID, cache, base_url=mirror.url, progress=False)
+
+
+def test_a_redirect_to_an_allowed_place_is_followed(
+    tmp_path: Path, model_bytes: bytes, serve: list[Server]
+) -> None:
+    files = Server(tarball({"best.onnx": model_bytes}))
+    mirror = Server(b"", redirect_to=files.url)
+    serve.extend([files, mirror])
+    path = resolve_model(REPO_ID, tmp_path, base_url=mirror.url, progress=False)
+    assert path.read_bytes() == model_bytes and files.requests == 1

@@ -1,4 +1,4 @@
-"""What `check-config` checks beyond the file: the things `run` and `bridge` open at start.
+"""`check-config`: a configuration file checked as `run` and `bridge` would open it.
 
 A valid file can still name a model that is missing or not a detector, a CA file that does
 not exist or does not parse, or an outbox that cannot be opened or created. `check-config`
@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import os
 import ssl
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
 
+from detector import redact
+from detector.config import Config, secret_values, validate
 from detector.config.bridge import BRIDGE_SCHEMA, BridgeConfig
-from detector.config.model import MODEL_SCHEMA, ModelConfig, model_config
+from detector.config.loader import load_yaml
+from detector.config.model import DEFAULT_MODEL, MODEL_SCHEMA, ModelConfig, model_config
 from detector.config.mqtt import MQTT_SCHEMA, MqttConfig, mqtt_config
+from detector.errors import ConfigError
 
 
 def check_resources(
@@ -65,7 +70,7 @@ def valid_sections(
 def _check_model(model: ModelConfig, errors: list[str], notes: list[str]) -> None:
     from detector.errors import ModelError
     from detector.model import ModelRuntime
-    from detector.model_fetch import DEFAULT_MODEL, cache_path
+    from detector.model_fetch import cache_path
 
     spec = model.path or DEFAULT_MODEL
     local = Path(spec).expanduser()
@@ -106,20 +111,61 @@ def _check_tls(mqtt: MqttConfig, errors: list[str]) -> None:
 
 
 def _check_outbox(bridge: BridgeConfig, errors: list[str]) -> None:
+    """The outbox as the bridge opens it: an existing file must be an outbox it can read and
+    write; a new one must be creatable. Nothing is changed: an existing file is opened
+    read-only, and a new one is tried with a scratch file, removed at once (a folder such as
+    /proc lets root pass an access() check, yet nothing can be created there)."""
     from detector.bridge.outbox import Outbox, OutboxError
 
     path = Path(bridge.outbox).expanduser()
-    if path.exists():
+    if path.exists() or path.is_symlink():
         try:
-            Outbox(path).close()
+            Outbox(path, read_only=True).close()
         except (OutboxError, OSError) as err:
             errors.append(f"bridge.outbox: {err}")
+            return
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+            errors.append(
+                f"bridge.outbox: {str(path)!r} is not allowed: the bridge must write the file"
+                f" and its folder ({path.parent}), and cannot"
+            )
         return
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        errors.append(
-            f"bridge.outbox: {str(path)!r} is not allowed: cannot be created ({parent} is not"
-            " writable)"
-        )
+    problem = None
+    if not parent.is_dir():
+        problem = f"{parent} is not a folder"
+    else:
+        try:
+            fd, scratch = tempfile.mkstemp(dir=parent, prefix=".smokewatch-check-")
+        except OSError as err:
+            problem = f"nothing can be created in {parent}: {err.strerror or err}"
+        else:
+            os.close(fd)
+            os.unlink(scratch)
+    if problem is not None:
+        errors.append(f"bridge.outbox: {str(path)!r} is not allowed: cannot be created ({problem})")
+
+
+def check_config(path: Path | str) -> tuple[Config, list[str]]:
+    """Check a configuration file as `run` and `bridge` would open it: the config and notes.
+
+    ConfigError lists every error found, of every section (`smokewatch check-config` prints
+    them).
+    """
+    path = Path(path)
+    data = load_yaml(path)
+    redact.remember(secret_values(data))
+    base_dir = path.resolve().parent
+    # What `run` and `bridge` open at start: a file that validates but names a broken
+    # model, CA file or outbox must not pass here and fail there; and an error in one
+    # section must not hide those of another.
+    errors, notes = check_resources(*valid_sections(data, base_dir))
+    try:
+        config = validate(data, base_dir=base_dir)
+    except ConfigError as err:
+        raise ConfigError(sorted(set(err.errors + errors))) from None
+    if errors:
+        raise ConfigError(errors)
+    return config, notes
