@@ -236,6 +236,28 @@ async def test_the_answers_are_subscribed_before_the_command_is_published(
     assert "smokewatch/+/+/result" in str(subscribed)
 
 
+async def test_nothing_is_sent_before_the_answers_can_be_heard(
+    hass: HomeAssistant, setup_detector: SetupDetector, fake_detector: FakeDetector
+) -> None:
+    """When the subscription to the answers does not go out (MQTT disconnected), the command
+    is not sent: the user is told why instead of a command whose answer would be lost."""
+    await setup_detector()
+    with (
+        patch("custom_components.smokewatch.commands.RESULT_WAIT_SECONDS", 0.2),
+        patch(
+            "homeassistant.components.mqtt.async_on_subscribe_done",
+            return_value=lambda: None,  # the broker never acknowledges
+        ),
+        pytest.raises(HomeAssistantError) as err,
+    ):
+        await hass.services.async_call(
+            DOMAIN, "reset_alert", {"device_id": camera_device(hass)}, blocking=True
+        )
+    assert err.value.translation_key == "not_subscribed"
+    assert "smokewatch/+/+/result" in await user_message(hass, err.value)
+    assert fake_detector.commands == []
+
+
 async def test_entity_target_resolves_to_its_camera(
     hass: HomeAssistant, setup_detector: SetupDetector
 ) -> None:
