@@ -1,5 +1,6 @@
-"""Every string the integration shows has its English text: errors of services, repair issues,
-flow steps, form errors and aborts (Home Assistant falls back to the bare key without one)."""
+"""Every string the integration's code uses has its English text: errors of services, repair
+issues, flow steps, form errors and aborts (Home Assistant shows the bare key without one).
+tests/detector/test_packaging.py checks that translations/en.json is strings.json."""
 
 from __future__ import annotations
 
@@ -17,11 +18,6 @@ def found(pattern: str, *modules: str) -> set[str]:
     """The keys a pattern finds in the integration's modules (all of them by default)."""
     paths = [COMPONENT / module for module in modules] or sorted(COMPONENT.glob("*.py"))
     return {key for path in paths for key in re.findall(pattern, path.read_text())}
-
-
-def test_the_translation_is_the_strings_file() -> None:
-    """translations/en.json (what HA reads for a custom integration) is strings.json."""
-    assert json.loads((COMPONENT / "translations" / "en.json").read_text()) == STRINGS
 
 
 def test_every_error_and_issue_has_its_text() -> None:
