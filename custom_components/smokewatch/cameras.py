@@ -16,12 +16,14 @@ from .runtime import SmokeWatchConfigEntry
 
 @dataclass(frozen=True)
 class CameraTarget:
-    """A camera of a configured detector: where its topics live."""
+    """A camera of a configured detector: where its topics live, and what its detector can
+    do (the features of the detector's info)."""
 
     entry: SmokeWatchConfigEntry
     prefix: str
     camera: str
     name: str
+    features: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ async def async_find_camera(hass: HomeAssistant, device_id: str) -> CameraLookup
     missing = []
     for entry, late in zip(waiting, infos, strict=True):
         if late is None:
-            missing.append(entry.runtime_data.prefix)
+            missing.append(entry.runtime_data.location)
         elif (target := _camera(entry, late, identifiers)) is not None:
             return CameraLookup(target)
     return CameraLookup(None, tuple(missing))
@@ -72,5 +74,7 @@ def _camera(
 ) -> CameraTarget | None:
     for camera in info.cameras.values():
         if camera.device_id in identifiers:
-            return CameraTarget(entry, entry.runtime_data.prefix, camera.camera, camera.name)
+            return CameraTarget(
+                entry, entry.runtime_data.prefix, camera.camera, camera.name, info.features
+            )
     return None

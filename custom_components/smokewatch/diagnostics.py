@@ -8,6 +8,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
+from .bridge import bridge_issue_id
 from .const import DOMAIN
 from .runtime import SmokeWatchConfigEntry
 
@@ -28,12 +29,14 @@ TO_REDACT = {
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: SmokeWatchConfigEntry
 ) -> dict[str, Any]:
-    """What a bug report about this detector needs."""
+    """What a bug report about this detector needs (and about its prefix's bridge)."""
     runtime = entry.runtime_data
+    bridge = runtime.bridge
     issues = [
         issue.translation_key
         for (domain, issue_id), issue in ir.async_get(hass).issues.items()
-        if domain == DOMAIN and issue_id.endswith(entry.entry_id)
+        if domain == DOMAIN
+        and (issue_id.endswith(entry.entry_id) or issue_id == bridge_issue_id(runtime.prefix))
     ]
     data = {
         "entry": {
@@ -48,8 +51,8 @@ async def async_get_config_entry_diagnostics(
             "stats": runtime.stats,
         },
         "bridge": {
-            "available": runtime.bridge_available,
-            "stats": runtime.bridge_stats,
+            "available": bridge.available if bridge is not None else None,
+            "stats": bridge.stats if bridge is not None else None,
         },
         "issues": issues,
     }

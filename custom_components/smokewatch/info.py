@@ -1,4 +1,9 @@
-"""The detector's retained description (P/info) and the topics derived from its prefix."""
+"""A detector's retained description (its info) and the topics derived from its prefix.
+
+A lone detector describes itself on P/info; each of several detectors sharing the prefix P on
+P/instance/<id>/info, with its own available and stats beside it. Cameras and the bridge keep
+their topics below P whatever the number of detectors.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .const import INFO_LEAF
+from .const import COMMAND_LEAF, INFO_LEAF, INSTANCE_LEVEL, RESULT_LEAF
 
 
 @dataclass(frozen=True)
@@ -20,38 +25,83 @@ class CameraInfo:
 
 @dataclass(frozen=True)
 class DetectorInfo:
-    """The parts of a detector's P/info the integration relies on."""
+    """The parts of a detector's info the integration relies on.
+
+    `instance` is None for a lone detector; `features` lists what this detector can do that an
+    older one could not (empty in an info that predates the key).
+    """
 
     prefix: str
     node_id: str
+    instance: str | None
     version: str | None
     model: str | None
     status: str
     error: str | None
+    features: frozenset[str]
     cameras: dict[str, CameraInfo]
     raw: dict[str, Any]
 
+    @property
+    def unique_id(self) -> str:
+        """The config entry's unique id of this detector.
 
-def info_topic(prefix: str) -> str:
-    """The retained topic a detector with this prefix describes itself on."""
-    return detector_topic(prefix, INFO_LEAF)
+        A lone detector's is its node id (as every entry made before instances existed); an
+        instance's adds the topic levels of its info, which no node id can hold (a node id
+        has no "/"), so the two kinds never collide.
+        """
+        if self.instance is None:
+            return self.node_id
+        return f"{self.node_id}/{INSTANCE_LEVEL}/{self.instance}"
+
+    @property
+    def location(self) -> str:
+        """Where the detector's own topics live (see detector_location)."""
+        return detector_location(self.prefix, self.instance)
 
 
-def detector_topic(prefix: str, leaf: str) -> str:
-    """A topic of the detector (or its bridge) with this prefix: P/<leaf>."""
+def detector_location(prefix: str, instance: str | None) -> str:
+    """Where a detector's own topics live, P or P/instance/<id>: also how the integration
+    names a detector in its logs, repair issues and forms."""
+    return f"{prefix}/{INSTANCE_LEVEL}/{instance}" if instance else prefix
+
+
+def detector_topic(prefix: str, leaf: str, instance: str | None = None) -> str:
+    """A detector's own topic: P/<leaf>, or P/instance/<id>/<leaf> for an instance."""
+    return f"{detector_location(prefix, instance)}/{leaf}"
+
+
+def info_topic(prefix: str, instance: str | None = None) -> str:
+    """The retained topic a detector describes itself on."""
+    return detector_topic(prefix, INFO_LEAF, instance)
+
+
+def instance_info_topics(prefix: str) -> str:
+    """The subscription that receives the info of every instance under a prefix."""
+    return detector_topic(prefix, INFO_LEAF, "+")
+
+
+def prefix_topic(prefix: str, leaf: str) -> str:
+    """A topic of the prefix shared by its detectors (the bridge's): P/<leaf>."""
     return f"{prefix}/{leaf}"
 
 
 def command_topic(prefix: str, camera: str, setting: str) -> str:
     """The topic that sets one of a camera's settings (P/<cam>/<setting>/set)."""
-    return f"{prefix}/{camera}/{setting}/set"
+    return f"{prefix}/{camera}/{setting}/{COMMAND_LEAF}"
+
+
+def result_topic(prefix: str, camera: str, setting: str) -> str:
+    """Where the detector answers a camera's command (P/<cam>/<setting>/result)."""
+    return f"{prefix}/{camera}/{setting}/{RESULT_LEAF}"
 
 
 def parse_info(payload: str | bytes | bytearray) -> DetectorInfo | None:
-    """The detector info in a P/info payload, or None when it is not a SmokeWatch info.
+    """The detector info in an info payload, or None when it is not a SmokeWatch info.
 
     An empty payload (a cleared retained message), invalid JSON or a JSON object without the
-    keys every SmokeWatch detector publishes all give None.
+    keys every SmokeWatch detector publishes all give None. Keys added after the first release
+    (`instance`, `features`) may be absent.
     """
     if isinstance(payload, bytes | bytearray):
         try:
@@ -81,17 +131,30 @@ def parse_info(payload: str | bytes | bytearray) -> DetectorInfo | None:
             name=name if isinstance(name, str) and name else camera,
             device_id=details["device_id"],
         )
+    instance = data.get("instance")
+    if instance is not None and not _topic_level(instance):
+        return None
+    features = data.get("features")
     status = data.get("status")
     return DetectorInfo(
         prefix=prefix,
         node_id=node_id,
+        instance=instance,
         version=_optional_str(data.get("version")),
         model=_optional_str(data.get("model")),
         status=status if isinstance(status, str) else "ok",
         error=_optional_str(data.get("error")),
+        features=frozenset(feature for feature in features if isinstance(feature, str))
+        if isinstance(features, list)
+        else frozenset(),
         cameras=parsed,
         raw=data,
     )
+
+
+def _topic_level(value: Any) -> bool:
+    """Whether `value` can be one level of a topic (an instance id is a slug)."""
+    return isinstance(value, str) and bool(value) and not set(value) & {"/", "+", "#"}
 
 
 def _optional_str(value: Any) -> str | None:

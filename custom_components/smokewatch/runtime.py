@@ -1,10 +1,14 @@
-"""What a loaded SmokeWatch config entry keeps: the detector's latest info, stats and health."""
+"""What a loaded SmokeWatch config entry keeps: the detector's latest info, stats and health.
+
+An entry follows one detector: a lone one's topics are P/info, P/available and P/stats, an
+instance's P/instance/<id>/... (entry data `instance`). The prefix's bridge is shared with the
+other detectors of the prefix (see bridge.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,22 +20,23 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
+from .answers import CommandAnswers
+from .bridge import BridgeWatch, async_release_bridge, async_watch_bridge, json_object
 from .const import (
     AVAILABLE_LEAF,
-    BRIDGE_AVAILABLE_LEAF,
-    BRIDGE_STATS_LEAF,
+    CONF_INSTANCE,
     CONF_OFFLINE_MINUTES,
     CONF_PREFIX,
     DEFAULT_OFFLINE_MINUTES,
     DOMAIN,
+    INFO_LEAF,
     INFO_WAIT_SECONDS,
-    ISSUE_BRIDGE_FAILING,
     ISSUE_MODEL_MISSING,
     ISSUE_OFFLINE,
     STATS_LEAF,
     STATUS_MODEL_MISSING,
 )
-from .info import DetectorInfo, detector_topic, info_topic, parse_info
+from .info import DetectorInfo, detector_location, detector_topic, parse_info
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,41 +56,54 @@ class SmokeWatchRuntime:
         self.hass = hass
         self.entry = entry
         self.prefix: str = entry.data[CONF_PREFIX]
+        self.instance: str | None = entry.data.get(CONF_INSTANCE)
         self.offline_delay = _offline_delay(entry)
         self.info: DetectorInfo | None = None
         self._info_arrived = asyncio.Event()
         self.available: str | None = None
         self.stats: dict[str, Any] | None = None
-        self.bridge_available: str | None = None
-        self.bridge_stats: dict[str, Any] | None = None
+        self.bridge: BridgeWatch | None = None
+        self.answers = CommandAnswers(hass, self.prefix)
         self.last_seen: datetime | None = None
-        self._bridge_failing = False
         self._offline_timer: CALLBACK_TYPE | None = None
         self._unsubscribes: list[CALLBACK_TYPE] = []
 
+    @property
+    def location(self) -> str:
+        """Where the detector's own topics live (P, or P/instance/<id>): how logs and repair
+        issues name it."""
+        return detector_location(self.prefix, self.instance)
+
     async def async_start(self) -> None:
-        """Subscribe to the detector's and the bridge's health topics."""
+        """Subscribe to the detector's health topics and its cameras' answers to commands,
+        and follow the prefix's bridge."""
         subscriptions = {
-            info_topic(self.prefix): self._info_received,
-            detector_topic(self.prefix, AVAILABLE_LEAF): self._available_received,
-            detector_topic(self.prefix, STATS_LEAF): self._stats_received,
-            detector_topic(self.prefix, BRIDGE_AVAILABLE_LEAF): self._bridge_available_received,
-            detector_topic(self.prefix, BRIDGE_STATS_LEAF): self._bridge_stats_received,
+            INFO_LEAF: self._info_received,
+            AVAILABLE_LEAF: self._available_received,
+            STATS_LEAF: self._stats_received,
         }
-        for topic, handler in subscriptions.items():
+        for leaf, handler in subscriptions.items():
+            topic = detector_topic(self.prefix, leaf, self.instance)
             self._unsubscribes.append(await mqtt.async_subscribe(self.hass, topic, handler, qos=1))
+        await self.answers.async_start()
+        self.bridge = await async_watch_bridge(self.hass, self.prefix, self.entry.entry_id)
         # Retained messages arrive right after subscribing; until then the detector counts as
         # offline, which only raises an issue if it lasts for the whole delay.
         self._update_offline()
 
     @callback
     def async_stop(self) -> None:
-        """Unsubscribe, cancel the offline timer and withdraw this detector's issues."""
+        """Unsubscribe, cancel the offline timer and withdraw this detector's issues (and the
+        bridge's, when no other entry of the prefix follows it)."""
         while self._unsubscribes:
             self._unsubscribes.pop()()
+        self.answers.async_stop()
         self._cancel_offline_timer()
-        for kind in (ISSUE_OFFLINE, ISSUE_BRIDGE_FAILING, ISSUE_MODEL_MISSING):
+        for kind in (ISSUE_OFFLINE, ISSUE_MODEL_MISSING):
             ir.async_delete_issue(self.hass, DOMAIN, issue_id(kind, self.entry))
+        if self.bridge is not None:
+            async_release_bridge(self.hass, self.prefix, self.entry.entry_id)
+            self.bridge = None
 
     @callback
     def async_apply_options(self) -> None:
@@ -132,16 +150,7 @@ class SmokeWatchRuntime:
 
     @callback
     def _stats_received(self, msg: mqtt.ReceiveMessage) -> None:
-        self.stats = _json_object(msg)
-
-    @callback
-    def _bridge_available_received(self, msg: mqtt.ReceiveMessage) -> None:
-        self.bridge_available = str(msg.payload) or None
-
-    @callback
-    def _bridge_stats_received(self, msg: mqtt.ReceiveMessage) -> None:
-        previous, self.bridge_stats = self.bridge_stats, _json_object(msg)
-        self._update_bridge_issue(previous, self.bridge_stats)
+        self.stats = json_object(msg)
 
     # -- repairs ---------------------------------------------------------------------------
 
@@ -161,7 +170,7 @@ class SmokeWatchRuntime:
             return
         _LOGGER.warning(
             "SmokeWatch detector %s has been offline for more than %s",
-            self.prefix,
+            self.location,
             self.offline_delay,
         )
         ir.async_create_issue(
@@ -172,7 +181,7 @@ class SmokeWatchRuntime:
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_OFFLINE,
             translation_placeholders={
-                "prefix": self.prefix,
+                "detector": self.location,
                 "minutes": str(int(self.offline_delay.total_seconds() // 60)),
             },
         )
@@ -193,64 +202,13 @@ class SmokeWatchRuntime:
                 severity=ir.IssueSeverity.ERROR,
                 translation_key=ISSUE_MODEL_MISSING,
                 translation_placeholders={
-                    "prefix": self.prefix,
+                    "detector": self.location,
                     "error": self.info.error or "unknown error",
                 },
             )
         elif self.info is not None:
             ir.async_delete_issue(self.hass, DOMAIN, identifier)
 
-    def _update_bridge_issue(
-        self, previous: dict[str, Any] | None, current: dict[str, Any] | None
-    ) -> None:
-        """Raise the issue when deliveries fail, clear it when the outbox drains or delivers.
-
-        Failing: the failed count rose, or an error is set while the outbox grows. Healthy
-        again: no error any more, or nothing pending.
-        """
-        if current is None:
-            return
-        failed, pending = _number(current, "failed"), _number(current, "pending")
-        last_error = current.get("last_error")
-        failing = previous is not None and (
-            failed > _number(previous, "failed")
-            or (bool(last_error) and pending > _number(previous, "pending"))
-        )
-        identifier = issue_id(ISSUE_BRIDGE_FAILING, self.entry)
-        if failing:
-            self._bridge_failing = True
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                identifier,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_BRIDGE_FAILING,
-                translation_placeholders={
-                    "prefix": self.prefix,
-                    "pending": str(int(pending)),
-                    "failed": str(int(failed)),
-                    "error": str(last_error or "none reported"),
-                },
-            )
-        elif self._bridge_failing and (not last_error or pending == 0):
-            self._bridge_failing = False
-            ir.async_delete_issue(self.hass, DOMAIN, identifier)
-
 
 def _offline_delay(entry: ConfigEntry) -> timedelta:
     return timedelta(minutes=entry.options.get(CONF_OFFLINE_MINUTES, DEFAULT_OFFLINE_MINUTES))
-
-
-def _json_object(msg: mqtt.ReceiveMessage) -> dict[str, Any] | None:
-    try:
-        data = json.loads(msg.payload)
-    except ValueError:
-        _LOGGER.debug("Ignoring non-JSON payload on %s", msg.topic)
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _number(data: dict[str, Any], key: str) -> float:
-    value = data.get(key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0

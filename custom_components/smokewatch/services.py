@@ -1,19 +1,22 @@
-"""Services that drive a detector's cameras through its MQTT command topics."""
+"""Services that drive a detector's cameras through its MQTT command topics.
+
+Each service returns once every targeted camera's detector has answered (see commands.py):
+a refusal or a detector that does not answer is an error, with the detector's reason.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from homeassistant.components import mqtt
 from homeassistant.core import HomeAssistant, ServiceCall, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.target import TargetSelection, async_extract_referenced_entity_ids
 
 from .cameras import CameraTarget, async_find_camera
+from .commands import async_command_cameras
 from .const import (
     ATTR_ENABLED,
     ATTR_NAME,
@@ -34,11 +37,8 @@ from .const import (
     SETTING_MASKS,
     ZONE_RULES,
 )
-from .info import command_topic
 from .validation import vol
 from .zones import check_polygon
-
-_LOGGER = logging.getLogger(__name__)
 
 ZONE_SCHEMA = vol.Schema(
     {
@@ -54,9 +54,9 @@ SET_ZONES_SCHEMA = TARGET_SCHEMA.extend(
 )
 
 
-def _zones_payload(zones: list[dict[str, Any]]) -> str:
-    """The masks command payload (the detector's masks JSON), or a translated validation
-    error for what the detector would refuse (see zones.py)."""
+def _zones_value(zones: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The masks command's value (the detector's masks JSON), or a translated validation
+    error for what the detector would refuse (see zones.py): caught before anything is sent."""
     if len(zones) > MAX_ZONES:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
@@ -93,7 +93,7 @@ def _zones_payload(zones: list[dict[str, Any]]) -> str:
                 "enabled": zone[ATTR_ENABLED],
             }
         )
-    return json.dumps(masks)
+    return masks
 
 
 async def _async_targets(hass: HomeAssistant, call: ServiceCall) -> list[CameraTarget]:
@@ -133,52 +133,31 @@ async def _async_targets(hass: HomeAssistant, call: ServiceCall) -> list[CameraT
     return targets
 
 
-async def _async_publish(
-    hass: HomeAssistant, target: CameraTarget, setting: str, payload: str
-) -> None:
-    topic = command_topic(target.prefix, target.camera, setting)
-    try:
-        await mqtt.async_publish(hass, topic, payload, qos=1, retain=False)
-    except HomeAssistantError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="publish_failed",
-            translation_placeholders={"topic": topic, "error": str(err)},
-        ) from err
-    _LOGGER.debug("Published %s on %s", payload[:200], topic)
-
-
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the SmokeWatch services."""
 
     async def set_zones(call: ServiceCall) -> None:
-        payload = _zones_payload(call.data[ATTR_ZONES])
-        for target in await _async_targets(hass, call):
-            await _async_publish(hass, target, SETTING_MASKS, payload)
+        value = _zones_value(call.data[ATTR_ZONES])
+        await async_command_cameras(hass, await _async_targets(hass, call), SETTING_MASKS, value)
 
     async def clear_zones(call: ServiceCall) -> None:
-        for target in await _async_targets(hass, call):
-            await _async_publish(hass, target, SETTING_MASKS, "[]")
+        await async_command_cameras(hass, await _async_targets(hass, call), SETTING_MASKS, [])
 
-    async def reset_alert(call: ServiceCall) -> None:
-        for target in await _async_targets(hass, call):
-            await _async_publish(hass, target, BUTTON_RESET, PAYLOAD_PRESS)
+    def press(button: str) -> Callable[[ServiceCall], Coroutine[Any, Any, None]]:
+        async def handler(call: ServiceCall) -> None:
+            targets = await _async_targets(hass, call)
+            await async_command_cameras(hass, targets, button, PAYLOAD_PRESS)
 
-    async def test_alert(call: ServiceCall) -> None:
-        for target in await _async_targets(hass, call):
-            await _async_publish(hass, target, BUTTON_TEST, PAYLOAD_PRESS)
-
-    async def mark_false_alarm(call: ServiceCall) -> None:
-        # The detector owns the alert's boxes: it turns them into masks and ends the alert.
-        for target in await _async_targets(hass, call):
-            await _async_publish(hass, target, BUTTON_FALSE_ALARM, PAYLOAD_PRESS)
+        return handler
 
     hass.services.async_register(DOMAIN, SERVICE_SET_ZONES, set_zones, schema=SET_ZONES_SCHEMA)
     for name, handler in (
         (SERVICE_CLEAR_ZONES, clear_zones),
-        (SERVICE_RESET_ALERT, reset_alert),
-        (SERVICE_TEST_ALERT, test_alert),
-        (SERVICE_MARK_FALSE_ALARM, mark_false_alarm),
+        (SERVICE_RESET_ALERT, press(BUTTON_RESET)),
+        (SERVICE_TEST_ALERT, press(BUTTON_TEST)),
+        # "Not smoke": the detector owns the alert's boxes, turns them into masks and ends
+        # the alert, or refuses (no alert with boxes yet, a test alert) and says why.
+        (SERVICE_MARK_FALSE_ALARM, press(BUTTON_FALSE_ALARM)),
     ):
         hass.services.async_register(DOMAIN, name, handler, schema=TARGET_SCHEMA)

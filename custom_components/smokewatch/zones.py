@@ -1,9 +1,10 @@
 """The checks a zone passes before set_zones sends it to the detector.
 
 The detector owns the rules of a masks command (detector/masks.py): it refuses a bad command,
-counted and logged, but an MQTT command has no answer, so a caller would never learn why its
-zones did nothing. The same rules run here first to give the caller a clear error at once. The
-cases of tests/contract/masks_rules.json are checked against both, so the two cannot drift.
+counted and logged, and a detector that answers commands says why (see commands.py); an older
+one answers nothing. The same rules run here first to give the caller a clear error at once,
+before anything is sent, whatever the detector's age. The cases of
+tests/contract/masks_rules.json are checked against both, so the two cannot drift.
 """
 
 from __future__ import annotations

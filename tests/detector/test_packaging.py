@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from detector.config.mqtt import MqttConfig
+from detector.contract import INFO, detector_leaf, prefixed
+
 REPO = Path(__file__).resolve().parents[2]
 COMPONENT = REPO / "custom_components" / "smokewatch"
 
@@ -84,7 +87,10 @@ def test_manifest_follows_hassfest() -> None:
     assert manifest["config_flow"] is True
     assert (COMPONENT / "config_flow.py").exists()
     assert "mqtt" in manifest["dependencies"]
-    assert manifest["mqtt"] == ["smokewatch/info"]
+    # MQTT discovery of every detector on the default prefix: a lone one's info and each
+    # instance's (the contract's leaves).
+    prefix = MqttConfig().topic_prefix
+    assert manifest["mqtt"] == [prefixed(prefix, detector_leaf(i, INFO)) for i in ("", "+")]
     assert isinstance(manifest["codeowners"], list)
     assert isinstance(manifest["requirements"], list)
 
@@ -121,7 +127,12 @@ def test_translations_cover_flows_services_and_issues(name: str) -> None:
     assert set(strings["issues"]) == {"detector_offline", "bridge_failing", "model_missing"}
     # The device triggers come from the detector's MQTT discovery, which names them itself.
     assert "device_automation" not in strings
-    assert set(strings["config"]["step"]) == {"user", "discovery_confirm", "reconfigure"}
+    assert set(strings["config"]["step"]) == {
+        "user",
+        "discovery_confirm",
+        "pick_detector",
+        "reconfigure",
+    }
 
 
 def test_license_is_the_apache_2_0_text() -> None:

@@ -1,9 +1,12 @@
-"""Config flow: MQTT discovery, manual prefix, errors, duplicates, options, reconfigure."""
+"""Config flow: MQTT discovery (a lone detector's info, each instance's), manual prefix (one
+detector, or a choice among several), errors, duplicates, options, reconfigure."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -16,41 +19,79 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from custom_components.smokewatch.const import (
+    CONF_INSTANCE,
     CONF_NODE_ID,
     CONF_OFFLINE_MINUTES,
     CONF_PREFIX,
     DOMAIN,
 )
 
-from .conftest import NODE_ID, PREFIX, SetupDetector, info_payload
+from .conftest import (
+    INSTANCE_INFO,
+    NODE_ID,
+    PREFIX,
+    SetupDetector,
+    detector_entry,
+    detector_topic,
+    info_payload,
+)
 
 MqttMockEntry = Callable[[], Awaitable[MqttMockHAClient]]
 
 
+@pytest.fixture(autouse=True)
+def short_settle() -> Iterator[None]:
+    """The manual steps listen on for more detectors' infos for a shorter while: the test's
+    retained messages are all fired every 10 ms."""
+    with patch("custom_components.smokewatch.config_flow.INFO_SETTLE_SECONDS", 0.1):
+        yield
+
+
+MANIFEST = json.loads(
+    (Path(__file__).resolve().parents[2] / "custom_components/smokewatch/manifest.json").read_text()
+)
+
+
 def discovery(payload: str, topic: str = "smokewatch/info") -> MqttServiceInfo:
-    """What the MQTT integration hands a flow for a message on the manifest's topic."""
+    """What the MQTT integration hands a flow for a message on one of the manifest's topics
+    (a topic none of them matches would never reach the flow: that fails here)."""
+    (subscribed,) = [wanted for wanted in MANIFEST["mqtt"] if _matches(wanted, topic)]
     return MqttServiceInfo(
         topic=topic,
         payload=payload,
         qos=0,
         retain=True,
-        subscribed_topic="smokewatch/info",
+        subscribed_topic=subscribed,
         timestamp=0.0,
     )
 
 
-async def configure_while_publishing(
-    hass: HomeAssistant, flow_id: str, user_input: dict[str, Any], topic: str, payload: str | None
-) -> Any:
-    """Submit a step that waits for a retained message, publishing it until the step ends.
+def _matches(subscription: str, topic: str) -> bool:
+    wanted, levels = subscription.split("/"), topic.split("/")
+    return len(wanted) == len(levels) and all(
+        w in ("+", t) for w, t in zip(wanted, levels, strict=True)
+    )
 
-    The step subscribes only once it runs, so the "retained" message is fired (as the
-    broker would on subscribing) until the step has returned.
+
+async def configure_while_publishing(
+    hass: HomeAssistant,
+    flow_id: str,
+    user_input: dict[str, Any],
+    topic: str,
+    payload: str | None,
+    more: dict[str, str] | None = None,
+) -> Any:
+    """Submit a step that waits for retained messages, publishing them until the step ends.
+
+    The step subscribes only once it runs, so the "retained" messages (`payload` on `topic`,
+    and `more`, topic to payload) are fired (as the broker would on subscribing) until the
+    step has returned.
     """
+    messages = {**({topic: payload} if payload is not None else {}), **(more or {})}
     task = asyncio.ensure_future(hass.config_entries.flow.async_configure(flow_id, user_input))
     while not task.done():
-        if payload is not None:
-            async_fire_mqtt_message(hass, topic, payload, retain=True)
+        for retained_topic, retained in messages.items():
+            async_fire_mqtt_message(hass, retained_topic, retained, retain=True)
         await asyncio.sleep(0.01)
     return task.result()
 
@@ -64,6 +105,7 @@ async def test_discovery_creates_entry(hass: HomeAssistant, mqtt_mock_entry: Mqt
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "discovery_confirm"
     assert "Backyard Cam" in result["description_placeholders"]["cameras"]
+    assert result["description_placeholders"]["detector"] == PREFIX
 
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -232,3 +274,116 @@ async def test_reconfigure_refuses_another_configured_detector(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert entry.data[CONF_PREFIX] == PREFIX
+
+
+async def test_each_instance_is_discovered_and_added(
+    hass: HomeAssistant, setup_detector: SetupDetector
+) -> None:
+    """Detectors sharing the prefix each publish their info below instance/<id>/: each one
+    is offered by its own flow, side by side, one click per detector; the lone detector's
+    entry (unique id: its node id, as before instances) stays as it was."""
+    lone, _ = await setup_detector()
+    flows = []
+    for instance in ("a", "b"):
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN,
+            context={"source": SOURCE_MQTT},
+            data=discovery(
+                info_payload(instance=instance), detector_topic("info", instance=instance)
+            ),
+        )
+        assert result["type"] is FlowResultType.FORM, result
+        assert result["description_placeholders"]["detector"] == f"{PREFIX}/instance/{instance}"
+        flows.append(result["flow_id"])
+    created = [await hass.config_entries.flow.async_configure(flow, {}) for flow in flows]
+    assert [(r["type"], r["title"]) for r in created] == [
+        (FlowResultType.CREATE_ENTRY, "SmokeWatch a"),
+        (FlowResultType.CREATE_ENTRY, "SmokeWatch b"),
+    ]
+    assert created[1]["data"] == {CONF_PREFIX: PREFIX, CONF_NODE_ID: NODE_ID, CONF_INSTANCE: "b"}
+    unique_ids = {entry.unique_id for entry in hass.config_entries.async_entries(DOMAIN)}
+    assert unique_ids == {NODE_ID, f"{NODE_ID}/instance/a", f"{NODE_ID}/instance/b"}
+    assert lone.unique_id == NODE_ID and lone.data == {CONF_PREFIX: PREFIX, CONF_NODE_ID: NODE_ID}
+    await hass.async_block_till_done()
+    runtime = created[1]["result"].runtime_data
+    assert (runtime.prefix, runtime.instance) == (PREFIX, "b")
+
+    # The same instance's info again (a restart): already configured.
+    again = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_MQTT},
+        data=discovery(json.dumps(INSTANCE_INFO), detector_topic("info", instance="b")),
+    )
+    assert (again["type"], again["reason"]) == (FlowResultType.ABORT, "already_configured")
+
+
+async def test_manual_flow_offers_the_detectors_not_configured_yet(
+    hass: HomeAssistant, mqtt_mock_entry: MqttMockEntry
+) -> None:
+    """Three detectors under a typed prefix, one already configured: the user picks one of
+    the two others; the last one is then added without a choice; then nothing is left."""
+    await mqtt_mock_entry()
+    prefix, node = "home/smoke", "home_smoke"
+    detector_entry(prefix, node, instance="0").add_to_hass(hass)
+    infos = {
+        detector_topic("info", prefix, instance): info_payload(
+            prefix, node, instance=instance, cameras={f"cam{instance}": f"Camera {instance}"}
+        )
+        for instance in ("0", "1", "2")
+    }
+
+    async def add() -> Any:
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        return await configure_while_publishing(
+            hass, result["flow_id"], {CONF_PREFIX: prefix}, "", None, more=infos
+        )
+
+    result = await add()
+    assert (result["type"], result["step_id"]) == (FlowResultType.FORM, "pick_detector")
+    options = result["data_schema"].schema["detector"].config["options"]
+    assert [(o["value"], o["label"]) for o in options] == [
+        (f"{node}/instance/1", f"{prefix}/instance/1: Camera 1"),
+        (f"{node}/instance/2", f"{prefix}/instance/2: Camera 2"),
+    ]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"detector": f"{node}/instance/2"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "SmokeWatch 2 (home/smoke)"
+    assert result["data"] == {CONF_PREFIX: prefix, CONF_NODE_ID: node, CONF_INSTANCE: "2"}
+
+    result = await add()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_INSTANCE] == "1"
+    result = await add()
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "already_configured")
+
+
+async def test_reconfigure_an_instance_follows_it_to_the_new_prefix(
+    hass: HomeAssistant, setup_detector: SetupDetector
+) -> None:
+    """Under the new prefix, an instance's entry follows the detector with its instance id;
+    a prefix with several detectors and none of its id is a form error."""
+    await setup_detector(online=False)
+    entry = detector_entry(instance="b")
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    infos = {
+        detector_topic("info", "moved", instance): info_payload("moved", "moved", instance=instance)
+        for instance in ("a", "b")
+    }
+    result = await entry.start_reconfigure_flow(hass)
+    others = {topic: info for topic, info in infos.items() if "/b/" not in topic}
+    others[detector_topic("info", "moved", "c")] = info_payload("moved", "moved", instance="c")
+    result = await configure_while_publishing(
+        hass, result["flow_id"], {CONF_PREFIX: "moved"}, "", None, more=others
+    )
+    assert result["errors"] == {"base": "several_detectors"}
+    result = await configure_while_publishing(
+        hass, result["flow_id"], {CONF_PREFIX: "moved"}, "", None, more=infos
+    )
+    assert (result["type"], result["reason"]) == (FlowResultType.ABORT, "reconfigure_successful")
+    await hass.async_block_till_done()
+    assert entry.data == {CONF_PREFIX: "moved", CONF_NODE_ID: "moved", CONF_INSTANCE: "b"}
+    assert entry.unique_id == "moved/instance/b"
+    assert (entry.runtime_data.prefix, entry.runtime_data.instance) == ("moved", "b")

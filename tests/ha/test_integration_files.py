@@ -22,7 +22,7 @@ from pytest_homeassistant_custom_component.common import (
     async_mock_service,
 )
 
-from .conftest import SetupDetector
+from .conftest import SetupDetector, opened
 
 REPO = Path(__file__).resolve().parents[2]
 BLUEPRINT = REPO / "integration/blueprints/automation/smokewatch/notify_smoke.yaml"
@@ -115,7 +115,8 @@ async def test_blueprint_buttons_drive_the_camera(
     hass.bus.async_fire("mobile_app_notification_action", {"action": actions[button]})
     await _until(lambda: mqtt_mock.async_publish.called)
     mqtt_mock.async_publish.assert_called_once()
-    assert mqtt_mock.async_publish.call_args.args == (
+    topic, payload, qos, retain = mqtt_mock.async_publish.call_args.args
+    assert (topic, opened(payload)[1], qos, retain) == (
         f"smokewatch/backyard/{setting}/set",
         "PRESS",
         1,

@@ -19,13 +19,21 @@ from homeassistant.helpers import (
 )
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
     async_fire_mqtt_message,
     async_fire_time_changed,
 )
 
 from custom_components.smokewatch.const import CONF_OFFLINE_MINUTES, DOMAIN
 
-from .conftest import PREFIX, SetupDetector, golden, info_payload
+from .conftest import (
+    PREFIX,
+    SetupDetector,
+    detector_entry,
+    detector_topic,
+    golden,
+    info_payload,
+)
 
 
 @pytest.fixture
@@ -37,6 +45,15 @@ def clock() -> Clock:
 def issue(hass: HomeAssistant, kind: str, entry_id: str) -> ir.IssueEntry | None:
     """The repair issue of one kind for an entry, if raised."""
     return ir.async_get(hass).async_get_issue(DOMAIN, f"{kind}_{entry_id}")
+
+
+def bridge_issues(hass: HomeAssistant) -> list[ir.IssueEntry]:
+    """The bridge repair issues raised (one per prefix at most)."""
+    return [
+        entry
+        for (domain, _), entry in ir.async_get(hass).issues.items()
+        if domain == DOMAIN and entry.translation_key == "bridge_failing" and entry.active
+    ]
 
 
 class Clock:
@@ -64,7 +81,7 @@ async def test_offline_issue_after_delay_and_cleared(
     await clock.advance(hass, 2)
     raised = issue(hass, "detector_offline", entry.entry_id)
     assert raised is not None
-    assert raised.translation_placeholders == {"prefix": PREFIX, "minutes": "10"}
+    assert raised.translation_placeholders == {"detector": PREFIX, "minutes": "10"}
     assert raised.severity is ir.IssueSeverity.ERROR
 
     async_fire_mqtt_message(hass, f"{PREFIX}/available", "online")
@@ -131,13 +148,14 @@ def bridge_stats(**values: Any) -> str:
 
 async def test_bridge_failing_issue(hass: HomeAssistant, setup_detector: SetupDetector) -> None:
     """Rising failures or a growing outbox with an error raise the issue; delivery clears it."""
-    entry, _ = await setup_detector()
+    await setup_detector()
     topic = f"{PREFIX}/{golden('topics.json')['bridge']['stats']}"
 
     async def stats(**values: Any) -> ir.IssueEntry | None:
         async_fire_mqtt_message(hass, topic, bridge_stats(**values))
         await hass.async_block_till_done()
-        return issue(hass, "bridge_failing", entry.entry_id)
+        (raised,) = bridge_issues(hass) or [None]
+        return raised
 
     assert await stats() is None
     assert await stats(pending=1, last_error="HTTP 503") is not None  # error + outbox grows
@@ -145,8 +163,8 @@ async def test_bridge_failing_issue(hass: HomeAssistant, setup_detector: SetupDe
     assert await stats(pending=0, delivered=11) is None  # drained
 
     assert await stats(failed=1) is not None  # a frame given up
-    raised = issue(hass, "bridge_failing", entry.entry_id)
-    assert raised is not None and raised.translation_placeholders is not None
+    (raised,) = bridge_issues(hass)
+    assert raised.translation_placeholders is not None
     assert raised.translation_placeholders["failed"] == "1"
     assert await stats(failed=1, delivered=12) is None  # delivers again, no error
 
@@ -181,3 +199,69 @@ async def test_devices_and_entities_stay_mqtts(
         "binary_sensor.ridge_smoke",
     ]
     assert er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id) == []
+
+
+async def instance_entries(hass: HomeAssistant, *instances: str) -> list[MockConfigEntry]:
+    """Entries of detectors sharing the golden prefix, set up (MQTT set up already)."""
+    entries = []
+    for instance in instances:
+        entry = detector_entry(instance=instance)
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        entries.append(entry)
+    await hass.async_block_till_done()
+    return entries
+
+
+async def test_an_instance_follows_its_own_topics(
+    hass: HomeAssistant, setup_detector: SetupDetector, clock: Clock
+) -> None:
+    """An instance's entry reads its info, availability and stats below instance/<id>/, and
+    is offline (its issue raised) when its own last will says so, whatever the others say."""
+    await setup_detector(online=False)
+    a, b = await instance_entries(hass, "a", "b")
+    for instance in ("a", "b"):
+        info = info_payload(instance=instance, cameras={f"cam_{instance}": instance})
+        async_fire_mqtt_message(hass, detector_topic("info", instance=instance), info)
+        async_fire_mqtt_message(hass, detector_topic("available", instance=instance), "online")
+    stats = golden("stats.json")
+    async_fire_mqtt_message(hass, detector_topic("stats", instance="b"), json.dumps(stats))
+    await hass.async_block_till_done()
+    assert a.runtime_data.online and b.runtime_data.online
+    assert a.runtime_data.info is not None and set(a.runtime_data.info.cameras) == {"cam_a"}
+    assert (a.runtime_data.stats, b.runtime_data.stats) == (None, stats)
+
+    async_fire_mqtt_message(hass, detector_topic("available", instance="a"), "offline")
+    # The lone detector's topics are no instance's.
+    async_fire_mqtt_message(hass, detector_topic("available"), "online")
+    await clock.advance(hass, 11)
+    raised = issue(hass, "detector_offline", a.entry_id)
+    assert raised is not None and raised.translation_placeholders is not None
+    assert raised.translation_placeholders["detector"] == f"{PREFIX}/instance/a"
+    assert issue(hass, "detector_offline", b.entry_id) is None
+    assert not a.runtime_data.online and b.runtime_data.online
+
+
+async def test_the_bridge_issue_is_raised_once_per_prefix(
+    hass: HomeAssistant, setup_detector: SetupDetector
+) -> None:
+    """One bridge serves the detectors of a prefix: its issue is one, whatever the number of
+    entries, and stays until the last entry of the prefix is unloaded."""
+    lone, _ = await setup_detector()
+    a, b = await instance_entries(hass, "a", "b")
+    topic = f"{PREFIX}/{golden('topics.json')['bridge']['stats']}"
+    async_fire_mqtt_message(hass, topic, bridge_stats())
+    async_fire_mqtt_message(hass, topic, bridge_stats(failed=1))
+    await hass.async_block_till_done()
+    (raised,) = bridge_issues(hass)
+    assert raised.translation_placeholders is not None
+    assert raised.translation_placeholders["prefix"] == PREFIX
+    for entry in (lone, a, b):
+        assert entry.runtime_data.bridge is not None
+        assert entry.runtime_data.bridge.stats == json.loads(bridge_stats(failed=1))
+
+    for entry in (lone, a):
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        assert len(bridge_issues(hass)) == 1
+    assert await hass.config_entries.async_unload(b.entry_id)
+    assert bridge_issues(hass) == []

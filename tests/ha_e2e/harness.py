@@ -429,6 +429,11 @@ class Probe:
         with self._lock:
             return len(self._messages.get(topic, []))
 
+    def all(self, topic: str) -> list[bytes]:
+        """Every payload of a topic so far, oldest first."""
+        with self._lock:
+            return list(self._messages.get(topic, []))
+
     def last(self, topic: str) -> bytes | None:
         """The newest payload of a topic."""
         with self._lock:
