@@ -83,29 +83,28 @@ def smoke_jpeg(level: int, size: int = 256) -> bytes:
 
 
 _CAPTURES = itertools.count(1)
-# Stripes of +-STRIPE grey levels, PERIOD pixels wide, that move from one capture to the next:
-# what makes a test's "smoke" change like smoke. PERIOD divides the tiny model's centre square
-# (64 of a 256-pixel frame), so its mean, and the score, stay the frame's level.
-STRIPE, PERIOD = 12, 16
+# What makes a test's "smoke" change like smoke from one capture to the next: the frame cut into
+# BLOCKS vertical bands, taken in pairs, each pair +-STRIPE grey levels one way or the other at
+# random. A pair's mean is 0, so the tiny model's centre square (whole pairs) keeps its score;
+# half the pairs flip between two captures, which the nearby guard sees as change (the bands
+# stay 5 pixels wide in its 160-pixel thumbnail whatever the frame's size).
+STRIPE, BLOCKS = 12, 32
 
 
 def live(data: bytes) -> bytes:
-    """`data` as a live camera's next capture of moving smoke: vertical stripes of +-12 grey
-    levels, at a new phase each time, over the picture (the same on every channel, so a grey
-    frame stays grey), re-encoded (JPEG quality 95) with a comment holding the capture number.
-
-    The stripes keep the tiny model's score (their mean over its centre square is 0) and move,
-    so the nearby scene's guard sees the change smoke makes; the same bytes sent again would be
-    a frozen camera's repeat, which the pipeline does not vote on.
-    """
+    """`data` as a live camera's next capture of moving smoke: bands of +-12 grey levels drawn
+    anew (the same on every channel, so a grey frame stays grey), re-encoded (JPEG quality 95)
+    with a comment holding the capture number. The same bytes sent again would be a frozen
+    camera's repeat, which the pipeline does not vote on."""
     number = next(_CAPTURES)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         return restamped(data, number)
-    phase = (number * 5) % PERIOD
-    columns = (np.arange(image.shape[1]) + phase) % PERIOD < PERIOD // 2
-    stripes = np.where(columns, STRIPE, -STRIPE).astype(np.int16)[None, :, None]
-    moved = np.clip(image.astype(np.int16) + stripes, 0, 255).astype(np.uint8)
+    width = image.shape[1]
+    band = (np.arange(width) * BLOCKS) // width
+    signs = np.random.default_rng(number).choice([-STRIPE, STRIPE], BLOCKS // 2)
+    bands = np.where(band % 2 == 0, signs[band // 2], -signs[band // 2]).astype(np.int16)
+    moved = np.clip(image.astype(np.int16) + bands[None, :, None], 0, 255).astype(np.uint8)
     ok, encoded = cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 95])
     if not ok:
         raise RuntimeError("OpenCV cannot encode JPEG")
