@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from detector.bridge.bridge_service import BridgeService
+from detector.config import load_config
 from detector.contract import iso_utc
 from detector.masks import masks_from_json
 from tests.detector.broker import Broker
@@ -139,13 +141,28 @@ def _epoch(text: str) -> float:
     return parse_iso(text)
 
 
-@pytest.fixture
-def env(broker: Broker, tmp_path: Path) -> Iterator[Env]:
+def bridge_env(broker: Broker, tmp_path: Path) -> Iterator[Env]:
+    """An Env closed after the test (other modules use it as their `env` fixture)."""
     e = Env(broker, tmp_path)
     try:
         yield e
     finally:
         e.close()
+
+
+def hosted_bridge(env: Env) -> Iterator[BridgeService]:
+    """The bridge in this process, as `smokewatch run` hosts it (its outbox reachable), online
+    on the broker; stopped after the test (other modules use it as their `bridge` fixture)."""
+    service = BridgeService(load_config(env.config))
+    service.start()
+    try:
+        env.probe.wait_for(lambda: env.probe.last("smokewatch/bridge/available") == b"online", 15)
+        yield service
+    finally:
+        service.stop()
+
+
+env = pytest.fixture(name="env")(bridge_env)
 
 
 def assert_all_delivered_in_order(env: Env) -> None:

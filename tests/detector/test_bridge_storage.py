@@ -18,10 +18,9 @@ import pytest
 
 from detector.bridge.bridge_service import BridgeService
 from detector.bridge.outbox import Outbox, OutboxError
-from detector.config import load_config
-from tests.detector.broker import Broker, free_port
+from tests.detector.broker import free_port
 from tests.detector.mqtt_helpers import REPO
-from tests.detector.test_bridge_service import Env
+from tests.detector.test_bridge_service import Env, bridge_env, hosted_bridge
 
 BOX = [[0.1, 0.1, 0.2, 0.2, 0.5]]
 
@@ -132,24 +131,8 @@ def test_a_corrupt_outbox_at_start_is_moved_aside_but_another_file_is_never_touc
     assert not list(tmp_path.glob("config.yaml.corrupt-*"))
 
 
-@pytest.fixture
-def env(broker: Broker, tmp_path: Path) -> Iterator[Env]:
-    e = Env(broker, tmp_path)
-    try:
-        yield e
-    finally:
-        e.close()
-
-
-@pytest.fixture
-def bridge(env: Env) -> Iterator[BridgeService]:
-    service = BridgeService(load_config(env.config))
-    service.start()
-    try:
-        env.probe.wait_for(lambda: env.probe.last("smokewatch/bridge/available") == b"online", 15)
-        yield service
-    finally:
-        service.stop()
+env = pytest.fixture(name="env")(bridge_env)
+bridge = pytest.fixture(name="bridge")(hosted_bridge)
 
 
 def test_an_outbox_corrupted_under_the_running_bridge_is_started_afresh(
