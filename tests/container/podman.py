@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,18 +69,6 @@ def logs(container: str) -> str:
     """Everything the container wrote (stdout and stderr)."""
     done = podman("logs", container, check=False)
     return done.stdout + done.stderr
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll `check()` until it is truthy; its value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
 def healthcheck(container: str) -> tuple[int, str]:

@@ -33,7 +33,6 @@ from tests.container.podman import (
     logs,
     podman,
     unique,
-    wait_until,
 )
 from tests.detector.broker import free_port
 from tests.detector.conftest import shared_file
@@ -42,7 +41,7 @@ from tests.detector.fake_supervisor import FakeSupervisor, mosquitto_service
 from tests.detector.mqtt_helpers import Probe, score_frame
 from tests.detector.test_service_connection import SecuredBroker
 from tests.detector.tiny_model import make_tiny_model
-from tests.ha_e2e.harness import HA_COMMAND_VARIABLE, HomeAssistant, ha_python_command
+from tests.ha_e2e.harness import HA_COMMAND_VARIABLE, HomeAssistant, ha_python_command, wait_until
 
 P = "smokewatch"
 TOKEN = "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d"  # the shape of a Supervisor token
