@@ -174,7 +174,7 @@ class ScoringState:
     def set_threshold(self, threshold: float) -> None:
         """A new vote threshold (a change from Home Assistant); the vote goes on."""
         self.settings = replace(self.settings, threshold=threshold)
-        self.vote.conf_thresh = threshold
+        self.vote.threshold = threshold
 
     def reset(self) -> None:
         """Forget the vote history and close any alert (used by the reset command)."""
@@ -321,7 +321,7 @@ class Pipeline:
             boxes = _apply_guard(state.guard, image, boxes, dropped)
             timings["guard"] = (time.perf_counter() - masked) * 1000
             masked = time.perf_counter()
-        threshold = state.vote.threshold
+        threshold = state.vote.effective_threshold
         vote = state.vote.update(boxes)
         state.last_score = vote.score
         state.voted_last = True

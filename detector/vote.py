@@ -60,12 +60,14 @@ class TemporalVote:
     order of their own confidence (ties in pool order).
     """
 
-    def __init__(self, nb_frames: int = 6, conf_thresh: float = 0.25) -> None:
+    def __init__(self, nb_frames: int = 6, threshold: float = 0.25) -> None:
         if nb_frames < 1:
             raise ValueError("nb_frames must be at least 1")
         self.nb_frames = nb_frames
-        # Public: a new threshold applies from the next frame without losing the history.
-        self.conf_thresh = conf_thresh
+        # The camera's `threshold` (Pyronear's conf_thresh; the model's box floor is another
+        # number, `model.conf_thresh`). Public: a new one applies from the next frame without
+        # losing the history.
+        self.threshold = threshold
         self.ongoing = False
         # Oldest first, as Pyronear concatenates them after the current frame's boxes.
         self._previous: deque[Boxes] = deque(maxlen=nb_frames - 1)
@@ -76,9 +78,9 @@ class TemporalVote:
         return math.ceil(self.nb_frames / 2)
 
     @property
-    def threshold(self) -> float:
+    def effective_threshold(self) -> float:
         """The score a candidate must exceed on the next frame (lower while an alert is open)."""
-        return self.conf_thresh * HYSTERESIS if self.ongoing else self.conf_thresh
+        return self.threshold * HYSTERESIS if self.ongoing else self.threshold
 
     def reset(self) -> None:
         """Forget the history and close any alert, without an event."""
@@ -88,7 +90,7 @@ class TemporalVote:
     def update(self, boxes: Boxes) -> VoteResult:
         """Vote on this frame's boxes (n, 5) [x1, y1, x2, y2, conf] together with the history."""
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 5)
-        threshold = self.threshold
+        threshold = self.effective_threshold
         pool = np.concatenate([boxes, *self._previous])
         if self._previous.maxlen:
             self._previous.append(boxes)

@@ -71,8 +71,6 @@ ATTR_ENABLED: Final = "enabled"
 
 ZONE_RULES: Final = ("inside", "iou")
 
-PAYLOAD_ON: Final = "ON"
-PAYLOAD_OFF: Final = "OFF"
 PAYLOAD_PRESS: Final = "PRESS"
 
 # The zone card, served from the integration's own folder (see frontend.py).

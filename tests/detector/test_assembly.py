@@ -26,7 +26,7 @@ def test_each_camera_is_scored_with_its_own_settings_and_masks(tiny: Path, tmp_p
     home, tower = pipeline.camera("home"), pipeline.camera("tower")
     assert (home.settings.threshold, home.settings.nb_frames) == (0.3, 4)
     assert home.settings.scene == "nearby" and home.settings.max_bbox_width is None
-    assert tower.settings.threshold == 0.4 and tower.vote.conf_thresh == 0.4
+    assert tower.settings.threshold == 0.4 and tower.vote.threshold == 0.4
     assert tower.settings == camera_settings(config.cameras["tower"])
     assert tower.settings.max_bbox_width == 0.4  # the horizon scene's width cap
     assert [mask.name for mask in tower.masks("config")] == ["road"]

@@ -170,7 +170,7 @@ def test_the_command_table_refuses_with_a_reason(rig: Rig) -> None:
     assert service.cameras["a"].settings.threshold == 0.25
     command(service, comms, "a/threshold/set", "0.6")
     assert service.pipeline.camera("a").settings.threshold == 0.6
-    assert service.pipeline.camera("a").vote.conf_thresh == 0.6
+    assert service.pipeline.camera("a").vote.threshold == 0.6
     last = comms.last("a/threshold/state")
     assert last is not None and last.payload == b"0.6"
 

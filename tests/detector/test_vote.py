@@ -20,7 +20,7 @@ def boxes(*rows: list[float]) -> np.ndarray:
 
 
 def test_divide_by_nb_not_by_count() -> None:
-    vote = TemporalVote(nb_frames=6, conf_thresh=0.25)
+    vote = TemporalVote(nb_frames=6, threshold=0.25)
     results = [vote.update(boxes([*A, 0.6])) for _ in range(3)]
     # Frames 1-2: count 1 and 2 < ceil(6/2) = 3 → nothing valid.
     assert [r.score for r in results[:2]] == [0.0, 0.0]
@@ -31,7 +31,7 @@ def test_divide_by_nb_not_by_count() -> None:
 
 
 def test_count_threshold_with_odd_window() -> None:
-    vote = TemporalVote(nb_frames=5, conf_thresh=0.25)
+    vote = TemporalVote(nb_frames=5, threshold=0.25)
     assert vote.min_count == 3  # ceil(5 / 2) = ceil(2.5)
     # Two frames of 0.9 are not enough whatever their score: (0.9 + 0.9) / 5 = 0.36 > 0.25,
     # but the count is 2 < 3.
@@ -43,7 +43,7 @@ def test_count_threshold_with_odd_window() -> None:
 
 
 def test_boxes_older_than_the_window_are_forgotten() -> None:
-    vote = TemporalVote(nb_frames=3, conf_thresh=0.2)
+    vote = TemporalVote(nb_frames=3, threshold=0.2)
     # min count ceil(3/2) = 2. Frame 1: A. Frames 2-3: empty. Frame 4: A again: the pool
     # (frames 2..4) holds one box only → count 1 < 2.
     vote.update(boxes([*A, 0.9]))
@@ -55,7 +55,7 @@ def test_boxes_older_than_the_window_are_forgotten() -> None:
 
 
 def test_hysteresis_keeps_alert_at_eighty_percent() -> None:
-    vote = TemporalVote(nb_frames=2, conf_thresh=0.5)
+    vote = TemporalVote(nb_frames=2, threshold=0.5)
     # nb 2: count >= 1. Frame 1: 1.0 / 2 = 0.5, not > 0.5.
     first = vote.update(boxes([*A, 1.0]))
     assert not first.ongoing and first.event is None and first.score == 0.0
@@ -75,15 +75,15 @@ def test_hysteresis_keeps_alert_at_eighty_percent() -> None:
 
 
 def test_new_threshold_applies_next_frame_without_losing_history() -> None:
-    vote = TemporalVote(nb_frames=2, conf_thresh=0.5)
+    vote = TemporalVote(nb_frames=2, threshold=0.5)
     vote.update(boxes([*A, 0.8]))  # 0.8 / 2 = 0.4
-    vote.conf_thresh = 0.3
+    vote.threshold = 0.3
     # (0.8 + 0.4) / 2 = 0.6 > 0.3
     assert vote.update(boxes([*A, 0.4])).event == "start"
 
 
 def test_output_boxes_carry_candidate_score_rounded_and_top_five() -> None:
-    vote = TemporalVote(nb_frames=1, conf_thresh=0.1)
+    vote = TemporalVote(nb_frames=1, threshold=0.1)
     # Seven disjoint boxes, conf 0.20044 + 0.01 i, in increasing order; nb 1 → each candidate
     # scores its own conf / 1, and count 1 >= ceil(1/2) = 1.
     rows = [[0.1 * i, 0.0, 0.1 * i + 0.05, 0.05, 0.2 + 0.01 * i + 0.00044] for i in range(7)]
@@ -99,14 +99,14 @@ def test_output_boxes_carry_candidate_score_rounded_and_top_five() -> None:
 
 
 def test_coordinates_round_to_three_decimals() -> None:
-    vote = TemporalVote(nb_frames=1, conf_thresh=0.1)
+    vote = TemporalVote(nb_frames=1, threshold=0.1)
     result = vote.update(boxes([0.12345, 0.2, 0.30051, 0.4449, 0.87654]))
     # 0.12345 → 0.123, 0.30051 → 0.301, 0.4449 → 0.445, 0.87654 / 1 → 0.877.
     np.testing.assert_allclose(result.boxes, [[0.123, 0.2, 0.301, 0.445, 0.877]], atol=1e-7)
 
 
 def test_only_this_frames_boxes_are_output() -> None:
-    vote = TemporalVote(nb_frames=2, conf_thresh=0.2)
+    vote = TemporalVote(nb_frames=2, threshold=0.2)
     vote.update(boxes([*A, 0.8]))
     # This frame has only a box far away: the valid candidate (A, 0.8 / 2 = 0.4) does not
     # overlap it, so nothing is output although the vote passes.
@@ -116,7 +116,7 @@ def test_only_this_frames_boxes_are_output() -> None:
 
 
 def test_box_overlapping_several_candidates_takes_first_by_ascending_confidence() -> None:
-    vote = TemporalVote(nb_frames=2, conf_thresh=0.1)
+    vote = TemporalVote(nb_frames=2, threshold=0.1)
     left = [0.0, 0.0, 0.1, 0.1, 0.8]
     right = [0.2, 0.0, 0.3, 0.1, 0.4]
     vote.update(boxes(left, right))
@@ -135,7 +135,7 @@ def test_zero_area_box_never_counts_itself() -> None:
     # clipping supports nothing, so even with nb 1 it cannot alert (and never reaches the
     # API, which refuses it).
     for nb in (1, 2):
-        vote = TemporalVote(nb_frames=nb, conf_thresh=0.1)
+        vote = TemporalVote(nb_frames=nb, threshold=0.1)
         results = [vote.update(boxes([0.2, 1.0, 0.3, 1.0, 0.9])) for _ in range(3)]
         assert [r.score for r in results] == [0.0, 0.0, 0.0]
         assert not any(r.ongoing or len(r.boxes) for r in results)
@@ -145,7 +145,7 @@ def test_zero_area_box_never_counts_itself() -> None:
 def test_pool_order_decides_equal_scores_as_pyronear() -> None:
     # Three boxes of exactly equal confidence in a chain, one per frame: which one NMS keeps
     # decides the count and so the score.
-    vote = TemporalVote(nb_frames=3, conf_thresh=0.1)
+    vote = TemporalVote(nb_frames=3, threshold=0.1)
     old = [0.0, 0.0, 0.2, 0.2, 0.5]
     mid = [0.15, 0.0, 0.35, 0.2, 0.5]
     vote.update(boxes(old))
@@ -166,7 +166,7 @@ def test_history_is_pooled_oldest_first() -> None:
     # With equal scores, the newest of the previous frames must rank above the older ones;
     # had the history been pooled newest first, `old` would be the kept candidate and the
     # current box (overlapping only `new`) would take no score from it.
-    vote = TemporalVote(nb_frames=3, conf_thresh=0.05)
+    vote = TemporalVote(nb_frames=3, threshold=0.05)
     old = [0.0, 0.0, 0.2, 0.2, 0.3]
     new = [0.1, 0.0, 0.3, 0.2, 0.3]
     vote.update(boxes(old))
@@ -180,7 +180,7 @@ def test_history_is_pooled_oldest_first() -> None:
 
 
 def test_output_ties_come_out_reversed_from_input_order() -> None:
-    vote = TemporalVote(nb_frames=1, conf_thresh=0.1)
+    vote = TemporalVote(nb_frames=1, threshold=0.1)
     first = [0.0, 0.0, 0.1, 0.1, 0.4]
     second = [0.5, 0.0, 0.6, 0.1, 0.4]
     result = vote.update(boxes(first, second))
@@ -189,14 +189,14 @@ def test_output_ties_come_out_reversed_from_input_order() -> None:
 
 
 def test_start_and_end_events_once_each() -> None:
-    vote = TemporalVote(nb_frames=1, conf_thresh=0.5)
+    vote = TemporalVote(nb_frames=1, threshold=0.5)
     events = [vote.update(boxes([*A, conf])).event for conf in (0.6, 0.7, 0.45, 0.3, 0.3, 0.6)]
     # 0.6 > 0.5 start; 0.7 on; 0.45 > 0.4 still on; 0.3 <= 0.4 end; 0.3 off; 0.6 starts again.
     assert events == ["start", None, None, "end", None, "start"]
 
 
 def test_reset_closes_alert_without_event() -> None:
-    vote = TemporalVote(nb_frames=2, conf_thresh=0.1)
+    vote = TemporalVote(nb_frames=2, threshold=0.1)
     assert vote.update(boxes([*A, 0.9])).event == "start"  # 0.9 / 2 = 0.45
     vote.reset()
     assert not vote.ongoing
@@ -281,7 +281,7 @@ def test_vote_and_window_together() -> None:
     # nb 3, thr 0.25, min count 2: frame 1 A 0.5 → count 1; frame 2 A 0.5 → (0.5 + 0.5) / 3
     # = 0.333 > 0.25 → start: frames 1 and 2 are sent; frame 3 (empty) → pool A, A → still
     # 0.333 > 0.2 → ongoing, sent with frame 2's box at conf 0.
-    vote = TemporalVote(nb_frames=3, conf_thresh=0.25)
+    vote = TemporalVote(nb_frames=3, threshold=0.25)
     window: AlertWindow[int] = AlertWindow(nb_frames=3)
     frames = [boxes([*A, 0.5]), boxes([*A, 0.5]), EMPTY]
     sent = [window.push(i, vote.update(frame)) for i, frame in enumerate(frames, 1)]
@@ -308,7 +308,7 @@ def box_lists(draw: st.DrawFn) -> np.ndarray:
 
 @given(st.lists(box_lists(), min_size=1, max_size=8))
 def test_vote_output_is_subset_of_frame(frames: list[np.ndarray]) -> None:
-    vote = TemporalVote(nb_frames=3, conf_thresh=0.2)
+    vote = TemporalVote(nb_frames=3, threshold=0.2)
     ongoing = False
     for frame in frames:
         result = vote.update(frame)
