@@ -86,7 +86,11 @@ def polygon_problem(points: Sequence[Point]) -> str | None:
             if j == i + 1 or (i == 0 and j == count - 1):
                 continue  # neighbours share a corner
             if _segments_cross(*edges[i], *edges[j]):
-                return f"the polygon's edges {i} and {j} cross (draw its outline without crossings)"
+                # Edges counted from 1 (edge 1 joins points 1 and 2), as the integration says.
+                return (
+                    f"the polygon's edges {i + 1} and {j + 1} cross "
+                    "(draw its outline without crossings)"
+                )
     return None
 
 

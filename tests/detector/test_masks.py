@@ -213,7 +213,7 @@ def test_masking_names_the_first_mask_that_removes_each_box() -> None:
 def test_self_intersecting_zone_is_refused() -> None:
     # A bow tie: its two lobes cancel in the shoelace area, so "inside" would mean nothing.
     bow_tie = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]
-    with pytest.raises(ValueError, match=r"masks\[0\]\.polygon: the polygon's edges 0 and 2 cross"):
+    with pytest.raises(ValueError, match=r"masks\[0\]\.polygon: the polygon's edges 1 and 3 cross"):
         masks_from_json([{"name": "bow", "polygon": bow_tie}])
     concave = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.5], [0.9, 0.9], [0.1, 0.9]]
     assert len(masks_from_json([{"name": "ok", "polygon": concave}])[0].polygon) == 5
