@@ -31,16 +31,10 @@ from detector.supervisor import Broker, SupervisorError, supervisor_broker
 from tests.detector.fake_supervisor import FakeSupervisor, mosquitto_service
 from tests.detector.mqtt_helpers import REPO, Probe
 from tests.detector.test_service_connection import SecuredBroker
-from tests.detector.tiny_model import make_tiny_model
 
 BROKER = Broker("core-mosquitto", 1883, "addons", "broker-secret-1")
 TOKEN = "supervisor-token-for-tests"
 ENTRY = (sys.executable, "-m", "detector", "container")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
 
 
 @pytest.fixture(autouse=True)

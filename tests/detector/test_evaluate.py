@@ -32,14 +32,9 @@ from detector.evaluate import (
     replay_vote,
 )
 from tests.detector.conftest import shared_file
-from tests.detector.tiny_model import live, make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import live, smoke_jpeg
 
 DAY = 86400.0
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("m") / "tiny.onnx")
 
 
 def write_sequence(

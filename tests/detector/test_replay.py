@@ -11,14 +11,9 @@ import pytest
 
 from detector.cli import main
 from tests.detector.conftest import SHARED_DATA, shared_file
-from tests.detector.tiny_model import live, make_tiny_model, smoke_jpeg
+from tests.detector.tiny_model import live, smoke_jpeg
 
 LEVELS = [0, 0, 200, 200, 200, 200, 0, 0, 0]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("m") / "tiny.onnx")
 
 
 def frames_folder(folder: Path, levels: list[int]) -> Path:
