@@ -300,6 +300,7 @@ def format_report(agreement: Agreement, record: dict[str, Any]) -> str:
         f"int8 ({record['method']} calibration on {record['calibration_frames']} frame(s), "
         f"{record['float_nodes']} node(s) kept in float) vs fp32 on {agreement.frames} "
         "held-back frame(s):",
+        f"  calibration: {record['recipe']}",
         f"  boxes above {agreement.threshold:g}: fp32 {agreement.fp32_boxes}, int8 "
         f"{agreement.int8_boxes}; matched at IoU > {MATCH_IOU:g}: {agreement.matched}, "
         f"lost {len(agreement.lost)}, gained {len(agreement.gained)}",

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
@@ -203,14 +205,24 @@ def test_refuses_when_int8_loses_an_alert_of_a_sequence(
     assert "sequence frame03_200.jpg..frame04_200.jpg" in capsys.readouterr().err
 
 
-def test_histogram_calibration_falls_back_to_minmax(
+def test_a_flat_tensor_takes_minmax_and_the_rest_keeps_percentile(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("INFO")
     model = ModelRuntime(make_conv_model(tmp_path / "flat.onnx", flat_branch=True))
-    frames = list(iter_frames(grey_frames(tmp_path / "calib", [0, 100, 200, 255]), 0.0)[1])
+    calib = grey_frames(tmp_path / "calib", [0, 100, 200, 255])
+    # A frame whose centre ramps from black to white: within this one frame the flat branch
+    # spans a few float32 steps, too few for 2048 histogram bins.
+    ramp = np.zeros((256, 256, 3), dtype=np.uint8)
+    ramp[:, 96:160] = np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None]
+    (calib / "a_ramp.png").write_bytes(cv2.imencode(".png", ramp)[1].tobytes())
+    frames = list(iter_frames(calib, 0.0)[1])
     record = quantize(model, frames, tmp_path / "flat-int8.onnx", method="percentile")
-    assert record["method"] == "minmax"
-    assert "percentile calibration failed" in caplog.text
+    # Only the near-constant branch (1 + 1e-7 x grey) has no 2048-bin histogram.
+    assert record["method"] == "percentile"
+    assert 1 <= record["minmax_tensors"] < record["calibrated_tensors"]
+    assert "took their min/max range" in record["recipe"]
+    assert "too flat for a 2048-bin histogram" in caplog.text
     check = Pipeline(ModelRuntime(tmp_path / "flat-int8.onnx"))
     boxes, _size, _timings = check.detect(smoke_jpeg(200))
     assert len(boxes) == 1 and abs(float(boxes[0, 4]) - 200 / 255) < 0.02
