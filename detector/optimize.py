@@ -7,11 +7,13 @@ input size, e.g. 1024) with class scores (0–1), and one uint8 scale over both 
 score to zero. The head is found from the graph (every node between the output and the last
 weighted layer), never from the node names of one export.
 
-Before the int8 model is written where the user asked, it is compared with the float model
-on frames held back from calibration (optimize_proof.py): boxes matched by IoU, score
-differences, boxes lost or gained at the camera's threshold, alerts lost on sequences, and the
-speed-up measured in the same run. An alert the float model raises and the int8 model misses
-refuses the result (exit 1) unless `--force`.
+Calibration reads one frame at a time (optimize_calibrate.py), so memory does not grow with
+the number of frames. Before the int8 model is written where the user asked, it is compared
+with the float model on frames and sequences held back from calibration (optimize_split.py,
+optimize_proof.py): boxes matched by IoU, score differences, boxes lost or gained at the
+camera's threshold, alerts lost or added, time to alert, and the speed-up measured in the same
+run. An alert that differs refuses the result (exit 1) unless `--force`; a check with nothing
+to compare (no float box above the threshold) refuses it unless `--accept-unproven`.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ QUANTIZATION_KEY = "smokewatch_quantization"
 
 
 class OptimizeError(SmokeWatchError):
-    """Quantisation cannot run, or its result loses alerts the float model raises."""
+    """Quantisation cannot run, or its result cannot be trusted (alerts differ, nothing proven)."""
 
 
 def local_model(model: ModelBackend) -> ModelRuntime:

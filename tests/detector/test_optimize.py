@@ -18,11 +18,19 @@ import pytest
 from onnx import TensorProto, helper
 
 from detector.cli import main
+from detector.eval_dataset import load_dataset
 from detector.model import ModelRuntime
 from detector.optimize import QUANTIZATION_KEY, float_nodes, name_nodes, quantize
 from detector.optimize_proof import _episodes
+from detector.optimize_split import (
+    held_back_only,
+    sequences_held_back,
+    split_frames,
+    split_sequences,
+)
 from detector.pipeline import Pipeline
 from detector.replay import iter_frames
+from tests.detector.conftest import shared_file
 from tests.detector.tiny_model import live, save_smoke_model, smoke_jpeg
 
 SIZE = 64
@@ -181,7 +189,7 @@ def test_refuses_when_int8_loses_an_alert(
     check = grey_frames(tmp_path / "check", [200])
     code, out = run_optimize(tmp_path, calibration, check)
     assert code == 1
-    assert "int8 loses 1 alert(s) that fp32 raises" in capsys.readouterr().err
+    assert "int8 and fp32 differ on 1 alert(s) (lost: frame00_200.jpg)" in capsys.readouterr().err
     assert not out.exists()
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["fp32_alerts"] == 1 and report["int8_alerts"] == 0
@@ -252,3 +260,137 @@ def test_needs_frames_to_check_on(tmp_path: Path, capsys: pytest.CaptureFixture[
     )
     assert code == 1
     assert "no frame left to check the result on" in capsys.readouterr().err
+
+
+def sequences(root: Path, levels: dict[str, list[int]], fire_at: dict[str, int]) -> Path:
+    """A folder of labelled sequences (eval's layout): grey frames, one every 30 s."""
+    for name, seq_levels in levels.items():
+        folder = grey_frames(root / name, seq_levels)
+        start = fire_at.get(name)
+        label = "fire: false" if start is None else f"fire_start: {start * 30}"
+        (folder / "label.yaml").write_text(f"{label}\ninterval: 30\ntimes: interval\n")
+    return root
+
+
+def test_refuses_a_check_that_compares_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The float model scores these dark frames under 0.25: no box to compare, nothing proven.
+    calibration = grey_frames(tmp_path / "calib", [0, 60, 120, 180, 255])
+    check = grey_frames(tmp_path / "check", [10, 30, 50])
+    code, out = run_optimize(tmp_path, calibration, check)
+    assert code == 1
+    assert "the check compared nothing" in capsys.readouterr().err
+    assert not out.exists()
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["proven"] is False and report["fp32_boxes"] == 0 and report["frames"] == 3
+
+    code, out = run_optimize(tmp_path, calibration, check, "--accept-unproven")
+    assert code == 0 and out.exists()
+    assert "Unproven" in capsys.readouterr().out
+
+
+@pytest.mark.realmodel
+def test_refuses_a_random_weights_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = shared_file("models/yolo11n-untrained-640.onnx")
+    frames = shared_file("images/dfire/images")
+    calibration, check = tmp_path / "calib", tmp_path / "check"
+    calibration.mkdir()
+    check.mkdir()
+    for name in ("AoF04033.jpg", "AoF04034.jpg"):
+        (calibration / name).write_bytes((frames / name).read_bytes())
+    (check / "AoF00001.jpg").write_bytes((frames / "AoF00001.jpg").read_bytes())
+    out = tmp_path / "random-int8.onnx"
+    code = main(
+        ["optimize", "--model", str(model), "--calibration", str(calibration), "--check",
+         str(check), "--holdout", "0", "-o", str(out), "--runs", "0", "--no-progress"]
+    )  # fmt: skip
+    assert code == 1
+    assert "the check compared nothing" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_check_frames_that_calibrate_are_not_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calibration = grey_frames(tmp_path / "calib", [0, 60, 120, 180, 200, 255])
+    # The same folder to check on: with --holdout 3, frames 2 and 5 are held back; the other
+    # four are calibration frames and are left out of the check.
+    code, _out = run_optimize(tmp_path, calibration, calibration, "--holdout", "3")
+    assert code == 0
+    output = capsys.readouterr().out
+    assert "4 calibration frame(s); held back, never calibrated on: 2 frame(s)" in output
+    assert "4 frame(s) to check on are calibration frames: not checked" in output
+    assert "2 frame(s) to check on are repeats of another: checked once" in output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["frames"] == 2 and report["quantization"]["calibration_frames"] == 4
+
+
+def test_split_keeps_held_back_frames_and_sequences_disjoint(tmp_path: Path) -> None:
+    frames = list(iter_frames(grey_frames(tmp_path / "f", list(range(0, 250, 25))), 0.0)[1])
+    calibration, held = split_frames(frames, 3)
+    assert [f.label for f in held] == [frames[i].label for i in (2, 5, 8)]
+    assert not {f.data for f in held} & {f.data for f in calibration}
+    assert len(calibration) + len(held) == len(frames)
+    kept, calibrated, repeats = held_back_only(held + calibration[:2] + held[:1], calibration)
+    assert kept == held and (calibrated, repeats) == (2, 1)
+
+    root = sequences(tmp_path / "seqs", {"a": [0, 50], "b": [100, 150], "c": [200]}, {})
+    seqs = load_dataset(root)
+    calibrating, held_seqs = split_sequences(seqs, 3)
+    assert [s.name for s in calibrating] == ["a", "b"] and [s.name for s in held_seqs] == ["c"]
+    used = [frame for s in calibrating for frame in s.read()]
+    assert sequences_held_back(held_seqs, used) == (held_seqs, 0)
+    assert sequences_held_back(seqs, used)[1] == 2
+    # Two sequences and no Nth: the last is still held back.
+    assert [s.name for s in split_sequences(seqs[:2], 3)[1]] == ["b"]
+
+
+def test_held_back_sequences_through_eval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = sequences(
+        tmp_path / "seqs",
+        {
+            "day1": [0, 40, 90, 130, 170, 210, 255],
+            "day2": [20, 60, 110, 150, 190, 230, 250],
+            # Held back: smoke (level 200) from the third frame on; six frames of it.
+            "fire": [10, 20, 200, 200, 200, 200, 200, 200],
+        },
+        {"fire": 2},
+    )
+    model = make_conv_model(tmp_path / "conv.onnx")
+    out = tmp_path / "conv-int8.onnx"
+    args = ["optimize", "--model", str(model), "--calibration", str(root), "-o", str(out),
+            "--runs", "2", "--no-progress", "--json", str(tmp_path / "report.json")]  # fmt: skip
+    assert main(args) == 0
+    assert "14 calibration frame(s); held back, never calibrated on: 0 frame(s), 1 sequence(s)" in (
+        capsys.readouterr().out
+    )
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["quantization"]["held_back_sequences"] == 1
+    (fire,) = report["sequences"]
+    assert fire["name"] == "fire" and fire["fire"] and fire["alerts"] == [1, 1]
+    # Both alert on the same frame: the same time to alert, no false alarm.
+    assert fire["time_to_alert_s"][0] is not None
+    assert fire["time_to_alert_s"][0] == fire["time_to_alert_s"][1]
+    assert fire["false_alarms"] == [0, 0]
+    assert report["sequence_alerts_lost"] == report["sequence_alerts_gained"] == []
+    assert report["frames"] == 8 and report["fp32_boxes"] == 6
+
+
+def test_an_alert_lost_on_a_held_back_sequence_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = sequences(
+        tmp_path / "seqs",
+        {"dark1": [5, 10, 20], "dark2": [30, 40, 35], "fire": [10, 200, 200, 200, 200, 200, 200]},
+        {"fire": 1},
+    )
+    model = make_conv_model(tmp_path / "conv.onnx")
+    args = ["optimize", "--model", str(model), "--calibration", str(root), "-o",
+            str(tmp_path / "out.onnx"), "--runs", "0", "--no-progress"]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    # fp32's alert (from the third level-200 frame, nb_frames on) is never on in int8.
+    assert "differ on 1 alert(s) (lost: fire frame03_200.jpg..frame06_200.jpg)" in err
