@@ -9,6 +9,8 @@ choose smoke or no smoke, and calibration frames choose the ranges int8 can repr
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -394,3 +396,46 @@ def test_an_alert_lost_on_a_held_back_sequence_refuses(
     err = capsys.readouterr().err
     # fp32's alert (from the third level-200 frame, nb_frames on) is never on in int8.
     assert "differ on 1 alert(s) (lost: fire frame03_200.jpg..frame06_200.jpg)" in err
+
+
+# A Raspberry-class box has 4 GB; optimize must leave room for the detector beside it.
+PEAK_LIMIT_KIB = 2 * 1024 * 1024
+
+
+@pytest.mark.realmodel
+@pytest.mark.slow
+def test_peak_memory_within_2_gib_on_a_1024_model(tmp_path: Path) -> None:
+    # Pyronear's production architecture at 1024; the peak is one frame's activations, so two
+    # calibration frames measure it (onnxruntime's own loop needed 9.1 GiB for seven).
+    model = shared_file("models/yolo11s-untrained-1024.onnx")
+    frames = shared_file("images/dfire/images")
+    calibration, check = tmp_path / "calib", tmp_path / "check"
+    calibration.mkdir()
+    check.mkdir()
+    for name in ("AoF04033.jpg", "AoF04036.jpg"):
+        (calibration / name).write_bytes((frames / name).read_bytes())
+    (check / "AoF00001.jpg").write_bytes((frames / "AoF00001.jpg").read_bytes())
+    out, report = tmp_path / "y11s-int8.onnx", tmp_path / "report.json"
+    command = [sys.executable, "-m", "detector", "optimize", "--model", str(model),
+               "--calibration", str(calibration), "--check", str(check), "--holdout", "0",
+               "--runs", "1", "--accept-unproven", "--no-progress", "-o", str(out),
+               "--json", str(report)]  # fmt: skip
+    # A fresh parent whose only child is optimize: RUSAGE_CHILDREN is then that process's
+    # peak (and its own children's), not an earlier test's.
+    probe = (
+        "import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *command],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak_kib = int(done.stdout.split()[-1])
+    assert out.exists()
+    assert json.loads(report.read_text())["quantization"]["calibration_frames"] == 2
+    assert peak_kib < PEAK_LIMIT_KIB, f"optimize peaked at {peak_kib / 1024:.0f} MiB"
