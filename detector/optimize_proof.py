@@ -57,6 +57,7 @@ class Agreement:
     sequence_alerts_int8: int = 0
     sequence_alerts_lost: list[str] = field(default_factory=list)
     sequence_alerts_gained: list[str] = field(default_factory=list)
+    alerts_later: list[str] = field(default_factory=list)
     sequences: list[dict[str, Any]] = field(default_factory=list)
     labelled_boxes: int = 0
     labelled_found_fp32: int = 0
@@ -66,10 +67,15 @@ class Agreement:
 
     @property
     def differences(self) -> list[str]:
-        """Every alert one model raises and the other does not (lost and added)."""
+        """Every alert one model raises and the other does not (lost, added), and every fire
+        int8 alerts on later than fp32."""
         lost = self.alerts_lost + self.sequence_alerts_lost
         gained = self.alerts_gained + self.sequence_alerts_gained
-        return [f"lost: {name}" for name in lost] + [f"added: {name}" for name in gained]
+        return (
+            [f"lost: {name}" for name in lost]
+            + [f"added: {name}" for name in gained]
+            + [f"later: {name}" for name in self.alerts_later]
+        )
 
     @property
     def speedup(self) -> float:
@@ -290,8 +296,8 @@ def compare_sequences(
     Each sequence goes through `smokewatch eval`'s model pass (the live pipeline on a fresh
     camera, with its scene, masks and guard) with each model, and eval's replay of the
     camera's vote over both: alerts lost (an fp32 alert with no int8 alert while it lasts),
-    alerts added (the other way round), time to alert on a fire sequence, false alarms on a
-    fire-free one. Frames read by both also add their boxes to the box comparison.
+    alerts added (the other way round), time to alert on a fire sequence (a later int8 alert is
+    a difference too), false alarms on a fire-free one. Frames read by both also add their boxes to the box comparison.
     """
     cam = config.cameras[camera]
     setting = VoteSetting(cam.threshold, cam.nb_frames)
@@ -319,6 +325,10 @@ def compare_sequences(
                 for start, end in _episodes(first.ongoing)
                 if not any(second.ongoing[start : end + 1])
             ]
+        if fp32.ttd_seconds is not None and int8.ttd_seconds is not None:
+            delay = int8.ttd_seconds - fp32.ttd_seconds
+            if delay > 0:
+                result.alerts_later.append(f"{sequence.name} by {delay:g} s")
         result.sequence_alerts_fp32 += len(fp32.spans)
         result.sequence_alerts_int8 += len(int8.spans)
         result.sequences.append(

@@ -439,3 +439,27 @@ def test_peak_memory_within_2_gib_on_a_1024_model(tmp_path: Path) -> None:
     assert out.exists()
     assert json.loads(report.read_text())["quantization"]["calibration_frames"] == 2
     assert peak_kib < PEAK_LIMIT_KIB, f"optimize peaked at {peak_kib / 1024:.0f} MiB"
+
+
+def test_a_later_alert_on_a_held_back_fire_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Calibrated up to level 75, int8 scores a level-200 frame about 0.3 instead of 0.78:
+    # still a box above 0.25, but the vote's window fills more slowly, so the alert comes later.
+    root = sequences(
+        tmp_path / "seqs",
+        {"dim1": [0, 20, 40, 60, 75], "dim2": [10, 30, 50, 70, 75], "fire": [200] * 8},
+        {"fire": 0},
+    )
+    model = make_conv_model(tmp_path / "conv.onnx")
+    args = ["optimize", "--model", str(model), "--calibration", str(root), "-o",
+            str(tmp_path / "out.onnx"), "--runs", "0", "--no-progress", "--json",
+            str(tmp_path / "report.json")]  # fmt: skip
+    assert main(args) == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    (fire,) = report["sequences"]
+    fp32_ttd, int8_ttd = fire["time_to_alert_s"]
+    assert fire["alerts"] == [1, 1] and int8_ttd > fp32_ttd
+    assert report["sequence_alerts_lost"] == [] and report["lost"] == []
+    assert report["alerts_later"] == [f"fire by {int8_ttd - fp32_ttd:g} s"]
+    assert f"(later: fire by {int8_ttd - fp32_ttd:g} s)" in capsys.readouterr().err
