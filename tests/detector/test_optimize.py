@@ -20,6 +20,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from detector.cli import main
+from detector.config import FalseAlarmsConfig
 from detector.eval_dataset import load_dataset
 from detector.model import ModelRuntime
 from detector.optimize import QUANTIZATION_KEY, float_nodes, name_nodes, quantize
@@ -32,6 +33,9 @@ from detector.optimize_split import (
 )
 from detector.pipeline import Pipeline
 from detector.replay import iter_frames
+from detector.service.false_alarm import FalseAlarm
+from detector.service.false_alarm_store import FalseAlarmStore
+from detector.supervise import Health
 from tests.detector.conftest import shared_file
 from tests.detector.tiny_model import live, save_smoke_model, smoke_jpeg
 
@@ -463,3 +467,34 @@ def test_a_later_alert_on_a_held_back_fire_refuses(
     assert report["sequence_alerts_lost"] == [] and report["lost"] == []
     assert report["alerts_later"] == [f"fire by {int8_ttd - fp32_ttd:g} s"]
     assert f"(later: fire by {int8_ttd - fp32_ttd:g} s)" in capsys.readouterr().err
+
+
+def test_calibrates_on_the_dismissed_alerts_the_detector_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The detector's own store writes three dismissed alerts of camera a (6 frames each).
+    kept = tmp_path / "false_alarms"
+    store = FalseAlarmStore(FalseAlarmsConfig(dir=str(kept), keep=50), Health("test"))
+    for alert, levels in enumerate(([0, 40, 80, 120, 160, 200], [20, 60, 100, 140, 180, 255],
+                                     [30, 70, 110, 150, 190, 230])):  # fmt: skip
+        start = 1_780_000_000.0 + alert * 3600
+        frames = [(start + 30 * i, live(smoke_jpeg(level))) for i, level in enumerate(levels)]
+        assert store.save("a", frames, FalseAlarm(start + 300, start, (), ())).result()
+    store.close()
+    model = make_conv_model(tmp_path / "conv.onnx")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"model: {{path: {model}}}\nfalse_alarms: {{dir: {kept}}}\ncameras: {{a: {{}}}}\n"
+    )
+    out = tmp_path / "conv-int8.onnx"
+    args = ["optimize", "-c", str(config), "-o", str(out), "--runs", "0", "--no-progress",
+            "--json", str(tmp_path / "report.json")]  # fmt: skip
+    assert main(args) == 0
+    assert "12 calibration frame(s); held back, never calibrated on: 0 frame(s), 1 sequence(s)" in (
+        capsys.readouterr().out
+    )
+    report = json.loads((tmp_path / "report.json").read_text())
+    (held,) = report["sequences"]
+    assert held["name"].startswith("a_") and not held["fire"] and held["frames"] == 6
+    assert held["false_alarms"][0] == held["false_alarms"][1]
+    assert report["proven"] and out.exists()
