@@ -297,7 +297,8 @@ def compare_sequences(
     camera, with its scene, masks and guard) with each model, and eval's replay of the
     camera's vote over both: alerts lost (an fp32 alert with no int8 alert while it lasts),
     alerts added (the other way round), time to alert on a fire sequence (a later int8 alert is
-    a difference too), false alarms on a fire-free one. Frames read by both also add their boxes to the box comparison.
+    a difference too), false alarms on a fire-free one. Frames read by both also add their
+    boxes to the box comparison.
     """
     cam = config.cameras[camera]
     setting = VoteSetting(cam.threshold, cam.nb_frames)
