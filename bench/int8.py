@@ -38,7 +38,8 @@ from detector.bench import generated_frame  # noqa: E402
 from detector.frames import letterbox_into  # noqa: E402
 from detector.model import ModelRuntime  # noqa: E402
 from detector.optimize import quantize  # noqa: E402
-from detector.optimize_proof import compare, split_frames  # noqa: E402
+from detector.optimize_proof import compare  # noqa: E402
+from detector.optimize_split import split_frames  # noqa: E402
 from detector.pipeline import Pipeline, ScoringSettings  # noqa: E402
 from detector.replay import iter_frames  # noqa: E402
 

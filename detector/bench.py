@@ -119,39 +119,6 @@ def _publish_ms(result: FrameResult, data: bytes) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def measure_pair(
-    first: Pipeline,
-    second: Pipeline,
-    camera: str,
-    data: bytes,
-    runs: int,
-    warmup: int,
-    progress: bool,
-) -> dict[str, Any]:
-    """The whole per-frame path of two pipelines (two models) on one frame, alternately.
-
-    Alternating run by run puts both models under the same machine load, so their ratio holds
-    even on a busy machine; the medians of each are also given.
-    """
-    times: list[list[float]] = [[], []]
-    for index in tqdm(range(warmup + runs), desc="bench", unit="run", disable=not progress):
-        # Alternate which model goes first: the second starts with colder caches.
-        frame = restamped(data, index)  # new bytes each run, as a live camera's
-        for slot in (0, 1) if index % 2 == 0 else (1, 0):
-            pipeline = (first, second)[slot]
-            start = time.perf_counter()
-            pipeline.process(camera, frame, time.time())
-            if index >= warmup:
-                times[slot].append((time.perf_counter() - start) * 1000)
-    return {
-        "a_ms": statistics.median(times[0]),
-        "b_ms": statistics.median(times[1]),
-        "a_range_ms": (min(times[0]), max(times[0])),
-        "b_range_ms": (min(times[1]), max(times[1])),
-        "ratio": statistics.median(b / a for a, b in zip(times[0], times[1], strict=True)),
-    }
-
-
 def capacity(per_frame_ms: float, interval: float, headroom: float) -> int:
     """Cameras one worker can score every `interval` seconds, keeping `headroom` free."""
     return max(0, math.floor(interval * 1000 * (1 - headroom) / per_frame_ms))

@@ -7,11 +7,13 @@ input size, e.g. 1024) with class scores (0–1), and one uint8 scale over both 
 score to zero. The head is found from the graph (every node between the output and the last
 weighted layer), never from the node names of one export.
 
-Before the int8 model is written where the user asked, it is compared with the float model
-on frames held back from calibration (optimize_proof.py): boxes matched by IoU, score
-differences, boxes lost or gained at the camera's threshold, alerts lost on sequences, and the
-speed-up measured in the same run. An alert the float model raises and the int8 model misses
-refuses the result (exit 1) unless `--force`.
+Calibration reads one frame at a time (optimize_calibrate.py), so memory does not grow with
+the number of frames. Before the int8 model is written where the user asked, it is compared
+with the float model on frames and sequences held back from calibration (optimize_split.py,
+optimize_proof.py): boxes matched by IoU, score differences, boxes lost or gained at the
+camera's threshold, alerts lost or added, time to alert, and the speed-up measured in the same
+run. An alert that differs refuses the result (exit 1) unless `--force`; a check with nothing
+to compare (no float box above the threshold) refuses it unless `--accept-unproven`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import json
 import logging
 import tempfile
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from tqdm import tqdm
 from detector.errors import SmokeWatchError
 from detector.frames import letterbox_into
 from detector.model import ModelBackend, ModelRuntime
+from detector.optimize_calibrate import calibrate
 from detector.pipeline import Pipeline
 from detector.replay import ReplayFrame
 
@@ -49,7 +52,7 @@ QUANTIZATION_KEY = "smokewatch_quantization"
 
 
 class OptimizeError(SmokeWatchError):
-    """Quantisation cannot run, or its result loses alerts the float model raises."""
+    """Quantisation cannot run, or its result cannot be trusted (alerts differ, nothing proven)."""
 
 
 def local_model(model: ModelBackend) -> ModelRuntime:
@@ -114,25 +117,16 @@ def float_nodes(model: Any, scope: str = "head") -> list[str]:
     return list(found)
 
 
-class _LetterboxReader:
-    """Calibration frames letterboxed by the pipeline's own decode and letterbox."""
-
-    def __init__(self, pipeline: Pipeline, frames: Sequence[ReplayFrame], progress: bool) -> None:
-        self._pipeline = pipeline
-        self._frames = iter(frames)
-        self._bar = tqdm(total=len(frames), desc="calibrate", unit="frame", disable=not progress)
-
-    def get_next(self) -> dict[str, NDArray[np.float32]] | None:
-        frame = next(self._frames, None)
-        if frame is None:
-            self._bar.close()
-            return None
-        model = local_model(self._pipeline.model)
-        tensor = model.new_input()
-        image, _size = self._pipeline.decode(frame.data)
+def _letterboxed(
+    model: ModelRuntime, frames: Sequence[ReplayFrame], progress: bool
+) -> Iterator[dict[str, NDArray[np.float32]]]:
+    """Calibration inputs, decoded and letterboxed by the pipeline's own code, one at a time."""
+    pipeline = Pipeline(model)
+    tensor = model.new_input()
+    for frame in tqdm(frames, desc="calibrate", unit="frame", disable=not progress):
+        image, _size = pipeline.decode(frame.data)
         letterbox_into(image, tensor, bgr=True)
-        self._bar.update()
-        return {model.input_name: tensor}
+        yield {model.input_name: tensor}
 
 
 def quantize(
@@ -146,75 +140,49 @@ def quantize(
 ) -> dict[str, Any]:
     """Write a static int8 (QDQ) copy of `model` to `output`, calibrated on `frames`.
 
-    The model's metadata (class names, input size, ...) is copied, and a
-    `smokewatch_quantization` entry records how it was made. Returns that record.
+    Frames are calibrated one at a time (detector/optimize_calibrate.py), so memory does not
+    grow with their number. The model's metadata (class names, input size, ...) is copied,
+    and a `smokewatch_quantization` entry records how it was made. Returns that record.
     """
     if method not in CALIBRATION_METHODS:
         raise OptimizeError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}")
     if not frames:
         raise OptimizeError("no calibration frame: give a folder of your camera's frames")
     onnx = _onnx()
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    class Reader(CalibrationDataReader):  # type: ignore[misc]
-        def __init__(self) -> None:
-            self.inner = _LetterboxReader(Pipeline(model), frames, progress)
-
-        def get_next(self) -> dict[str, NDArray[np.float32]] | None:
-            return self.inner.get_next()
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.calibrate import save_tensors_data
 
     source = onnx.load(str(model.path))
     name_nodes(source)
     keep_float = float_nodes(source, scope)
-    methods = {
-        "minmax": CalibrationMethod.MinMax,
-        "entropy": CalibrationMethod.Entropy,
-        "percentile": CalibrationMethod.Percentile,
-    }
-    # MinMax keeps only each tensor's min and max per frame (ReduceMin/ReduceMax outputs), so
-    # its memory is small. Not CalibMaxIntermediateOutputs: onnxruntime 1.32 discards the
-    # batches it clears instead of merging their ranges.
-    extra: dict[str, Any] = {"CalibPercentile": 99.999}
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="smokewatch-optimize-") as tmp:
         named = Path(tmp) / "named.onnx"
         onnx.save(source, str(named))
-        used = method
-        for attempt in (method, "minmax"):
-            used = attempt
-            try:
-                quantize_static(
-                    str(named),
-                    str(output),
-                    Reader(),
-                    quant_format=QuantFormat.QDQ,
-                    per_channel=True,
-                    weight_type=QuantType.QInt8,
-                    activation_type=QuantType.QUInt8,
-                    calibrate_method=methods[attempt],
-                    nodes_to_exclude=keep_float,
-                    extra_options=extra,
-                )
-                break
-            except ValueError as err:
-                # The histogram methods (entropy, percentile) fail on a tensor whose values
-                # span less than float32 can split into onnxruntime's 2048 bins (seen on
-                # yolo11s with random weights); min/max ranges have no such limit.
-                if attempt == "minmax" or "bins" not in str(err):
-                    raise OptimizeError(f"quantisation of {model.path} failed: {err}") from err
-                _LOGGER.warning(
-                    "%s calibration failed (%s); calibrating with minmax instead", attempt, err
-                )
-            except Exception as err:  # onnxruntime's quantiser raises many unrelated types
-                raise OptimizeError(f"quantisation of {model.path} failed: {err}") from err
+        try:
+            ranges = calibrate(named, _letterboxed(model, frames, progress), method, Path(tmp))
+            _LOGGER.info("Calibration: %s", ranges.describe())
+            cache = Path(tmp) / "ranges.json"
+            save_tensors_data(ranges.data, cache)
+            quantize_static(
+                str(named),
+                str(output),
+                None,
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+                activation_type=QuantType.QUInt8,
+                calibrate_method=ranges.data.calibration_method,
+                nodes_to_exclude=keep_float,
+                calibration_cache_path=cache,
+            )
+        except Exception as err:  # onnxruntime's quantiser raises many unrelated types
+            raise OptimizeError(f"quantisation of {model.path} failed: {err}") from err
     record = {
-        "method": used,
+        "method": method,
+        "recipe": ranges.describe(),
+        "minmax_tensors": len(ranges.minmax_tensors),
+        "calibrated_tensors": ranges.tensors,
         "float_scope": scope,
         "float_nodes": len(keep_float),
         "calibration_frames": len(frames),

@@ -22,9 +22,14 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from detector.config import Config
 from detector.contract import Boxes
+from detector.eval_dataset import Sequence as EvalSequence
+from detector.eval_scoring import score_sequence
+from detector.evaluate import VoteSetting, replay_vote
 from detector.frames import letterbox_into, restamped
 from detector.geometry import iou_matrix
+from detector.model import ModelBackend
 from detector.optimize import LABEL_IOU, MATCH_IOU, local_model
 from detector.pipeline import Pipeline, ScoringSettings
 from detector.replay import ReplayFrame
@@ -51,11 +56,26 @@ class Agreement:
     sequence_alerts_fp32: int = 0
     sequence_alerts_int8: int = 0
     sequence_alerts_lost: list[str] = field(default_factory=list)
+    sequence_alerts_gained: list[str] = field(default_factory=list)
+    alerts_later: list[str] = field(default_factory=list)
+    sequences: list[dict[str, Any]] = field(default_factory=list)
     labelled_boxes: int = 0
     labelled_found_fp32: int = 0
     labelled_found_int8: int = 0
     fp32_ms: float = 0.0
     int8_ms: float = 0.0
+
+    @property
+    def differences(self) -> list[str]:
+        """Every alert one model raises and the other does not (lost, added), and every fire
+        int8 alerts on later than fp32."""
+        lost = self.alerts_lost + self.sequence_alerts_lost
+        gained = self.alerts_gained + self.sequence_alerts_gained
+        return (
+            [f"lost: {name}" for name in lost]
+            + [f"added: {name}" for name in gained]
+            + [f"later: {name}" for name in self.alerts_later]
+        )
 
     @property
     def speedup(self) -> float:
@@ -250,11 +270,78 @@ def compare(
         for first, last in fp32_episodes
         if not any(on_b[first : last + 1])
     ]
-    if frames and speed_runs > 0:
+    result.sequence_alerts_gained = [
+        f"sequence {frames[first].label}..{frames[last].label}"
+        for first, last in _episodes(on_b)
+        if not any(on_a[first : last + 1])
+    ]
+    if frames and speed_runs > 0 and result.frames:
         result.fp32_ms, result.int8_ms = time_models(
             fp32, int8, frames[0].data, speed_runs, progress=progress
         )
     return result
+
+
+def compare_sequences(
+    result: Agreement,
+    config: Config,
+    models: tuple[ModelBackend, ModelBackend],
+    camera: str,
+    sequences: Sequence[EvalSequence],
+    *,
+    progress: bool = True,
+) -> None:
+    """Held-back labelled sequences (eval's layout) scored by both models, added to `result`.
+
+    Each sequence goes through `smokewatch eval`'s model pass (the live pipeline on a fresh
+    camera, with its scene, masks and guard) with each model, and eval's replay of the
+    camera's vote over both: alerts lost (an fp32 alert with no int8 alert while it lasts),
+    alerts added (the other way round), time to alert on a fire sequence (a later int8 alert is
+    a difference too), false alarms on a fire-free one. Frames read by both also add their
+    boxes to the box comparison.
+    """
+    cam = config.cameras[camera]
+    setting = VoteSetting(cam.threshold, cam.nb_frames)
+    for sequence in tqdm(sequences, desc="sequences", unit="seq", disable=not progress):
+        scored = [score_sequence(sequence, config, model, camera) for model in models]
+        for one, two in zip(scored[0].frames, scored[1].frames, strict=True):
+            if one.error is not None or two.error is not None:
+                continue
+            matched, lost, gained, diffs = _match(one.raw_boxes, two.raw_boxes, cam.threshold)
+            result.frames += 1
+            result.fp32_boxes += int((one.raw_boxes[:, 4] > cam.threshold).sum())
+            result.int8_boxes += int((two.raw_boxes[:, 4] > cam.threshold).sum())
+            result.matched += matched
+            result.lost += [f"{sequence.name}/{one.name}"] * lost
+            result.gained += [f"{sequence.name}/{one.name}"] * gained
+            result.score_diffs += diffs
+        fp32, int8 = (replay_vote(one, setting) for one in scored)
+        names = [frame.name for frame in scored[0].frames]
+        for first, second, differences in (
+            (fp32, int8, result.sequence_alerts_lost),
+            (int8, fp32, result.sequence_alerts_gained),
+        ):
+            differences += [
+                f"{sequence.name} {names[start]}..{names[end]}"
+                for start, end in _episodes(first.ongoing)
+                if not any(second.ongoing[start : end + 1])
+            ]
+        if fp32.ttd_seconds is not None and int8.ttd_seconds is not None:
+            delay = int8.ttd_seconds - fp32.ttd_seconds
+            if delay > 0:
+                result.alerts_later.append(f"{sequence.name} by {delay:g} s")
+        result.sequence_alerts_fp32 += len(fp32.spans)
+        result.sequence_alerts_int8 += len(int8.spans)
+        result.sequences.append(
+            {
+                "name": sequence.name,
+                "fire": sequence.has_fire,
+                "frames": len(names),
+                "alerts": [len(fp32.spans), len(int8.spans)],
+                "time_to_alert_s": [fp32.ttd_seconds, int8.ttd_seconds],
+                "false_alarms": [fp32.false_alarms, int8.false_alarms],
+            }
+        )
 
 
 def time_models(
@@ -279,20 +366,6 @@ def time_models(
     return statistics.median(times[0]), statistics.median(times[1])
 
 
-def split_frames(
-    frames: Iterable[ReplayFrame], holdout_every: int
-) -> tuple[list[ReplayFrame], list[ReplayFrame]]:
-    """(calibration, held back): every `holdout_every`-th frame is held back (0: none)."""
-    calibration: list[ReplayFrame] = []
-    held: list[ReplayFrame] = []
-    for index, frame in enumerate(frames):
-        if holdout_every > 0 and index % holdout_every == holdout_every - 1:
-            held.append(frame)
-        else:
-            calibration.append(frame)
-    return calibration, held
-
-
 def format_report(agreement: Agreement, record: dict[str, Any]) -> str:
     """The comparison in words, as printed by the command."""
     data = agreement.to_json()
@@ -300,6 +373,7 @@ def format_report(agreement: Agreement, record: dict[str, Any]) -> str:
         f"int8 ({record['method']} calibration on {record['calibration_frames']} frame(s), "
         f"{record['float_nodes']} node(s) kept in float) vs fp32 on {agreement.frames} "
         "held-back frame(s):",
+        f"  calibration: {record['recipe']}",
         f"  boxes above {agreement.threshold:g}: fp32 {agreement.fp32_boxes}, int8 "
         f"{agreement.int8_boxes}; matched at IoU > {MATCH_IOU:g}: {agreement.matched}, "
         f"lost {len(agreement.lost)}, gained {len(agreement.gained)}",
@@ -310,18 +384,26 @@ def format_report(agreement: Agreement, record: dict[str, Any]) -> str:
         f"{len(agreement.alerts_gained)}",
     ]
     lines.append(
-        f"  alerts on the frames in order (one camera): fp32 {agreement.sequence_alerts_fp32}, "
-        f"int8 {agreement.sequence_alerts_int8}, lost {len(agreement.sequence_alerts_lost)}"
+        f"  alerts on the frames in order (one camera) and on held-back sequences: fp32 "
+        f"{agreement.sequence_alerts_fp32}, int8 {agreement.sequence_alerts_int8}, lost "
+        f"{len(agreement.sequence_alerts_lost)}, added {len(agreement.sequence_alerts_gained)}"
     )
+    for seq in agreement.sequences:
+        kind = "fire" if seq["fire"] else "no fire"
+        ttd = ", ".join("-" if t is None else f"{t:g} s" for t in seq["time_to_alert_s"])
+        lines.append(
+            f"    {seq['name']} ({kind}, {seq['frames']} frames): alerts fp32/int8 "
+            f"{seq['alerts'][0]}/{seq['alerts'][1]}, false alarms {seq['false_alarms'][0]}/"
+            f"{seq['false_alarms'][1]}" + (f", time to alert {ttd}" if seq["fire"] else "")
+        )
     if agreement.labelled_boxes:
         lines.append(
             f"  labelled smoke boxes found (IoU > {LABEL_IOU:g}, above {agreement.threshold:g}): "
             f"fp32 {agreement.labelled_found_fp32}/{agreement.labelled_boxes}, int8 "
             f"{agreement.labelled_found_int8}/{agreement.labelled_boxes}"
         )
-    if agreement.alerts_lost or agreement.sequence_alerts_lost:
-        lost = agreement.alerts_lost + agreement.sequence_alerts_lost
-        lines.append(f"  alerts lost on: {', '.join(lost)}")
+    if agreement.differences:
+        lines.append(f"  alerts that differ: {'; '.join(agreement.differences)}")
     if agreement.fp32_ms:
         lines.append(
             f"  model time (median, same run): fp32 {agreement.fp32_ms:.1f} ms, int8 "

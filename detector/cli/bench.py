@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the command functions import the library themselves
     from detector.config import Config, ModelConfig
-    from detector.pipeline import Pipeline
 
 
 def register(subparsers: Any) -> None:
@@ -28,8 +27,14 @@ def register(subparsers: Any) -> None:
     bench.add_argument(
         "--vs",
         metavar="MODEL_B",
-        help="a second model (e.g. the int8 copy from `smokewatch optimize`): both are timed "
-        "in the same run, alternately, on the same frame",
+        help="a second model (e.g. the int8 copy from `smokewatch optimize`): each is timed "
+        "in its own process, in rounds taken in turn, on the same frame",
+    )
+    bench.add_argument(
+        "--round-runs",
+        type=int,
+        default=5,
+        help="with --vs: runs of one model before the other's turn (default 5)",
     )
     bench.add_argument("--frame", type=Path, help="a JPEG/PNG of your camera (default: generated)")
     bench.add_argument(
@@ -86,41 +91,51 @@ def _model_options(model: ModelConfig, args: argparse.Namespace) -> ModelConfig:
 def _bench_pair(
     args: argparse.Namespace,
     config: Config,
-    first: Pipeline,
     camera: str,
     data: bytes,
     source: str,
     size: tuple[int, int],
 ) -> int:
-    """`smokewatch bench --model A --vs B`: per-frame time and cameras per box of each."""
-    from detector.assembly import build_pipeline, load_model
-    from detector.bench import capacity, measure_pair
+    """`smokewatch bench --model A --vs B`: per-frame time and cameras per box of each, each
+    model in its own process (detector/bench_pair.py)."""
+    from detector.bench import capacity
+    from detector.bench_pair import measure_pair_apart
 
-    other = load_model(config.model, override=args.vs, progress=not args.no_progress)
-    second = build_pipeline(config, other, [camera])
-    results = measure_pair(
-        first, second, camera, data, args.runs, args.warmup, not args.no_progress
+    timed = measure_pair_apart(
+        config,
+        (args.model, args.vs),
+        camera,
+        data,
+        args.runs,
+        args.warmup,
+        round_runs=args.round_runs,
+        progress=not args.no_progress,
     )
+    results = timed.to_json()
     print(f"Frame: {source} ({size[0]}x{size[1]}, {len(data) / 1024:.0f} KiB)")
-    print(f"Whole per-frame path, medians of {args.runs} alternating runs (min–max):")
-    report: dict[str, Any] = {"frame": source, "size": size, "runs": args.runs}
-    for key, pipeline in (("a", first), ("b", second)):
-        model = pipeline.model
+    print(
+        f"Whole per-frame path, each model in its own process, {results['rounds']} rounds of "
+        f"{args.round_runs} runs taken in turn: medians (min–max)"
+    )
+    report: dict[str, Any] = {"frame": source, "size": size, **results}
+    for slot, key in enumerate(("a", "b")):
         per_frame = results[f"{key}_ms"]
         low, high = results[f"{key}_range_ms"]
         cameras = capacity(per_frame, args.interval, args.headroom)
+        width, height = timed.sizes[slot]
         print(
-            f"  {key.upper()} {model.name} ({model.input_w}x{model.input_h}): "
+            f"  {key.upper()} {timed.names[slot]} ({width}x{height}): "
             f"{per_frame:8.2f} ms ({low:.2f}–{high:.2f}), {cameras} camera(s) at one frame "
             f"every {args.interval:g} s"
         )
-        report[key] = {"model": model.name, "ms": per_frame, "capacity": cameras}
+        report[key] = {"model": timed.names[slot], "ms": per_frame, "capacity": cameras}
+    low, high = results["round_ratio_range"]
     print(
-        f"B / A per frame: {results['ratio']:.3f} (median of the run-by-run ratios); "
-        f"B carries {1 / results['ratio']:.2f}x the cameras of A"
+        f"B / A per frame: {results['ratio']:.3f} (ratio of the medians; per round "
+        f"{low:.3f}–{high:.3f}); B carries {1 / results['ratio']:.2f}x the cameras of A"
     )
     if args.json is not None:
-        args.json.write_text(json.dumps({**report, "ratio": results["ratio"]}, indent=2) + "\n")
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 
@@ -150,14 +165,16 @@ def bench_main(args: argparse.Namespace) -> int:
         data = generated_frame(width, height)
         source = f"generated {width}x{height} JPEG"
     model_config = _model_options(config.model, args)
+    if args.vs is not None:
+        config = dataclasses.replace(config, model=model_config)
+        _, size = decode_frame(data)
+        return _bench_pair(args, config, camera_config.id, data, source, size)
     try:
         model = load_model(model_config, override=args.model, progress=not args.no_progress)
     except ModelError as err:
         raise SystemExit(f"bench: {err}") from None
     pipeline = build_pipeline(config, model, [camera_config.id])
     _, size = decode_frame(data)
-    if args.vs is not None:
-        return _bench_pair(args, config, pipeline, camera_config.id, data, source, size)
     results = measure(
         pipeline, camera_config.id, data, args.runs, args.warmup, not args.no_progress
     )

@@ -47,7 +47,9 @@ def test_bad_resolution() -> None:
         main(["bench", "--model", "x.onnx", "--resolution", "big"])
 
 
-def test_bench_two_models_in_one_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_two_models_each_in_its_own_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     first = make_tiny_model(tmp_path / "a.onnx", size=64)
     second = make_tiny_model(tmp_path / "b.onnx", size=256)
     report = tmp_path / "pair.json"
@@ -59,7 +61,15 @@ def test_bench_two_models_in_one_run(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 0
     out = capsys.readouterr().out
     assert "A a (64x64)" in out and "B b (256x256)" in out and "B / A per frame:" in out
+    assert "each model in its own process, 2 rounds of 5 runs" in out
     data = json.loads(report.read_text())
+    # --runs 3 is rounded up to whole rounds, and at least two (each model goes first once).
+    assert data["rounds"] == 2
+    for key in ("a", "b"):
+        low, high = data[f"{key}_range_ms"]
+        assert 0 < low <= data[f"{key}_ms"] <= high
+    low, high = data["round_ratio_range"]
+    assert low <= high and data["ratio"] > 0
     assert data["a"]["model"] == "a" and data["b"]["model"] == "b"
     assert data["a"]["capacity"] == capacity(data["a"]["ms"], 10, 0.2)
     assert data["b"]["capacity"] == capacity(data["b"]["ms"], 10, 0.2)

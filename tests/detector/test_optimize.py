@@ -9,18 +9,34 @@ choose smoke or no smoke, and calibration frames choose the ranges int8 can repr
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
 from detector.cli import main
+from detector.config import FalseAlarmsConfig
+from detector.eval_dataset import load_dataset
 from detector.model import ModelRuntime
 from detector.optimize import QUANTIZATION_KEY, float_nodes, name_nodes, quantize
 from detector.optimize_proof import _episodes
+from detector.optimize_split import (
+    held_back_only,
+    sequences_held_back,
+    split_frames,
+    split_sequences,
+)
 from detector.pipeline import Pipeline
 from detector.replay import iter_frames
+from detector.service.false_alarm import FalseAlarm
+from detector.service.false_alarm_store import FalseAlarmStore
+from detector.supervise import Health
+from tests.detector.conftest import shared_file
 from tests.detector.tiny_model import live, save_smoke_model, smoke_jpeg
 
 SIZE = 64
@@ -179,7 +195,7 @@ def test_refuses_when_int8_loses_an_alert(
     check = grey_frames(tmp_path / "check", [200])
     code, out = run_optimize(tmp_path, calibration, check)
     assert code == 1
-    assert "int8 loses 1 alert(s) that fp32 raises" in capsys.readouterr().err
+    assert "int8 and fp32 differ on 1 alert(s) (lost: frame00_200.jpg)" in capsys.readouterr().err
     assert not out.exists()
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["fp32_alerts"] == 1 and report["int8_alerts"] == 0
@@ -203,14 +219,24 @@ def test_refuses_when_int8_loses_an_alert_of_a_sequence(
     assert "sequence frame03_200.jpg..frame04_200.jpg" in capsys.readouterr().err
 
 
-def test_histogram_calibration_falls_back_to_minmax(
+def test_a_flat_tensor_takes_minmax_and_the_rest_keeps_percentile(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("INFO")
     model = ModelRuntime(make_conv_model(tmp_path / "flat.onnx", flat_branch=True))
-    frames = list(iter_frames(grey_frames(tmp_path / "calib", [0, 100, 200, 255]), 0.0)[1])
+    calib = grey_frames(tmp_path / "calib", [0, 100, 200, 255])
+    # A frame whose centre ramps from black to white: within this one frame the flat branch
+    # spans a few float32 steps, too few for 2048 histogram bins.
+    ramp = np.zeros((256, 256, 3), dtype=np.uint8)
+    ramp[:, 96:160] = np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None]
+    (calib / "a_ramp.png").write_bytes(cv2.imencode(".png", ramp)[1].tobytes())
+    frames = list(iter_frames(calib, 0.0)[1])
     record = quantize(model, frames, tmp_path / "flat-int8.onnx", method="percentile")
-    assert record["method"] == "minmax"
-    assert "percentile calibration failed" in caplog.text
+    # Only the near-constant branch (1 + 1e-7 x grey) has no 2048-bin histogram.
+    assert record["method"] == "percentile"
+    assert 1 <= record["minmax_tensors"] < record["calibrated_tensors"]
+    assert "took their min/max range" in record["recipe"]
+    assert "too flat for a 2048-bin histogram" in caplog.text
     check = Pipeline(ModelRuntime(tmp_path / "flat-int8.onnx"))
     boxes, _size, _timings = check.detect(smoke_jpeg(200))
     assert len(boxes) == 1 and abs(float(boxes[0, 4]) - 200 / 255) < 0.02
@@ -240,3 +266,235 @@ def test_needs_frames_to_check_on(tmp_path: Path, capsys: pytest.CaptureFixture[
     )
     assert code == 1
     assert "no frame left to check the result on" in capsys.readouterr().err
+
+
+def sequences(root: Path, levels: dict[str, list[int]], fire_at: dict[str, int]) -> Path:
+    """A folder of labelled sequences (eval's layout): grey frames, one every 30 s."""
+    for name, seq_levels in levels.items():
+        folder = grey_frames(root / name, seq_levels)
+        start = fire_at.get(name)
+        label = "fire: false" if start is None else f"fire_start: {start * 30}"
+        (folder / "label.yaml").write_text(f"{label}\ninterval: 30\ntimes: interval\n")
+    return root
+
+
+def test_refuses_a_check_that_compares_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The float model scores these dark frames under 0.25: no box to compare, nothing proven.
+    calibration = grey_frames(tmp_path / "calib", [0, 60, 120, 180, 255])
+    check = grey_frames(tmp_path / "check", [10, 30, 50])
+    code, out = run_optimize(tmp_path, calibration, check)
+    assert code == 1
+    assert "the check compared nothing" in capsys.readouterr().err
+    assert not out.exists()
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["proven"] is False and report["fp32_boxes"] == 0 and report["frames"] == 3
+
+    code, out = run_optimize(tmp_path, calibration, check, "--accept-unproven")
+    assert code == 0 and out.exists()
+    assert "Unproven" in capsys.readouterr().out
+
+
+@pytest.mark.realmodel
+def test_refuses_a_random_weights_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = shared_file("models/yolo11n-untrained-640.onnx")
+    frames = shared_file("images/dfire/images")
+    calibration, check = tmp_path / "calib", tmp_path / "check"
+    calibration.mkdir()
+    check.mkdir()
+    for name in ("AoF04033.jpg", "AoF04034.jpg"):
+        (calibration / name).write_bytes((frames / name).read_bytes())
+    (check / "AoF00001.jpg").write_bytes((frames / "AoF00001.jpg").read_bytes())
+    out = tmp_path / "random-int8.onnx"
+    code = main(
+        ["optimize", "--model", str(model), "--calibration", str(calibration), "--check",
+         str(check), "--holdout", "0", "-o", str(out), "--runs", "0", "--no-progress"]
+    )  # fmt: skip
+    assert code == 1
+    assert "the check compared nothing" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_check_frames_that_calibrate_are_not_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calibration = grey_frames(tmp_path / "calib", [0, 60, 120, 180, 200, 255])
+    # The same folder to check on: with --holdout 3, frames 2 and 5 are held back; the other
+    # four are calibration frames and are left out of the check.
+    code, _out = run_optimize(tmp_path, calibration, calibration, "--holdout", "3")
+    assert code == 0
+    output = capsys.readouterr().out
+    assert "4 calibration frame(s); held back, never calibrated on: 2 frame(s)" in output
+    assert "4 frame(s) to check on are calibration frames: not checked" in output
+    assert "2 frame(s) to check on are repeats of another: checked once" in output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["frames"] == 2 and report["quantization"]["calibration_frames"] == 4
+
+
+def test_split_keeps_held_back_frames_and_sequences_disjoint(tmp_path: Path) -> None:
+    frames = list(iter_frames(grey_frames(tmp_path / "f", list(range(0, 250, 25))), 0.0)[1])
+    calibration, held = split_frames(frames, 3)
+    assert [f.label for f in held] == [frames[i].label for i in (2, 5, 8)]
+    assert not {f.data for f in held} & {f.data for f in calibration}
+    assert len(calibration) + len(held) == len(frames)
+    kept, calibrated, repeats = held_back_only(held + calibration[:2] + held[:1], calibration)
+    assert kept == held and (calibrated, repeats) == (2, 1)
+
+    root = sequences(tmp_path / "seqs", {"a": [0, 50], "b": [100, 150], "c": [200]}, {})
+    seqs = load_dataset(root)
+    calibrating, held_seqs = split_sequences(seqs, 3)
+    assert [s.name for s in calibrating] == ["a", "b"] and [s.name for s in held_seqs] == ["c"]
+    used = [frame for s in calibrating for frame in s.read()]
+    assert sequences_held_back(held_seqs, used) == (held_seqs, 0)
+    assert sequences_held_back(seqs, used)[1] == 2
+    # Two sequences and no Nth: the last is still held back.
+    assert [s.name for s in split_sequences(seqs[:2], 3)[1]] == ["b"]
+
+
+def test_held_back_sequences_through_eval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = sequences(
+        tmp_path / "seqs",
+        {
+            "day1": [0, 40, 90, 130, 170, 210, 255],
+            "day2": [20, 60, 110, 150, 190, 230, 250],
+            # Held back: smoke (level 200) from the third frame on; six frames of it.
+            "fire": [10, 20, 200, 200, 200, 200, 200, 200],
+        },
+        {"fire": 2},
+    )
+    model = make_conv_model(tmp_path / "conv.onnx")
+    out = tmp_path / "conv-int8.onnx"
+    args = ["optimize", "--model", str(model), "--calibration", str(root), "-o", str(out),
+            "--runs", "2", "--no-progress", "--json", str(tmp_path / "report.json")]  # fmt: skip
+    assert main(args) == 0
+    assert "14 calibration frame(s); held back, never calibrated on: 0 frame(s), 1 sequence(s)" in (
+        capsys.readouterr().out
+    )
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["quantization"]["held_back_sequences"] == 1
+    (fire,) = report["sequences"]
+    assert fire["name"] == "fire" and fire["fire"] and fire["alerts"] == [1, 1]
+    # Both alert on the same frame: the same time to alert, no false alarm.
+    assert fire["time_to_alert_s"][0] is not None
+    assert fire["time_to_alert_s"][0] == fire["time_to_alert_s"][1]
+    assert fire["false_alarms"] == [0, 0]
+    assert report["sequence_alerts_lost"] == report["sequence_alerts_gained"] == []
+    assert report["frames"] == 8 and report["fp32_boxes"] == 6
+
+
+def test_an_alert_lost_on_a_held_back_sequence_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = sequences(
+        tmp_path / "seqs",
+        {"dark1": [5, 10, 20], "dark2": [30, 40, 35], "fire": [10, 200, 200, 200, 200, 200, 200]},
+        {"fire": 1},
+    )
+    model = make_conv_model(tmp_path / "conv.onnx")
+    args = ["optimize", "--model", str(model), "--calibration", str(root), "-o",
+            str(tmp_path / "out.onnx"), "--runs", "0", "--no-progress"]  # fmt: skip
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    # fp32's alert (from the third level-200 frame, nb_frames on) is never on in int8.
+    assert "differ on 1 alert(s) (lost: fire frame03_200.jpg..frame06_200.jpg)" in err
+
+
+# A Raspberry-class box has 4 GB; optimize must leave room for the detector beside it.
+PEAK_LIMIT_KIB = 2 * 1024 * 1024
+
+
+@pytest.mark.realmodel
+@pytest.mark.slow
+def test_peak_memory_within_2_gib_on_a_1024_model(tmp_path: Path) -> None:
+    # Pyronear's production architecture at 1024; the peak is one frame's activations, so two
+    # calibration frames measure it (onnxruntime's own loop needed 9.1 GiB for seven).
+    model = shared_file("models/yolo11s-untrained-1024.onnx")
+    frames = shared_file("images/dfire/images")
+    calibration, check = tmp_path / "calib", tmp_path / "check"
+    calibration.mkdir()
+    check.mkdir()
+    for name in ("AoF04033.jpg", "AoF04036.jpg"):
+        (calibration / name).write_bytes((frames / name).read_bytes())
+    (check / "AoF00001.jpg").write_bytes((frames / "AoF00001.jpg").read_bytes())
+    out, report = tmp_path / "y11s-int8.onnx", tmp_path / "report.json"
+    command = [sys.executable, "-m", "detector", "optimize", "--model", str(model),
+               "--calibration", str(calibration), "--check", str(check), "--holdout", "0",
+               "--runs", "1", "--accept-unproven", "--no-progress", "-o", str(out),
+               "--json", str(report)]  # fmt: skip
+    # A fresh parent whose only child is optimize: RUSAGE_CHILDREN is then that process's
+    # peak (and its own children's), not an earlier test's.
+    probe = (
+        "import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *command],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak_kib = int(done.stdout.split()[-1])
+    assert out.exists()
+    assert json.loads(report.read_text())["quantization"]["calibration_frames"] == 2
+    assert peak_kib < PEAK_LIMIT_KIB, f"optimize peaked at {peak_kib / 1024:.0f} MiB"
+
+
+def test_a_later_alert_on_a_held_back_fire_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Calibrated up to level 75, int8 scores a level-200 frame about 0.3 instead of 0.78:
+    # still a box above 0.25, but the vote's window fills more slowly, so the alert comes later.
+    root = sequences(
+        tmp_path / "seqs",
+        {"dim1": [0, 20, 40, 60, 75], "dim2": [10, 30, 50, 70, 75], "fire": [200] * 8},
+        {"fire": 0},
+    )
+    model = make_conv_model(tmp_path / "conv.onnx")
+    args = ["optimize", "--model", str(model), "--calibration", str(root), "-o",
+            str(tmp_path / "out.onnx"), "--runs", "0", "--no-progress", "--json",
+            str(tmp_path / "report.json")]  # fmt: skip
+    assert main(args) == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    (fire,) = report["sequences"]
+    fp32_ttd, int8_ttd = fire["time_to_alert_s"]
+    assert fire["alerts"] == [1, 1] and int8_ttd > fp32_ttd
+    assert report["sequence_alerts_lost"] == [] and report["lost"] == []
+    assert report["alerts_later"] == [f"fire by {int8_ttd - fp32_ttd:g} s"]
+    assert f"(later: fire by {int8_ttd - fp32_ttd:g} s)" in capsys.readouterr().err
+
+
+def test_calibrates_on_the_dismissed_alerts_the_detector_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The detector's own store writes three dismissed alerts of camera a (6 frames each).
+    kept = tmp_path / "false_alarms"
+    store = FalseAlarmStore(FalseAlarmsConfig(dir=str(kept), keep=50), Health("test"))
+    for alert, levels in enumerate(([0, 40, 80, 120, 160, 200], [20, 60, 100, 140, 180, 255],
+                                     [30, 70, 110, 150, 190, 230])):  # fmt: skip
+        start = 1_780_000_000.0 + alert * 3600
+        frames = [(start + 30 * i, live(smoke_jpeg(level))) for i, level in enumerate(levels)]
+        assert store.save("a", frames, FalseAlarm(start + 300, start, (), ())).result()
+    store.close()
+    model = make_conv_model(tmp_path / "conv.onnx")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"model: {{path: {model}}}\nfalse_alarms: {{dir: {kept}}}\ncameras: {{a: {{}}}}\n"
+    )
+    out = tmp_path / "conv-int8.onnx"
+    args = ["optimize", "-c", str(config), "-o", str(out), "--runs", "0", "--no-progress",
+            "--json", str(tmp_path / "report.json")]  # fmt: skip
+    assert main(args) == 0
+    assert "12 calibration frame(s); held back, never calibrated on: 0 frame(s), 1 sequence(s)" in (
+        capsys.readouterr().out
+    )
+    report = json.loads((tmp_path / "report.json").read_text())
+    (held,) = report["sequences"]
+    assert held["name"].startswith("a_") and not held["fire"] and held["frames"] == 6
+    assert held["false_alarms"][0] == held["false_alarms"][1]
+    assert report["proven"] and out.exists()
