@@ -13,6 +13,9 @@ lot, noise changes all of it a little). A box with no earlier frame to compare w
 camera's first frames) is kept, and so is a box narrower than `min_width`: a distant plume is
 small and changes slowly, and the nearby scene's false alerts came from larger boxes.
 
+The guard gates the onset of an alert: while one is open, the pipeline lets every box vote
+(faint smoke that changes little must not end an alarm mid-fire).
+
 Why this rule, and its numbers: EVALUATION.md, "The nearby guard". The horizon scene does not use
 it: Pyronear's settings apply there unchanged.
 """

@@ -318,7 +318,7 @@ class Pipeline:
         boxes = _apply_masks(boxes, state.masks(), dropped)
         masked = time.perf_counter()
         if state.guard is not None:
-            boxes = _apply_guard(state.guard, image, boxes, dropped)
+            boxes = _apply_guard(state.guard, image, boxes, dropped, state.vote.ongoing)
             timings["guard"] = (time.perf_counter() - masked) * 1000
             masked = time.perf_counter()
         threshold = state.vote.effective_threshold
@@ -386,12 +386,16 @@ def _apply_masks(boxes: Boxes, masks: tuple[Mask, ...], dropped: list[Drop]) -> 
 
 
 def _apply_guard(
-    guard: ChangeGuard, image: NDArray[np.uint8], boxes: Boxes, dropped: list[Drop]
+    guard: ChangeGuard, image: NDArray[np.uint8], boxes: Boxes, dropped: list[Drop], open_: bool
 ) -> Boxes:
-    """The boxes whose content changed enough to vote; the others are added to `dropped`."""
+    """The boxes whose content changed enough to vote; the others are added to `dropped`.
+
+    The guard gates the onset only: while an alert is open (`open_`) every box votes, so faint
+    smoke that changes little is not dropped mid-fire (the frame is still remembered for the
+    next comparison). A frozen camera's repeats never reach here (not voted on)."""
     changes = guard.check(image, boxes)
     passes = guard.passes(changes)
-    if passes.all():
+    if open_ or passes.all():
         return boxes
     rule = guard.settings
     dropped += [

@@ -189,7 +189,10 @@ def test_the_addon_container_end_to_end(rig: Rig, tmp_path: Path) -> None:
             wait_until(lambda entity=entity: ha.state(entity), 60, f"{entity} in HA")
 
         # A smoke sequence on the backyard camera: frames scored, the alert raised, in HA too.
-        scored = [score_frame(probe, "backyard", frame) for frame in synthetic_scene(2, 12, 0)]
+        scored = [
+            score_frame(probe, "backyard", frame, new_capture=False)
+            for frame in synthetic_scene(2, 12, 0)
+        ]
         assert scored[0]["score"] is not None
         probe.wait_for(lambda: probe.last(f"{P}/backyard/smoke") == b"ON", 10, "smoke ON")
         assert (

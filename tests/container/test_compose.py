@@ -87,7 +87,7 @@ def test_the_compose_example_runs(tmp_path: Path) -> None:
         probe = Probe("127.0.0.1", port, (f"{P}/#",))
         probe.wait_for(lambda: probe.last(f"{P}/available") == b"online", 90, "online")
         for frame in synthetic_scene(2, 12, 0):
-            score_frame(probe, "backyard", frame)
+            score_frame(probe, "backyard", frame, new_capture=False)
         probe.wait_for(lambda: probe.last(f"{P}/backyard/smoke") == b"ON", 10, "smoke ON")
         code, said = healthcheck(container)
         assert code == 0 and "healthy: online" in said, said
