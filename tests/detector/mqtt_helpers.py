@@ -207,7 +207,7 @@ def score_frame(
         return None
 
     probe.publish(f"{prefix}/{camera}/image", payload)
-    return probe.wait_for(scored, 10, f"the attributes of a frame of {camera}")  # type: ignore[no-any-return]
+    return probe.wait_for(scored, 30, f"the attributes of a frame of {camera}")  # type: ignore[no-any-return]
 
 
 def newest_stats(

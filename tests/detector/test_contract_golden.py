@@ -234,7 +234,7 @@ def wire(
         captured: dict[str, Any] = {"info": json.loads(probe.last(f"{P}/info") or b"")}
         for frame in (CLEAR, SMOKE, SMOKE):
             captured["smoke_attributes"] = score_frame(probe, "backyard", frame)
-        probe.wait_for(lambda: probe.last(f"{P}/backyard/smoke") == b"ON", 5, "smoke ON")
+        probe.wait_for(lambda: probe.last(f"{P}/backyard/smoke") == b"ON", 20, "smoke ON")
         captured["smoke_event"] = json.loads(probe.wait_count(f"{P}/backyard/smoke/event", 1)[0])
         captured["detection"] = json.loads(probe.wait_count(f"{P}/backyard/detection", 1)[0])
         for command in golden("commands.json").values():

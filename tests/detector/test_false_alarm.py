@@ -84,16 +84,16 @@ def test_not_smoke_masks_the_alert_ends_it_and_the_next_sequence_stays_off(
 ) -> None:
     probe: Probe = env["probe"]
     probe.publish(f"{P}/a/masks/set", json.dumps([{"name": "road", "rect": [0, 0.9, 1, 1]}]))
-    probe.wait_for(lambda: len(_masks(probe)["local"]) == 1, 5, "road mask")
+    probe.wait_for(lambda: len(_masks(probe)["local"]) == 1, 20, "road mask")
     # Nothing to dismiss before any alert: refused with the reason, nothing masked.
     probe.publish(f"{P}/a/false_alarm/set", "PRESS")
-    probe.wait_for(lambda: "no alert on this camera" in env["service"].log(), 5, "refusal")
+    probe.wait_for(lambda: "no alert on this camera" in env["service"].log(), 20, "refusal")
     for _ in range(3):
         score_frame(probe, "a", SMOKE)
-    probe.wait_for(lambda: probe.last(f"{P}/a/smoke") == b"ON", 5, "smoke ON")
+    probe.wait_for(lambda: probe.last(f"{P}/a/smoke") == b"ON", 20, "smoke ON")
     probe.publish(f"{P}/a/false_alarm/set", "PRESS")
-    probe.wait_for(lambda: probe.last(f"{P}/a/smoke") == b"OFF", 5, "the alert ends")
-    masks = probe.wait_for(lambda: len(_masks(probe)["local"]) == 2 and _masks(probe), 5, "zone")
+    probe.wait_for(lambda: probe.last(f"{P}/a/smoke") == b"OFF", 20, "the alert ends")
+    masks = probe.wait_for(lambda: len(_masks(probe)["local"]) == 2 and _masks(probe), 20, "zone")
     added = masks["local"][1]
     assert added["name"].startswith("not smoke 20") and added["rule"] == "iou"
     # The tiny model's box on a square frame.
@@ -116,7 +116,7 @@ def test_not_smoke_masks_the_alert_ends_it_and_the_next_sequence_stays_off(
     assert probe.last(f"{P}/a/smoke") == b"OFF"
     # Removable like any other zone.
     probe.publish(f"{P}/a/masks/set", json.dumps(state[:1]))
-    probe.wait_for(lambda: len(_masks(probe)["local"]) == 1, 5, "zone removed")
+    probe.wait_for(lambda: len(_masks(probe)["local"]) == 1, 20, "zone removed")
 
 
 def test_scored_frame_published_at_a_bounded_rate(env: dict[str, Any]) -> None:

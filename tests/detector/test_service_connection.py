@@ -217,7 +217,7 @@ def test_missing_model_is_published_and_exits_2(broker: Broker, tmp_path: Path) 
     service = ServiceProcess(config, tmp_path / "s.log")
     try:
         assert service.process.wait(30) == 2
-        info = json.loads(probe.wait_for(lambda: probe.last(f"{P}/info"), 5, "info"))
+        info = json.loads(probe.wait_for(lambda: probe.last(f"{P}/info"), 20, "info"))
         assert info["status"] == "model_missing" and str(missing) in info["error"]
         assert info["model"] is None and list(info["cameras"]) == ["a"]
     finally:

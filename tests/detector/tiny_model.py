@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 from onnx import TensorProto, helper
 
 from detector.frames import restamped
@@ -83,28 +84,41 @@ def smoke_jpeg(level: int, size: int = 256) -> bytes:
 
 
 _CAPTURES = itertools.count(1)
-# What makes a test's "smoke" change like smoke from one capture to the next: the frame cut into
-# BLOCKS vertical bands, taken in pairs, each pair +-STRIPE grey levels one way or the other at
-# random. A pair's mean is 0, so the tiny model's centre square (whole pairs) keeps its score;
-# half the pairs flip between two captures, which the nearby guard sees as change (the bands
-# stay 5 pixels wide in its 160-pixel thumbnail whatever the frame's size).
-STRIPE, BLOCKS = 12, 32
+# What makes a test's "smoke" change like smoke from one capture to the next, deterministically:
+# the frame cut into BLOCKS vertical bands (taken in pairs) and STRIPS horizontal strips. In each
+# cell of a pair and a strip the pair's two bands get +STRIPE and -STRIPE grey levels, one way
+# round or the other: a pair's mean is 0, so the tiny model's centre square (whole pairs) keeps
+# its score. Which way round is the parity of the capture number's bits under the cell's mask,
+# and the masks are the columns of the extended Hamming code [8, 4, 4] (8 to 15), laid so that
+# every aligned block of 2 pairs by 4 strips holds all eight: between any two captures whose
+# numbers differ modulo 16, at least half of such a block flips, which the nearby guard sees as
+# change (a cell stays 5 by 5 pixels or more in its 160-pixel thumbnail).
+STRIPE, BLOCKS, STRIPS = 12, 32, 16
+
+
+def _cell_masks() -> NDArray[np.int64]:
+    """[STRIPS, BLOCKS // 2] masks: 8 + (pair mod 2) + 2 * (strip mod 4)."""
+    pairs, strips = np.arange(BLOCKS // 2), np.arange(STRIPS)
+    return 8 + (pairs[None, :] % 2) + 2 * (strips[:, None] % 4)
 
 
 def live(data: bytes) -> bytes:
-    """`data` as a live camera's next capture of moving smoke: bands of +-12 grey levels drawn
-    anew (the same on every channel, so a grey frame stays grey), re-encoded (JPEG quality 95)
-    with a comment holding the capture number. The same bytes sent again would be a frozen
-    camera's repeat, which the pipeline does not vote on."""
+    """`data` as a live camera's next capture of moving smoke: the cell pattern above for this
+    capture's number (the same on every channel, so a grey frame stays grey), re-encoded (JPEG
+    quality 95) with a comment holding the capture number. The same bytes sent again would be a
+    frozen camera's repeat, which the pipeline does not vote on."""
     number = next(_CAPTURES)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         return restamped(data, number)
-    width = image.shape[1]
+    height, width = image.shape[:2]
     band = (np.arange(width) * BLOCKS) // width
-    signs = np.random.default_rng(number).choice([-STRIPE, STRIPE], BLOCKS // 2)
-    bands = np.where(band % 2 == 0, signs[band // 2], -signs[band // 2]).astype(np.int16)
-    moved = np.clip(image.astype(np.int16) + bands[None, :, None], 0, 255).astype(np.uint8)
+    strip = (np.arange(height) * STRIPS) // height
+    parity = np.array([bin(number & int(mask)).count("1") % 2 for mask in _cell_masks().flat])
+    signs = np.where(parity.reshape(STRIPS, BLOCKS // 2) == 1, -STRIPE, STRIPE)
+    cells = signs[strip[:, None], band[None, :] // 2]
+    values = np.where(band[None, :] % 2 == 0, cells, -cells).astype(np.int16)
+    moved = np.clip(image.astype(np.int16) + values[:, :, None], 0, 255).astype(np.uint8)
     ok, encoded = cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 95])
     if not ok:
         raise RuntimeError("OpenCV cannot encode JPEG")
