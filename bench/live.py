@@ -1,10 +1,13 @@
 """Live benchmarks against a real Mosquitto and the real `smokewatch run` process.
 
-    python bench/live.py latency  --model M [--resolution 1920x1080] [--frames 20]
+    python bench/live.py latency  --model M [--resolution 1920x1080 | --frame F] [--frames 20]
+                                  [--latency-cameras 1]
     python bench/live.py overload --model M --cameras 6 --load 3 --duration 600
 
-`latency`: one camera, one frame at a time, idle machine: time from publishing the snapshot to
-receiving its scored state (the smoke attributes), against the model time the service reports.
+`latency`: one frame at a time, idle machine: time from publishing the snapshot to receiving
+its scored state (the smoke attributes), against the model time the service reports. With
+--latency-cameras N the service has N cameras and the frames go to each in turn (still one in
+flight), to compare the latency of one camera with several's.
 `overload`: N cameras whose snapshots together offer LOAD times what the detector can score
 (its capacity measured first with the same frame), for DURATION seconds: latency and staleness
 percentiles, per-camera scored/dropped counts, scoring gaps, RSS over time.
@@ -27,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -35,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from detector.bench import generated_frame  # noqa: E402
 from detector.contract import parse_iso  # noqa: E402
+from detector.frames import restamped  # noqa: E402
 from tests.detector.broker import Broker  # noqa: E402
 
 PREFIX = "smokewatch"
@@ -117,9 +123,15 @@ def rss_mib(pid: int) -> float:
 
 def latency(args: argparse.Namespace, port: int, workdir: Path) -> dict[str, Any]:
     """Publish → scored state at idle, one frame at a time."""
-    width, height = (int(v) for v in args.resolution.split("x"))
-    frame = generated_frame(width, height)
-    service = start_service(port, args.model, {"cam": 0.01}, workdir)
+    if args.frame is not None:
+        frame = Path(args.frame).read_bytes()
+        image = cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR)
+        height, width = image.shape[:2]
+    else:
+        width, height = (int(v) for v in args.resolution.split("x"))
+        frame = generated_frame(width, height)
+    cameras = [f"cam{i}" for i in range(args.latency_cameras)]
+    service = start_service(port, args.model, dict.fromkeys(cameras, 0.01), workdir)
     listener = Listener(port)
     try:
         if not listener.online.wait(120):
@@ -129,10 +141,12 @@ def latency(args: argparse.Namespace, port: int, workdir: Path) -> dict[str, Any
         publisher.connect("127.0.0.1", port)
         publisher.loop_start()
         samples = []
-        for _ in range(args.warmup + args.frames):
+        for index in range(args.warmup + args.frames):
             count = len(listener.scored)
+            camera = cameras[index % len(cameras)]
             sent = time.time()
-            publisher.publish(f"{PREFIX}/cam/image", frame, qos=0)
+            # New bytes each time (restamped): the same bytes again are a frozen camera's.
+            publisher.publish(f"{PREFIX}/{camera}/image", restamped(frame, index), qos=0)
             with listener.cond:
                 if not listener.cond.wait_for(lambda c=count: len(listener.scored) > c, 60):
                     log = (workdir / "service.log").read_text()[-2000:]
@@ -149,6 +163,7 @@ def latency(args: argparse.Namespace, port: int, workdir: Path) -> dict[str, Any
     p50 = statistics.median(samples)
     return {
         "frame": f"{width}x{height}",
+        "cameras": len(cameras),
         "frames": len(samples),
         "latency_ms_p50": round(p50, 1),
         "latency_ms_p90": round(percentile(samples, 90), 1),
@@ -239,6 +254,8 @@ def main() -> int:
     parser.add_argument("kind", choices=["latency", "overload"])
     parser.add_argument("--model", required=True)
     parser.add_argument("--resolution", default="1920x1080")
+    parser.add_argument("--frame", help="latency: this JPEG instead of a generated frame")
+    parser.add_argument("--latency-cameras", type=int, default=1)
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--cameras", type=int, default=6)

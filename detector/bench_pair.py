@@ -6,6 +6,9 @@ model's gain came out 0.04–0.08 smaller than when each model ran alone. Here e
 in a worker process of its own (spawned: a forked onnxruntime session is not safe), with the
 same configuration and frame; the parent asks them in turn for a round of runs, changing
 which goes first every round, so both see the same machine load without sharing a process.
+Each run of the whole path is preceded by a bare `session.run` of the same model on a ready
+tensor, so "B's whole path ÷ A's bare run" (int8 SmokeWatch against a bare fp32 model) is
+measured within one run, as `smokewatch bench` measures one model's path against its bare run.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class PairTimes:
     round_ratios: list[float]
     names: tuple[str, str]
     sizes: tuple[tuple[int, int], tuple[int, int]]
+    a_bare_ms: list[float]
+    b_bare_ms: list[float]
 
     @property
     def ratio(self) -> float:
@@ -48,6 +53,12 @@ class PairTimes:
             "a_range_ms": (min(self.a_ms), max(self.a_ms)),
             "b_range_ms": (min(self.b_ms), max(self.b_ms)),
             "ratio": self.ratio,
+            "a_bare_ms": statistics.median(self.a_bare_ms),
+            "b_bare_ms": statistics.median(self.b_bare_ms),
+            "a_bare_range_ms": (min(self.a_bare_ms), max(self.a_bare_ms)),
+            "b_bare_range_ms": (min(self.b_bare_ms), max(self.b_bare_ms)),
+            # B's whole path ÷ A's bare session.run (e.g. int8 SmokeWatch ÷ a bare fp32 model).
+            "b_path_vs_a_bare": statistics.median(self.b_ms) / statistics.median(self.a_bare_ms),
             "round_ratio_range": (min(self.round_ratios), max(self.round_ratios)),
             "rounds": len(self.round_ratios),
         }
@@ -61,24 +72,31 @@ def _worker(
     data: bytes,
     warmup: int,
 ) -> None:
-    """One model's process: load, warm up, then time the whole path a round at a time."""
+    """One model's process: load, warm up, then time a bare run and the whole path, a round
+    at a time."""
     from detector.assembly import build_pipeline, load_model
+    from detector.frames import letterbox_into
 
     model = load_model(config.model, override=override, progress=False)
     pipeline = build_pipeline(config, model, [camera])
     for index in range(warmup):
         pipeline.process(camera, restamped(data, index), time.time())
+    ready = model.new_input()
+    letterbox_into(pipeline.decode(data)[0], ready, bgr=True)
     conn.send((model.name, (model.input_w, model.input_h)))
     index = warmup
     while (runs := _next_round(conn)) is not None:
-        times = []
+        times, bare = [], []
         for _ in range(runs):
+            start = time.perf_counter()
+            model.run(ready)
+            bare.append((time.perf_counter() - start) * 1000)
             frame = restamped(data, index)  # new bytes each run, as a live camera's
             index += 1
             start = time.perf_counter()
             pipeline.process(camera, frame, time.time())
             times.append((time.perf_counter() - start) * 1000)
-        conn.send(times)
+        conn.send((times, bare))
     conn.close()
 
 
@@ -124,18 +142,28 @@ def measure_pair_apart(
                 "bench --vs: a model's process stopped before it was ready (its error is above)"
             ) from None
         times: list[list[float]] = [[], []]
+        bare: list[list[float]] = [[], []]
         ratios: list[float] = []
         rounds = max(2, math.ceil(runs / round_runs))
         for number in tqdm(range(rounds), desc="bench", unit="round", disable=not progress):
             got: list[list[float]] = [[], []]
             for slot in (0, 1) if number % 2 == 0 else (1, 0):
                 links[slot].send(round_runs)
-                got[slot] = links[slot].recv()
+                got[slot], bare_runs = links[slot].recv()
                 times[slot] += got[slot]
+                bare[slot] += bare_runs
             ratios.append(statistics.median(got[1]) / statistics.median(got[0]))
         for link in links:
             link.send(None)
-        return PairTimes(times[0], times[1], ratios, (first[0], second[0]), (first[1], second[1]))
+        return PairTimes(
+            times[0],
+            times[1],
+            ratios,
+            (first[0], second[0]),
+            (first[1], second[1]),
+            bare[0],
+            bare[1],
+        )
     finally:
         for link in links:
             link.close()

@@ -48,11 +48,19 @@ class GuardSettings:
     min_width: float = 0.1
 
 
-def guard_thumbnail(image: NDArray[np.uint8]) -> Thumb:
-    """A decoded BGR frame as the guard compares it: grey, GUARD_WIDTH wide (area averaging)."""
-    height, width = image.shape[:2]
-    thumb_height = max(2, round(height * GUARD_WIDTH / max(width, 1)))
-    small = cv2.resize(image, (GUARD_WIDTH, thumb_height), interpolation=cv2.INTER_AREA)
+def guard_thumbnail(image: NDArray[np.uint8], small: NDArray[np.uint8] | None = None) -> Thumb:
+    """A decoded BGR frame as the guard compares it: grey, GUARD_WIDTH wide (area averaging).
+
+    `small` is the frame already reduced to GUARD_WIDTH by area averaging (the pipeline's
+    `view.reduced`, made once per frame): used as it is, the same pixels as reducing `image`.
+    """
+    if small is None or small.shape[1] != GUARD_WIDTH:
+        height, width = image.shape[:2]
+        thumb_height = max(2, round(height * GUARD_WIDTH / max(width, 1)))
+        small = np.asarray(
+            cv2.resize(image, (GUARD_WIDTH, thumb_height), interpolation=cv2.INTER_AREA),
+            dtype=np.uint8,
+        )
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     return np.asarray(grey, dtype=np.float32)
 
@@ -93,10 +101,16 @@ class ChangeGuard:
         self.settings = settings or GuardSettings()
         self._history: deque[Thumb] = deque(maxlen=self.settings.lookback)
 
-    def check(self, image: NDArray[np.uint8], boxes: NDArray[np.floating]) -> NDArray[np.float64]:
+    def check(
+        self,
+        image: NDArray[np.uint8],
+        boxes: NDArray[np.floating],
+        small: NDArray[np.uint8] | None = None,
+    ) -> NDArray[np.float64]:
         """The change of each box of this voted frame (NaN when it is not judged: narrower than
-        `min_width`, or no earlier frame to compare with); remembers the frame for the next."""
-        thumb = guard_thumbnail(image)
+        `min_width`, or no earlier frame to compare with); remembers the frame for the next.
+        `small`: the frame already reduced to GUARD_WIDTH (see `guard_thumbnail`)."""
+        thumb = guard_thumbnail(image, small)
         changes = np.full(len(boxes), np.nan)
         if len(boxes) and self._history and self._history[0].shape == thumb.shape:
             judged = (boxes[:, 2] - boxes[:, 0]) >= self.settings.min_width

@@ -137,12 +137,17 @@ def quantize(
     method: str = "percentile",
     scope: str = "head",
     progress: bool = True,
+    per_channel: bool = True,
+    quant_format: str = "QDQ",
 ) -> dict[str, Any]:
     """Write a static int8 (QDQ) copy of `model` to `output`, calibrated on `frames`.
 
-    Frames are calibrated one at a time (detector/optimize_calibrate.py), so memory does not
-    grow with their number. The model's metadata (class names, input size, ...) is copied,
-    and a `smokewatch_quantization` entry records how it was made. Returns that record.
+    `per_channel` (one weight scale per output channel, else per tensor) and `quant_format`
+    ("QDQ" or onnxruntime's older "QOperator") are the recipe's other choices, measured in
+    BENCHMARKS.md ("int8 recipes"). Frames are calibrated one at a time
+    (detector/optimize_calibrate.py), so memory does not grow with their number. The model's
+    metadata (class names, input size, ...) is copied, and a `smokewatch_quantization` entry
+    records how it was made. Returns that record.
     """
     if method not in CALIBRATION_METHODS:
         raise OptimizeError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}")
@@ -168,8 +173,8 @@ def quantize(
                 str(named),
                 str(output),
                 None,
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
+                quant_format=QuantFormat.from_string(quant_format),
+                per_channel=per_channel,
                 weight_type=QuantType.QInt8,
                 activation_type=QuantType.QUInt8,
                 calibrate_method=ranges.data.calibration_method,
@@ -185,6 +190,8 @@ def quantize(
         "calibrated_tensors": ranges.tensors,
         "float_scope": scope,
         "float_nodes": len(keep_float),
+        "format": quant_format,
+        "per_channel": per_channel,
         "calibration_frames": len(frames),
         "source": model.path.name,
     }

@@ -33,10 +33,11 @@ from detector.config.detection import DEFAULT_MAX_FRAME_BYTES
 from detector.contract import Boxes, DetectionMessage
 from detector.frames import decode_frame, letterbox_into
 from detector.guard import ChangeGuard, GuardSettings
+from detector.heap import keep_freed_memory
 from detector.masks import Mask, masking
 from detector.model import ModelBackend
 from detector.postprocess import best_score, narrower_than, postprocess
-from detector.view import ViewMonitor, ViewReport
+from detector.view import ViewMonitor, ViewReport, reduced
 from detector.vote import MAX_OUTPUT_BOXES, AlertWindow, TemporalVote, VoteResult
 
 EMPTY_BOXES: Boxes = np.zeros((0, 5), dtype=np.float32)
@@ -206,6 +207,8 @@ class Pipeline:
         self.model = model
         self.conf_thresh = conf_thresh
         self.max_frame_bytes = max_frame_bytes
+        # Each frame's large buffers reuse the last frame's pages (detector/heap.py).
+        keep_freed_memory()
         self._tensor = model.new_input()
         self._cameras: dict[str, ScoringState] = {}
 
@@ -271,7 +274,9 @@ class Pipeline:
         repeat = state.voted_last and state.view.repeats_last(data)
         image = None if repeat else self.decode(data)[0]
         decoded = time.perf_counter()
-        view = state.view.observe(data, image)
+        # One read of the whole frame for every thumbnail (the view's, the nearby guard's).
+        small = None if image is None else reduced(image)
+        view = state.view.observe(data, image, small)
         state.voted_last = False  # until this frame's vote has run
         timings = {
             "decode": (decoded - start) * 1000,
@@ -305,7 +310,7 @@ class Pipeline:
                 paused=held.reason == "night",
                 repeat=held.reason == "repeat",
             )
-        assert image is not None
+        assert image is not None and small is not None
         raw_boxes, best = self.infer(image, timings)
 
         start = time.perf_counter()
@@ -317,8 +322,9 @@ class Pipeline:
         boxes = _apply_width_cap(raw_boxes, settings.max_bbox_width, dropped)
         boxes = _apply_masks(boxes, state.masks(), dropped)
         masked = time.perf_counter()
+        timings["masks"] = (masked - start) * 1000
         if state.guard is not None:
-            boxes = _apply_guard(state.guard, image, boxes, dropped, state.vote.ongoing)
+            boxes = _apply_guard(state.guard, image, small, boxes, dropped, state.vote.ongoing)
             timings["guard"] = (time.perf_counter() - masked) * 1000
             masked = time.perf_counter()
         threshold = state.vote.effective_threshold
@@ -327,7 +333,6 @@ class Pipeline:
         state.voted_last = True
         to_send = state.window.push(_Pending(recorded_at, data), vote)
         voted = time.perf_counter()
-        timings["masks"] = (masked - start) * 1000
         timings["vote"] = (voted - masked) * 1000
         dropped += _vote_drops(boxes, vote, state.vote, threshold)
 
@@ -386,14 +391,19 @@ def _apply_masks(boxes: Boxes, masks: tuple[Mask, ...], dropped: list[Drop]) -> 
 
 
 def _apply_guard(
-    guard: ChangeGuard, image: NDArray[np.uint8], boxes: Boxes, dropped: list[Drop], open_: bool
+    guard: ChangeGuard,
+    image: NDArray[np.uint8],
+    small: NDArray[np.uint8],
+    boxes: Boxes,
+    dropped: list[Drop],
+    open_: bool,
 ) -> Boxes:
     """The boxes whose content changed enough to vote; the others are added to `dropped`.
 
     The guard gates the onset only: while an alert is open (`open_`) every box votes, so faint
     smoke that changes little is not dropped mid-fire (the frame is still remembered for the
     next comparison). A frozen camera's repeats never reach here (not voted on)."""
-    changes = guard.check(image, boxes)
+    changes = guard.check(image, boxes, small)
     passes = guard.passes(changes)
     if open_ or passes.all():
         return boxes

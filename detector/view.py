@@ -40,6 +40,10 @@ VIEW_STATES: tuple[ViewState, ...] = ("clear", "night", "frozen", "obscured")
 FROZEN_AFTER = 3
 OBSCURED_SPREAD = 20.0
 _THUMB_WIDTH = 64
+# The frame reduced once, by area averaging, for every measure taken on a small copy (this
+# thumbnail and the nearby guard's, guard.GUARD_WIDTH): reading the whole decoded frame costs
+# ≈ 1.5 ms at 1920x1080, so it is read once per frame, not once per measure.
+REDUCED_WIDTH = 160
 
 
 @dataclass(frozen=True)
@@ -70,12 +74,25 @@ def is_grey(image: NDArray[np.uint8]) -> bool:
     return bool(np.array_equal(image[..., 2], image[..., 1]))
 
 
+def area_reduced(image: NDArray[np.uint8], width: int, *, min_height: int = 1) -> NDArray[np.uint8]:
+    """The frame `width` pixels wide, its aspect kept (area averaging)."""
+    height, own_width = image.shape[:2]
+    reduced_height = max(min_height, round(height * width / max(own_width, 1)))
+    small = cv2.resize(image, (width, reduced_height), interpolation=cv2.INTER_AREA)
+    return np.asarray(small, dtype=np.uint8)
+
+
+def reduced(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """The decoded frame at REDUCED_WIDTH pixels wide, from which the pipeline's thumbnails are
+    made (a frame narrower than that is kept as it is)."""
+    if image.shape[1] <= REDUCED_WIDTH:
+        return image
+    return area_reduced(image, REDUCED_WIDTH, min_height=2)
+
+
 def thumbnail(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """The frame reduced to _THUMB_WIDTH pixels wide (area averaging)."""
-    height, width = image.shape[:2]
-    thumb_height = max(1, round(height * _THUMB_WIDTH / max(width, 1)))
-    thumb = cv2.resize(image, (_THUMB_WIDTH, thumb_height), interpolation=cv2.INTER_AREA)
-    return np.asarray(thumb, dtype=np.uint8)
+    return area_reduced(image, _THUMB_WIDTH)
 
 
 def brightness_spread(image: NDArray[np.uint8], thumb: NDArray[np.uint8] | None = None) -> float:
@@ -101,11 +118,20 @@ class ViewMonitor:
         """True when `data` are the very bytes of the last frame observed (no new capture)."""
         return self.last is not None and _digest(data) == self._last_digest
 
-    def observe(self, data: bytes, image: NDArray[np.uint8] | None) -> ViewReport:
+    def observe(
+        self,
+        data: bytes,
+        image: NDArray[np.uint8] | None,
+        small: NDArray[np.uint8] | None = None,
+    ) -> ViewReport:
         """The view state after this frame (its encoded bytes and its decoded BGR image).
 
         `image` may be None only for a repeat of the last frame's bytes (`repeats_last`): its
-        measures are those of the last frame, so the caller need not decode it again.
+        measures are those of the last frame, so the caller need not decode it again. `small`
+        is the image already reduced by area averaging (`reduced`): the thumbnail is then made
+        from it instead of reading the whole frame again (an area average of area averages,
+        rounded twice: within a few grey levels of the direct thumbnail, under one on average;
+        tests/detector/test_view.py).
         """
         digest = _digest(data)
         repeat = self.last is not None and digest == self._last_digest
@@ -117,7 +143,7 @@ class ViewMonitor:
             grey, spread = self.last.grey, self.last.spread
         else:
             assert image is not None
-            thumb = thumbnail(image)
+            thumb = thumbnail(image if small is None else small)
             # Area averaging treats every channel alike, so a frame whose red equals its green
             # everywhere gives a thumbnail that does too: a thumbnail with colour proves a colour
             # frame, and the full-size comparison runs only for frames that may be infrared.

@@ -129,10 +129,20 @@ def _bench_pair(
             f"every {args.interval:g} s"
         )
         report[key] = {"model": timed.names[slot], "ms": per_frame, "capacity": cameras}
+    for key in ("a", "b"):
+        low, high = results[f"{key}_bare_range_ms"]
+        print(
+            f"  {key.upper()} bare session.run: {results[f'{key}_bare_ms']:8.2f} ms "
+            f"({low:.2f}–{high:.2f})"
+        )
     low, high = results["round_ratio_range"]
     print(
         f"B / A per frame: {results['ratio']:.3f} (ratio of the medians; per round "
         f"{low:.3f}–{high:.3f}); B carries {1 / results['ratio']:.2f}x the cameras of A"
+    )
+    print(
+        f"B's whole path / A's bare run: {results['b_path_vs_a_bare']:.3f}; A's whole path / "
+        f"A's bare run: {results['a_ms'] / results['a_bare_ms']:.3f}"
     )
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

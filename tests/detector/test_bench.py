@@ -74,3 +74,7 @@ def test_bench_two_models_each_in_its_own_process(
     assert data["a"]["capacity"] == capacity(data["a"]["ms"], 10, 0.2)
     assert data["b"]["capacity"] == capacity(data["b"]["ms"], 10, 0.2)
     assert data["ratio"] > 0
+    # Each worker also times its model's bare run, so B's path ÷ A's bare run is one run's.
+    assert data["a_bare_ms"] > 0 and data["b_bare_ms"] > 0
+    assert data["b_path_vs_a_bare"] == pytest.approx(data["b_ms"] / data["a_bare_ms"])
+    assert "B's whole path / A's bare run:" in out

@@ -201,7 +201,8 @@ async def test_a_pause_ends_with_its_cause_even_when_nothing_waits(rig: Rig) -> 
     rig.server.inactive.add(11)  # camera a's pose, deactivated on the platform
     rig.add("a")
     await rig.until(lambda: "pose of a" in rig.delivery.health.snapshot()["faults"])
-    assert rig.outbox.stats()["paused"] == ["a"]
+    # The outbox's record of the pause follows the fault (written right after it).
+    await rig.until(lambda: rig.outbox.stats()["paused"] == ["a"])
     assert rig.outbox.enforce_limits(10, 1) != []  # the waiting detection evicted: none left
     rig.server.inactive.discard(11)
     await rig.until(lambda: rig.delivery.health.snapshot()["healthy"])

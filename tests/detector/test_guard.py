@@ -70,3 +70,13 @@ def test_guard_compares_with_the_frame_lookback_frames_back() -> None:
     assert changes[-1] > 4.0
     guard.reset()
     assert np.isnan(guard.check(captured(view, rng), BOX)).all()
+
+
+def test_the_pipelines_reduced_frame_gives_the_guard_the_same_thumbnail() -> None:
+    from detector.view import reduced
+
+    image = captured(scene(np.random.default_rng(5)), np.random.default_rng(6))
+    assert np.array_equal(guard_thumbnail(image, reduced(image)), guard_thumbnail(image))
+    # A frame narrower than the guard's thumbnail is not reduced; the guard scales it itself.
+    narrow = image[:90, :120]
+    assert np.array_equal(guard_thumbnail(narrow, reduced(narrow)), guard_thumbnail(narrow))

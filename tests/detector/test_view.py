@@ -7,9 +7,17 @@ import cv2
 import numpy as np
 import pytest
 
+from detector.guard import GUARD_WIDTH
 from detector.model import ModelRuntime
 from detector.pipeline import Pipeline, ScoringSettings
-from detector.view import ViewMonitor, brightness_spread, is_grey, thumbnail
+from detector.view import (
+    REDUCED_WIDTH,
+    ViewMonitor,
+    brightness_spread,
+    is_grey,
+    reduced,
+    thumbnail,
+)
 from tests.detector.tiny_model import live, make_tiny_model
 
 
@@ -139,3 +147,27 @@ def test_a_grey_frame_gives_a_grey_thumbnail(size: tuple[int, int]) -> None:
     image[size[1] // 2, size[0] // 2, 2] ^= 1  # one coloured pixel: not infrared
     assert not is_grey(image)
     assert ViewMonitor().observe(b"x", image).grey is False
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1280, 720), (1103, 598), (150, 90)])
+def test_thumbnail_from_the_reduced_frame_gives_the_same_measures(width: int, height: int) -> None:
+    # The pipeline reads the whole frame once (`reduced`, 160 wide) and makes the view's
+    # thumbnail from that: an area average of area averages, rounded twice: the same picture
+    # within a few grey levels (under one on average), the same contrast and the same states.
+    image = cv2.resize(landscape(11), (width, height), interpolation=cv2.INTER_CUBIC)
+    small = reduced(image)
+    assert small.shape[1] == min(width, REDUCED_WIDTH) == min(width, GUARD_WIDTH)
+    direct, via = thumbnail(image), thumbnail(small)
+    assert direct.shape == via.shape
+    difference = np.abs(direct.astype(int) - via.astype(int))
+    assert difference.max() <= 6 and difference.mean() < 1
+    assert brightness_spread(image) == pytest.approx(brightness_spread(image, via), abs=1.5)
+    for frame in (
+        image,
+        fog(image, 0.9),
+        cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR),
+    ):
+        data = jpeg(frame)
+        pixels = decoded(data)
+        alone, shared = ViewMonitor().observe(data, pixels), ViewMonitor()
+        assert shared.observe(data, pixels, reduced(pixels)).state == alone.state
