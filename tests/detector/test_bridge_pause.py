@@ -108,7 +108,10 @@ def test_a_deactivated_pose_pauses_delivery_shows_it_and_resumes(env: Env) -> No
         env.api.inactive.add(11)
         for _ in range(3):
             env.publish("a")
-        stats = env.stats(lambda s: s["pending"] == 3 and "pose of a" in s.get("faults", {}))
+        # The outbox's record of the pause follows the fault by a moment: wait for both.
+        stats = env.stats(
+            lambda s: s["pending"] == 3 and "pose of a" in s.get("faults", {}) and s["paused"]
+        )
         assert stats["failed"] == 0 and stats["failed_total"] == 0 and stats["paused"] == ["a"]
         camera = stats["cameras"]["a"]
         assert "not among the active poses" in camera["paused"]
