@@ -77,18 +77,37 @@ for ha in "$HA_OLDEST" "$HA_PHCC_NEWEST"; do
 done
 
 if [ "${SMOKEWATCH_SKIP_E2E:-0}" != "1" ]; then
+  # Both versions at once: each run spends most of its time waiting for its own Home
+  # Assistant to boot, on its own ports, config dir and broker. Each output is shown whole
+  # when its run ends.
+  step "end to end on $HA_NEWEST and $HA_OLDEST at once (a real Home Assistant process each, Mosquitto, smokewatch run)"
+  pids=() works=() outs=()
   for ha in "$HA_NEWEST" "$HA_OLDEST"; do
-    step "end to end (a real Home Assistant $ha process, Mosquitto, smokewatch run)"
     # The test itself runs in the detector's venv; only Home Assistant runs in the chroot,
     # which sees /tmp: HA's config dir lives in this run's own temporary directory (kept,
     # with HA's and the detector's logs, when the test fails).
     work=$(mktemp -d /tmp/smokewatch-ha-e2e.XXXXXX)
     SMOKEWATCH_E2E_HA_COMMAND="bash $REPO/scripts/ha-chroot.sh /opt/smokewatch-ha/ha-$ha/bin/python" \
       SMOKEWATCH_E2E_HA_VERSION=$ha \
-      .venv/bin/python -m pytest -q -p no:cacheprovider --basetemp "$work" "$@" tests/ha_e2e ||
-      { echo "test-ha: end-to-end logs kept in $work" >&2; exit 1; }
-    rm -rf "$work"
+      .venv/bin/python -m pytest -q -p no:cacheprovider --basetemp "$work" "$@" tests/ha_e2e \
+      >"$work.out" 2>&1 &
+    pids+=("$!") works+=("$work") outs+=("$ha")
   done
+  failed=0
+  for i in "${!pids[@]}"; do
+    status=0
+    wait "${pids[$i]}" || status=$?
+    step "end to end on Home Assistant ${outs[$i]}: exit $status"
+    cat "${works[$i]}.out"
+    rm -f "${works[$i]}.out"
+    if [ "$status" = 0 ]; then
+      rm -rf "${works[$i]}"
+    else
+      echo "test-ha: end-to-end logs of ${outs[$i]} kept in ${works[$i]}" >&2
+      failed=1
+    fi
+  done
+  [ "$failed" = 0 ] || exit 1
   step "end to end done"
 elif [ "${SMOKEWATCH_REQUIRE_ALL:-0}" = "1" ]; then
   echo "SMOKEWATCH_SKIP_E2E=1 and SMOKEWATCH_REQUIRE_ALL=1 contradict each other" >&2
