@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from detector.eval_dataset import LABEL_FILE
 from detector.eval_dataset import Sequence as EvalSequence
 from detector.replay import ReplayFrame
+
+_T = TypeVar("_T")
 
 
 def is_sequences(path: Path) -> bool:
@@ -37,14 +40,7 @@ def split_frames(
     frames: Iterable[ReplayFrame], holdout_every: int
 ) -> tuple[list[ReplayFrame], list[ReplayFrame]]:
     """(calibration, held back): every `holdout_every`-th frame is held back (0: none)."""
-    calibration: list[ReplayFrame] = []
-    held: list[ReplayFrame] = []
-    for index, frame in enumerate(frames):
-        if holdout_every > 0 and index % holdout_every == holdout_every - 1:
-            held.append(frame)
-        else:
-            calibration.append(frame)
-    return calibration, held
+    return _every_nth(list(frames), holdout_every)
 
 
 def held_back_only(
@@ -86,13 +82,16 @@ def split_sequences(
 ) -> tuple[list[EvalSequence], list[EvalSequence]]:
     """(calibration, held back) whole sequences: every `holdout_every`-th is held back (0:
     none), and at least one whenever there are two or more."""
-    calibration: list[EvalSequence] = []
-    held: list[EvalSequence] = []
-    for index, sequence in enumerate(sequences):
-        if holdout_every > 0 and index % holdout_every == holdout_every - 1:
-            held.append(sequence)
-        else:
-            calibration.append(sequence)
+    calibration, held = _every_nth(sequences, holdout_every)
     if holdout_every > 0 and not held and len(calibration) > 1:
         held.append(calibration.pop())
     return calibration, held
+
+
+def _every_nth(items: Sequence[_T], every: int) -> tuple[list[_T], list[_T]]:
+    """(the rest, every `every`-th item) in order; 0 holds none back."""
+    rest: list[_T] = []
+    held: list[_T] = []
+    for index, item in enumerate(items):
+        (held if every > 0 and index % every == every - 1 else rest).append(item)
+    return rest, held
