@@ -140,8 +140,10 @@ def latency(args: argparse.Namespace, port: int, workdir: Path) -> dict[str, Any
         publisher = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
         publisher.connect("127.0.0.1", port)
         publisher.loop_start()
-        samples = []
-        for index in range(args.warmup + args.frames):
+        samples, intake = [], []
+        # Every camera is warmed up (its first frame sets up its state), not only the first.
+        warmup = args.warmup * len(cameras)
+        for index in range(warmup + args.frames):
             count = len(listener.scored)
             camera = cameras[index % len(cameras)]
             sent = time.time()
@@ -151,9 +153,12 @@ def latency(args: argparse.Namespace, port: int, workdir: Path) -> dict[str, Any
                 if not listener.cond.wait_for(lambda c=count: len(listener.scored) > c, 60):
                     log = (workdir / "service.log").read_text()[-2000:]
                     raise SystemExit(f"no scored state within 60 s; service log:\n{log}")
-            samples.append((listener.scored[-1][1] - sent) * 1000)
+            _camera, received, frame_time = listener.scored[-1]
+            samples.append((received - sent) * 1000)
+            # frame_time is when the service took the snapshot in (its wall clock, this box's).
+            intake.append((frame_time - sent) * 1000)
             time.sleep(0.3)
-        samples = samples[args.warmup :]
+        samples, intake = samples[warmup:], intake[warmup:]
         time.sleep(2.5)
         model_ms = listener.stats.get("inference_ms")
         publisher.loop_stop()
@@ -168,6 +173,11 @@ def latency(args: argparse.Namespace, port: int, workdir: Path) -> dict[str, Any
         "latency_ms_p50": round(p50, 1),
         "latency_ms_p90": round(percentile(samples, 90), 1),
         "latency_ms_range": [round(min(samples), 1), round(max(samples), 1)],
+        # Publish → the service's intake (broker, client thread), and intake → scored state.
+        "intake_ms_p50": round(statistics.median(intake), 1),
+        "scoring_ms_p50": round(
+            statistics.median(s - i for s, i in zip(samples, intake, strict=True)), 1
+        ),
         "service_model_ms_median": model_ms,
         "overhead_ms_p50": None if model_ms is None else round(p50 - model_ms, 1),
     }

@@ -116,6 +116,17 @@ def make_client(
     return client
 
 
+def _send_at_once(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """Turn Nagle's algorithm off on the broker connection (paho leaves it on).
+
+    With it on, a message written while the previous one is unacknowledged waits for the
+    broker's ACK, which Linux may delay by up to 40 ms: a scored state published right after
+    the score reached Home Assistant that much later (BENCHMARKS.md, "4 cameras").
+    """
+    with contextlib.suppress(OSError, AttributeError):  # a websocket or a closed socket
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def say_offline_and_disconnect(
     client: mqtt.Client, will_topic: str, *, connected: bool, timeout: float = 5.0
 ) -> None:
@@ -174,6 +185,7 @@ class MqttSession:
         )
         self.client.on_connect = self._connect_cb
         self.client.on_connect_fail = self._connect_fail_cb
+        self.client.on_socket_open = _send_at_once
         self.client.on_disconnect = self._disconnect_cb
         self.client.on_message = self._message_cb
 

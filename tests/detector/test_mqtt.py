@@ -95,6 +95,34 @@ def test_publish_and_wait_reaches_the_broker(broker: Broker) -> None:
         late.close()
 
 
+def nodelay(client: mqtt.Client) -> int:
+    sock = client.socket()
+    assert isinstance(sock, socket.socket)
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_messages_leave_at_once_without_waiting_for_the_last_ack(broker: Broker) -> None:
+    # Nagle's algorithm holds a small write while the previous one is unacknowledged (up to
+    # the broker's delayed ACK, 40 ms on Linux): the session turns it off on every connection.
+    session = detector_session(MqttConfig(host=broker.host, port=broker.port, client_id="nd"))
+    plain = make_client(MqttConfig(), client_id=None, will_topic=None, queue_limit=3)
+    session.start()
+    plain.connect(broker.host, broker.port)
+    try:
+        assert session.connected.wait(10)
+        assert nodelay(session.client) == 1
+        assert nodelay(plain) == 0  # paho's own default: what the session changes
+        # Again after the connection is lost and paho opens a new socket.
+        session.connected.clear()
+        first = session.client.socket()
+        session.drop_connection()
+        assert session.connected.wait(20) and session.client.socket() is not first
+        assert nodelay(session.client) == 1
+    finally:
+        session.stop()
+        plain.disconnect()
+
+
 def test_publish_and_wait_gives_up_when_no_broker_answers() -> None:
     comms = detector_session(MqttConfig(host="127.0.0.1", port=free_port(), client_id="paw-none"))
     comms.start()
