@@ -12,6 +12,7 @@ import json
 import math
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -31,6 +32,46 @@ PIPELINE_STAGES = ("decode", "view", "preprocess", "model", "postprocess", "mask
 # that have it: timed when present.
 GUARD_STAGE = "guard"
 STAGES = (*PIPELINE_STAGES[:6], GUARD_STAGE, PIPELINE_STAGES[6], "publish")
+
+
+# What a live box does between two frames of a camera, seconds apart: other processes fill the
+# caches, and onnxruntime's threads stop spinning and sleep. A cold run (`bench --cold`) is
+# preceded by writing a buffer twice the last-level cache and a pause longer than the spin.
+COLD_PAUSE_S = 0.1
+DEFAULT_CACHE_BYTES = 32 << 20
+
+
+def last_level_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
+    """The largest CPU cache's size as Linux reports it (32 MiB when it says nothing)."""
+    sizes = []
+    for entry in Path(root).glob("index*/size"):
+        try:
+            text = entry.read_text().strip().upper()
+        except OSError:
+            continue
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+        scale = units.get(text[-1:], 1)
+        digits = text[:-1] if text[-1:] in units else text
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes, default=DEFAULT_CACHE_BYTES)
+
+
+class Chill:
+    """Before each timed run of a cold measurement: evict the caches, let the threads sleep.
+
+    Does nothing when `cold` is false (a warm measurement: runs back to back).
+    """
+
+    def __init__(self, cold: bool) -> None:
+        self.cold = cold
+        self._buffer = np.zeros(2 * last_level_cache_bytes() if cold else 0, np.uint8)
+
+    def __call__(self) -> None:
+        if not self.cold:
+            return
+        self._buffer += 1  # every cache line written: the model's weights are out
+        time.sleep(COLD_PAUSE_S)
 
 
 def generated_frame(width: int, height: int) -> bytes:
@@ -55,7 +96,14 @@ def generated_frame(width: int, height: int) -> bytes:
 
 
 def measure(
-    pipeline: Pipeline, camera: str, data: bytes, runs: int, warmup: int, progress: bool
+    pipeline: Pipeline,
+    camera: str,
+    data: bytes,
+    runs: int,
+    warmup: int,
+    progress: bool,
+    *,
+    cold: bool = False,
 ) -> dict[str, Any]:
     """The whole path (`pipeline.process`), its stages as the pipeline timed them, the
     publishing of its result, and a bare model run on a ready tensor: interleaved, run by run.
@@ -63,7 +111,8 @@ def measure(
     Raises SmokeWatchError when the pipeline did not score the frame (a grey frame on a camera
     whose night mode pauses): there is then no model stage to time. Each run sends the frame
     in new bytes (`restamped`, same pixels), as a live camera does: the same bytes again would
-    be a frozen camera's repeat, which the pipeline does not score.
+    be a frozen camera's repeat, which the pipeline does not score. With `cold`, each of the
+    two runs starts as a live frame does, caches evicted and threads asleep (`Chill`).
     """
     model = pipeline.model
     ready = model.new_input()
@@ -71,12 +120,15 @@ def measure(
     stages: dict[str, list[float]] = {name: [] for name in STAGES}
     whole: list[float] = []
     bare: list[float] = []
+    chill = Chill(cold)
     for index in tqdm(range(warmup + runs), desc="bench", unit="run", disable=not progress):
+        chill()
         start = time.perf_counter()
         model.run(ready)
         bare_ms = (time.perf_counter() - start) * 1000
 
         frame = restamped(data, index)
+        chill()
         start = time.perf_counter()
         result = pipeline.process(camera, frame, time.time())
         whole_ms = (time.perf_counter() - start) * 1000

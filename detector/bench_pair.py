@@ -71,10 +71,12 @@ def _worker(
     camera: str,
     data: bytes,
     warmup: int,
+    cold: bool,
 ) -> None:
     """One model's process: load, warm up, then time a bare run and the whole path, a round
-    at a time."""
+    at a time (each run cold, after `Chill`, when `cold`)."""
     from detector.assembly import build_pipeline, load_model
+    from detector.bench import Chill
     from detector.frames import letterbox_into
 
     model = load_model(config.model, override=override, progress=False)
@@ -85,14 +87,17 @@ def _worker(
     letterbox_into(pipeline.decode(data)[0], ready, bgr=True)
     conn.send((model.name, (model.input_w, model.input_h)))
     index = warmup
+    chill = Chill(cold)
     while (runs := _next_round(conn)) is not None:
         times, bare = [], []
         for _ in range(runs):
+            chill()
             start = time.perf_counter()
             model.run(ready)
             bare.append((time.perf_counter() - start) * 1000)
             frame = restamped(data, index)  # new bytes each run, as a live camera's
             index += 1
+            chill()
             start = time.perf_counter()
             pipeline.process(camera, frame, time.time())
             times.append((time.perf_counter() - start) * 1000)
@@ -119,6 +124,7 @@ def measure_pair_apart(
     *,
     round_runs: int = 5,
     progress: bool = True,
+    cold: bool = False,
 ) -> PairTimes:
     """The whole per-frame path of two models, each in its own process, in rounds of
     `round_runs` runs; `runs` per model in all (rounded up to whole rounds)."""
@@ -129,7 +135,9 @@ def measure_pair_apart(
         for override in overrides:
             parent, child = context.Pipe()
             worker = context.Process(
-                target=_worker, args=(child, config, override, camera, data, warmup), daemon=True
+                target=_worker,
+                args=(child, config, override, camera, data, warmup, cold),
+                daemon=True,
             )
             worker.start()
             child.close()

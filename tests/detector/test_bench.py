@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from detector.bench import STAGES, capacity, generated_frame
+from detector.bench import (
+    COLD_PAUSE_S,
+    DEFAULT_CACHE_BYTES,
+    STAGES,
+    Chill,
+    capacity,
+    generated_frame,
+    last_level_cache_bytes,
+)
 from detector.cli import main
 from detector.frames import decode_frame
 from tests.detector.tiny_model import make_tiny_model
@@ -78,3 +86,45 @@ def test_bench_two_models_each_in_its_own_process(
     assert data["a_bare_ms"] > 0 and data["b_bare_ms"] > 0
     assert data["b_path_vs_a_bare"] == pytest.approx(data["b_ms"] / data["a_bare_ms"])
     assert "B's whole path / A's bare run:" in out
+
+
+def test_last_level_cache_is_the_largest_one_linux_reports(tmp_path: Path) -> None:
+    for index, size in enumerate(["48K", "32K", "1024K", "32768K", "junk"]):
+        (tmp_path / f"index{index}").mkdir()
+        (tmp_path / f"index{index}" / "size").write_text(size + "\n")
+    assert last_level_cache_bytes(str(tmp_path)) == 32 << 20
+    assert last_level_cache_bytes(str(tmp_path / "missing")) == DEFAULT_CACHE_BYTES
+
+
+def test_a_cold_run_starts_with_every_cache_line_written_and_the_threads_asleep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr("detector.bench.time.sleep", pauses.append)
+    chill = Chill(True)
+    assert chill._buffer.nbytes == 2 * last_level_cache_bytes()
+    chill()
+    chill()
+    # Every byte written at each call (not only read: a write takes the line for this core).
+    assert int(chill._buffer.min()) == int(chill._buffer.max()) == 2
+    assert pauses == [COLD_PAUSE_S, COLD_PAUSE_S]
+    warm = Chill(False)
+    warm()
+    assert warm._buffer.nbytes == 0 and len(pauses) == 2
+
+
+def test_bench_cold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = make_tiny_model(tmp_path / "a.onnx", size=64)
+    second = make_tiny_model(tmp_path / "b.onnx", size=128)
+    single, pair = tmp_path / "single.json", tmp_path / "pair.json"
+    common = ["--resolution", "320x180", "--runs", "2", "--warmup", "1", "--no-progress", "--cold"]
+    assert main(["bench", "--model", str(first), *common, "--json", str(single)]) == 0
+    assert "Medians of 2 runs, each run cold (caches evicted, threads asleep)" in (
+        capsys.readouterr().out
+    )
+    assert json.loads(single.read_text())["cold"] is True
+    code = main(["bench", "--model", str(first), "--vs", str(second), *common, "--json", str(pair)])
+    assert code == 0
+    assert "runs taken in turn, each run cold" in capsys.readouterr().out
+    data = json.loads(pair.read_text())
+    assert data["cold"] is True and data["a_bare_ms"] > 0 and data["b_bare_ms"] > 0
