@@ -230,7 +230,10 @@ def bench_main(args: argparse.Namespace) -> int:
         "  (the model alone on a ready tensor)"
     )
     print(f"Whole path / bare model run: {results['ratio']:.3f}")
-    print(f"Peak RSS: {peak_mib:.0f} MiB")
+    print(
+        f"Peak RSS: {peak_mib:.0f} MiB"
+        + (" (with --cold's cache-sized buffer: measure memory without it)" if args.cold else "")
+    )
     print(
         f"Capacity: {cameras} camera(s) per detector at one frame every {args.interval:g} s, "
         f"keeping {args.headroom:.0%} of the time free ({results['whole_ms']:.0f} ms per frame)"

@@ -119,9 +119,9 @@ def test_bench_cold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     single, pair = tmp_path / "single.json", tmp_path / "pair.json"
     common = ["--resolution", "320x180", "--runs", "2", "--warmup", "1", "--no-progress", "--cold"]
     assert main(["bench", "--model", str(first), *common, "--json", str(single)]) == 0
-    assert "Medians of 2 runs, each run cold (caches evicted, threads asleep)" in (
-        capsys.readouterr().out
-    )
+    out = capsys.readouterr().out
+    assert "Medians of 2 runs, each run cold (caches evicted, threads asleep)" in out
+    assert "with --cold's cache-sized buffer" in out
     assert json.loads(single.read_text())["cold"] is True
     code = main(["bench", "--model", str(first), "--vs", str(second), *common, "--json", str(pair)])
     assert code == 0
