@@ -17,6 +17,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from tqdm import tqdm
 
 from detector.contract import DetectionMessage
@@ -39,6 +40,7 @@ STAGES = (*PIPELINE_STAGES[:6], GUARD_STAGE, PIPELINE_STAGES[6], "publish")
 # preceded by writing a buffer twice the last-level cache and a pause longer than the spin.
 COLD_PAUSE_S = 0.1
 DEFAULT_CACHE_BYTES = 32 << 20
+_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}  # sysfs cache sizes, e.g. "32768K"
 
 
 def last_level_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
@@ -49,9 +51,8 @@ def last_level_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> 
             text = entry.read_text().strip().upper()
         except OSError:
             continue
-        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-        scale = units.get(text[-1:], 1)
-        digits = text[:-1] if text[-1:] in units else text
+        scale = _UNITS.get(text[-1:], 1)
+        digits = text[:-1] if text[-1:] in _UNITS else text
         if digits.isdigit():
             sizes.append(int(digits) * scale)
     return max(sizes, default=DEFAULT_CACHE_BYTES)
@@ -122,16 +123,7 @@ def measure(
     bare: list[float] = []
     chill = Chill(cold)
     for index in tqdm(range(warmup + runs), desc="bench", unit="run", disable=not progress):
-        chill()
-        start = time.perf_counter()
-        model.run(ready)
-        bare_ms = (time.perf_counter() - start) * 1000
-
-        frame = restamped(data, index)
-        chill()
-        start = time.perf_counter()
-        result = pipeline.process(camera, frame, time.time())
-        whole_ms = (time.perf_counter() - start) * 1000
+        bare_ms, whole_ms, result = time_one(pipeline, ready, camera, data, index, chill)
         missing = [name for name in PIPELINE_STAGES if name not in result.timings]
         if missing:
             raise SmokeWatchError(
@@ -156,6 +148,28 @@ def measure(
         "bare_range_ms": (min(bare), max(bare)),
         "ratio": statistics.median(w / b for w, b in zip(whole, bare, strict=True)),
     }
+
+
+def time_one(
+    pipeline: Pipeline,
+    ready: NDArray[np.float32],
+    camera: str,
+    data: bytes,
+    index: int,
+    chill: Chill,
+) -> tuple[float, float, FrameResult]:
+    """One bare model run on the `ready` tensor, then the whole path on the frame in new bytes
+    (`restamped` with `index`, as a live camera's next capture), each after `chill()`: their
+    milliseconds and the path's result."""
+    chill()
+    start = time.perf_counter()
+    pipeline.model.run(ready)
+    bare_ms = (time.perf_counter() - start) * 1000
+    frame = restamped(data, index)
+    chill()
+    start = time.perf_counter()
+    result = pipeline.process(camera, frame, time.time())
+    return bare_ms, (time.perf_counter() - start) * 1000, result
 
 
 def _publish_ms(result: FrameResult, data: bytes) -> float:

@@ -76,7 +76,7 @@ def _worker(
     """One model's process: load, warm up, then time a bare run and the whole path, a round
     at a time (each run cold, after `Chill`, when `cold`)."""
     from detector.assembly import build_pipeline, load_model
-    from detector.bench import Chill
+    from detector.bench import Chill, time_one
     from detector.frames import letterbox_into
 
     model = load_model(config.model, override=override, progress=False)
@@ -91,16 +91,10 @@ def _worker(
     while (runs := _next_round(conn)) is not None:
         times, bare = [], []
         for _ in range(runs):
-            chill()
-            start = time.perf_counter()
-            model.run(ready)
-            bare.append((time.perf_counter() - start) * 1000)
-            frame = restamped(data, index)  # new bytes each run, as a live camera's
+            bare_ms, whole_ms, _result = time_one(pipeline, ready, camera, data, index, chill)
+            bare.append(bare_ms)
+            times.append(whole_ms)
             index += 1
-            chill()
-            start = time.perf_counter()
-            pipeline.process(camera, frame, time.time())
-            times.append((time.perf_counter() - start) * 1000)
         conn.send((times, bare))
     conn.close()
 

@@ -400,29 +400,13 @@ class FakePyronear:
         self._store("pose", ("pose", pose_id), camera_id, file.file.read())  # type: ignore[union-attr]
         self.images.append(("pose", pose_id))
         self.image_times.append(time.time())
-        return web.json_response(
-            {
-                "id": pose_id,
-                "camera_id": camera_id,
-                "azimuth": 0,
-                "patrol_id": None,
-                "active": True,
-                "image": "x",
-            }
-        )
+        return web.json_response(_pose_read(pose_id, camera_id, image="x"))
 
     async def list_poses(self, request: web.Request) -> web.Response:
         camera_id = self._camera(request)
         return web.json_response(
             [
-                {
-                    "id": pose_id,
-                    "camera_id": camera_id,
-                    "azimuth": 0,
-                    "patrol_id": None,
-                    "active": True,
-                    "image": None,
-                }
+                _pose_read(pose_id, camera_id, image=None)
                 for pose_id, owner in sorted(self.poses.items())
                 if owner == camera_id and pose_id not in self.inactive
             ]
@@ -458,3 +442,15 @@ def write_bridge_section(config: Path, api: FakePyronear, outbox: Path) -> Path:
             "  cameras: {a: {token: !secret token_a, pose_id: 11}}\n"
         )
     return config
+
+
+def _pose_read(pose_id: int, camera_id: int, *, image: str | None) -> dict[str, Any]:
+    """A pose as the API returns it (PoseRead)."""
+    return {
+        "id": pose_id,
+        "camera_id": camera_id,
+        "azimuth": 0,
+        "patrol_id": None,
+        "active": True,
+        "image": image,
+    }

@@ -7,9 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from detector.bridge.outbox import Outbox, OutboxError
+from detector.bridge.outbox import Item, Outbox, OutboxError
 
 BOX = [[0.1, 0.1, 0.2, 0.2, 0.5]]
+
+
+def one_pending(tmp_path: Path) -> tuple[Outbox, Item]:
+    """An outbox file holding one detection of camera "a", and that detection, next to send."""
+    outbox = Outbox(tmp_path / "o.sqlite3")
+    outbox.add("a0", "a", 0.0, BOX, b"x")
+    item = outbox.next_pending("a")
+    assert item is not None
+    return outbox, item
 
 
 def test_intake_is_idempotent_on_the_detection_id(tmp_path: Path) -> None:
@@ -50,10 +59,7 @@ def test_order_per_camera_and_outcomes(tmp_path: Path) -> None:
 
 
 def test_an_interrupted_upload_is_counted_as_resent(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path / "o.sqlite3")
-    outbox.add("a0", "a", 0.0, BOX, b"x")
-    item = outbox.next_pending("a")
-    assert item is not None
+    outbox, item = one_pending(tmp_path)
     outbox.attempt(item.seq)  # ... and the process dies here
     outbox.close()
     outbox = Outbox(tmp_path / "o.sqlite3")
@@ -93,10 +99,7 @@ def test_bounds_drop_delivered_rows_first_then_count_evictions(tmp_path: Path) -
 def test_every_possible_copy_is_counted(tmp_path: Path) -> None:
     # Five uploads without an answer, then one that succeeded: the API may hold six copies,
     # five of them more than it should; `resent` said 1.
-    outbox = Outbox(tmp_path / "o.sqlite3")
-    outbox.add("a0", "a", 0.0, BOX, b"x")
-    item = outbox.next_pending("a")
-    assert item is not None
+    outbox, item = one_pending(tmp_path)
     for _ in range(5):
         outbox.attempt(item.seq)
         outbox.retry_later(item.seq, "no answer within 10 s", answered=False)
@@ -111,10 +114,7 @@ def test_every_possible_copy_is_counted(tmp_path: Path) -> None:
 
 
 def test_a_copy_cut_short_by_a_crash_is_counted(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path / "o.sqlite3")
-    outbox.add("a0", "a", 0.0, BOX, b"x")
-    item = outbox.next_pending("a")
-    assert item is not None
+    outbox, item = one_pending(tmp_path)
     outbox.attempt(item.seq)
     outbox.retry_later(item.seq, "no answer", answered=False)
     outbox.attempt(item.seq)  # a second copy on its way, and the process is killed

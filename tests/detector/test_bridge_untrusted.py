@@ -17,10 +17,8 @@ import os
 import shutil
 import sqlite3
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,7 +34,7 @@ from detector.bridge.outbox import Outbox, OutboxError
 from detector.config import validate
 from detector.errors import ConfigError, ModelError
 from detector.model_fetch import resolve_model
-from tests.detector.test_model_fetch import REPO_ID, leftovers, tarball
+from tests.detector.test_model_fetch import REPO_ID, Server, leftovers, tarball
 from tests.detector.tiny_model import make_tiny_model
 
 FUZZ = settings(
@@ -97,47 +95,14 @@ def test_fuzz_bridge_url(parts: dict[str, Any]) -> None:
 # -- model download redirects ----------------------------------------------------------------
 
 
-class FileServer:
-    """Serves the model archive (or a redirect to `location`) and counts GET requests."""
-
-    def __init__(self, host: str, body: bytes = b"") -> None:
-        self.body, self.location, self.requests = body, "", 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests += 1
-                if server.location:
-                    self.send_response(302)
-                    self.send_header("Location", server.location)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(server.body)))
-                self.end_headers()
-                self.wfile.write(server.body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.url = f"http://{host}:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @dataclass
 class Mirrors:
     """A mirror that redirects, a loopback file server (allowed) and one on another host
     (plain http elsewhere: never allowed), with the model they serve."""
 
-    mirror: FileServer
-    allowed: FileServer
-    refused: FileServer
+    mirror: Server
+    allowed: Server
+    refused: Server
     model: bytes
 
 
@@ -146,9 +111,9 @@ def mirrors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirrors]:
     model = make_tiny_model(tmp_path_factory.mktemp("model") / "best.onnx").read_bytes()
     archive = tarball({"best.onnx": model})
     started = Mirrors(
-        FileServer("127.0.0.1"),
-        FileServer("127.0.0.1", archive),
-        FileServer("127.0.0.2", archive),
+        Server(b"", path=None),
+        Server(archive, path=None),
+        Server(archive, host="127.0.0.2", path=None),
         model,
     )
     yield started

@@ -39,8 +39,14 @@ def leftovers(cache: Path) -> list[Path]:
     return [p for p in cache.rglob("*") if p.is_file() or p.name.startswith(".download")]
 
 
+HF_PATH = f"/{REPO_ID}/resolve/main/onnx_cpu.tar.gz"
+
+
 class Server:
-    """Serves one archive at the Hugging Face path and counts requests."""
+    """Serves one archive and counts requests: at the Hugging Face path (404 elsewhere), or at
+    every path when `path` is None. `redirect_to` answers with a redirect to that base plus the
+    request's path (as Hugging Face sends a file to its CDN); `location`, settable between
+    requests, answers with a redirect to exactly that."""
 
     def __init__(
         self,
@@ -50,22 +56,26 @@ class Server:
         *,
         host: str = "127.0.0.1",
         redirect_to: str | None = None,
+        path: str | None = HF_PATH,
     ) -> None:
         self.body, self.status, self.requests = body, status, 0
         self.declared = len(body) if declared is None else declared
+        self.location = ""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests += 1
-                if redirect_to is not None:  # as Hugging Face sends a file to its CDN
+                target = server.location
+                if not target and redirect_to is not None:
+                    target = redirect_to + self.path
+                if target:
                     self.send_response(302)
-                    self.send_header("Location", redirect_to + self.path)
+                    self.send_header("Location", target)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                expected = f"/{REPO_ID}/resolve/main/onnx_cpu.tar.gz"
-                status = server.status if self.path == expected else 404
+                status = server.status if path is None or self.path == path else 404
                 self.send_response(status)
                 self.send_header("Content-Length", str(server.declared))
                 self.end_headers()

@@ -98,6 +98,18 @@ def grey_frames(folder: Path, levels: list[int]) -> Path:
     return folder
 
 
+def dfire_folders(tmp_path: Path, calibrate_on: list[str]) -> tuple[Path, Path]:
+    """A calibration folder with these D-Fire frames and a check folder with AoF00001 (smoke)."""
+    frames = shared_file("images/dfire/images")
+    calibration, check = tmp_path / "calib", tmp_path / "check"
+    calibration.mkdir()
+    check.mkdir()
+    for name in calibrate_on:
+        (calibration / name).write_bytes((frames / name).read_bytes())
+    (check / "AoF00001.jpg").write_bytes((frames / "AoF00001.jpg").read_bytes())
+    return calibration, check
+
+
 def run_optimize(tmp_path: Path, calibration: Path, check: Path, *extra: str) -> tuple[int, Path]:
     model = make_conv_model(tmp_path / "conv.onnx")
     out = tmp_path / "conv-int8.onnx"
@@ -299,13 +311,7 @@ def test_refuses_a_check_that_compares_nothing(
 @pytest.mark.realmodel
 def test_refuses_a_random_weights_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = shared_file("models/yolo11n-untrained-640.onnx")
-    frames = shared_file("images/dfire/images")
-    calibration, check = tmp_path / "calib", tmp_path / "check"
-    calibration.mkdir()
-    check.mkdir()
-    for name in ("AoF04033.jpg", "AoF04034.jpg"):
-        (calibration / name).write_bytes((frames / name).read_bytes())
-    (check / "AoF00001.jpg").write_bytes((frames / "AoF00001.jpg").read_bytes())
+    calibration, check = dfire_folders(tmp_path, ["AoF04033.jpg", "AoF04034.jpg"])
     out = tmp_path / "random-int8.onnx"
     code = main(
         ["optimize", "--model", str(model), "--calibration", str(calibration), "--check",
@@ -412,13 +418,7 @@ def test_peak_memory_within_2_gib_on_a_1024_model(tmp_path: Path) -> None:
     # Pyronear's production architecture at 1024; the peak is one frame's activations, so two
     # calibration frames measure it (onnxruntime's own loop needed 9.1 GiB for seven).
     model = shared_file("models/yolo11s-untrained-1024.onnx")
-    frames = shared_file("images/dfire/images")
-    calibration, check = tmp_path / "calib", tmp_path / "check"
-    calibration.mkdir()
-    check.mkdir()
-    for name in ("AoF04033.jpg", "AoF04036.jpg"):
-        (calibration / name).write_bytes((frames / name).read_bytes())
-    (check / "AoF00001.jpg").write_bytes((frames / "AoF00001.jpg").read_bytes())
+    calibration, check = dfire_folders(tmp_path, ["AoF04033.jpg", "AoF04036.jpg"])
     out, report = tmp_path / "y11s-int8.onnx", tmp_path / "report.json"
     command = [sys.executable, "-m", "detector", "optimize", "--model", str(model),
                "--calibration", str(calibration), "--check", str(check), "--holdout", "0",

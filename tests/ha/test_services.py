@@ -41,6 +41,16 @@ def camera_device(hass: HomeAssistant, camera: str = "backyard_cam") -> str:
     return entity.device_id
 
 
+async def on_both_cameras(hass: HomeAssistant, service: str) -> None:
+    """Call `service` on the Backyard Cam and Ridge devices at once, as one service call."""
+    await hass.services.async_call(
+        DOMAIN,
+        service,
+        {"device_id": [camera_device(hass, "backyard_cam"), camera_device(hass, "ridge")]},
+        blocking=True,
+    )
+
+
 async def user_message(hass: HomeAssistant, err: HomeAssistantError) -> str:
     """The message Home Assistant shows for an error: its translation (translations/en.json)
     with the placeholders filled in."""
@@ -93,12 +103,7 @@ async def test_command_services(
     """Every targeted camera gets the command on its own topic, with a request id of its own."""
     _, mqtt_mock = await setup_detector()
     mqtt_mock.async_publish.reset_mock()
-    await hass.services.async_call(
-        DOMAIN,
-        service,
-        {"device_id": [camera_device(hass, "backyard_cam"), camera_device(hass, "ridge")]},
-        blocking=True,
-    )
+    await on_both_cameras(hass, service)
     # Positional (topic, payload, qos, retain): newer HA adds keyword arguments of its own.
     sent = sorted(c.args for c in mqtt_mock.async_publish.call_args_list)
     assert [(topic, opened(payload)[1], qos, retain) for topic, payload, qos, retain in sent] == [
@@ -137,12 +142,7 @@ async def test_no_answer_is_an_error(
         patch("custom_components.smokewatch.commands.RESULT_WAIT_SECONDS", 0.6),
         pytest.raises(HomeAssistantError) as err,
     ):
-        await hass.services.async_call(
-            DOMAIN,
-            "reset_alert",
-            {"device_id": [camera_device(hass, "backyard_cam"), camera_device(hass, "ridge")]},
-            blocking=True,
-        )
+        await on_both_cameras(hass, "reset_alert")
     assert asyncio.get_running_loop().time() - started < 1.15  # twice the wait, had it queued
     assert not isinstance(err.value, ServiceValidationError)  # the path failed, not the user
     assert err.value.translation_key == "no_answer"
@@ -159,12 +159,7 @@ async def test_several_cameras_one_refused(
     await setup_detector()
     fake_detector.refuse["ridge"] = "test: a test alert is refused while an alert is on"
     with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "test_alert",
-            {"device_id": [camera_device(hass, "backyard_cam"), camera_device(hass, "ridge")]},
-            blocking=True,
-        )
+        await on_both_cameras(hass, "test_alert")
     message = await user_message(hass, err.value)
     assert "Ridge: test: a test alert is refused while an alert is on" in message
     assert "Backyard Cam" not in message
@@ -182,12 +177,7 @@ async def test_several_cameras_one_silent_one_refused(
         patch("custom_components.smokewatch.commands.RESULT_WAIT_SECONDS", 0.3),
         pytest.raises(HomeAssistantError) as err,
     ):
-        await hass.services.async_call(
-            DOMAIN,
-            "mark_false_alarm",
-            {"device_id": [camera_device(hass, "backyard_cam"), camera_device(hass, "ridge")]},
-            blocking=True,
-        )
+        await on_both_cameras(hass, "mark_false_alarm")
     assert not isinstance(err.value, ServiceValidationError)
     assert err.value.translation_key == "no_answer_and_refused"
     message = await user_message(hass, err.value)
